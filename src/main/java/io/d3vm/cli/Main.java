@@ -1,0 +1,51 @@
+package io.d3vm.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The {@code d3vm} command line: one subcommand per job. Each subcommand lives in its own class
+ * in this package.
+ */
+@Command(name = "d3vm",
+        mixinStandardHelpOptions = true,
+        versionProvider = Main.Version.class,
+        description = {
+                "A micro-VMM for Linux/KVM whose live migration discards dispensable data (D3).",
+                "",
+                "Run a guest, migrate it live to another d3vm process, receive one, or measure."
+        },
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class Main implements Runnable {
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */
+    public static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
+            cmd.getErr().println("d3vm: " + ex.getMessage());
+            if (System.getenv("D3VM_DEBUG") != null) {
+                ex.printStackTrace(cmd.getErr());
+            }
+            return 1;
+        });
+        return cl.execute(args);
+    }
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"d3vm 0.1.0 (Java " + Runtime.version() + ")"};
+        }
+    }
+}

@@ -1,0 +1,151 @@
+package io.d3vm.memory;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * One bit per guest page (global page index). Setting bits is thread-safe and lock-free, so
+ * writer threads, devices and the KVM log collector may mark pages concurrently; reading and
+ * clearing is done by the single migration thread.
+ */
+public final class DirtyBitmap {
+    private static final VarHandle WORDS = MethodHandles.arrayElementVarHandle(long[].class);
+
+    private final long pages;
+    private final long[] words;
+
+    public DirtyBitmap(long pages) {
+        if (pages < 0 || pages > ((long) Integer.MAX_VALUE - 8) * 64) {
+            throw new IllegalArgumentException("bad page count " + pages);
+        }
+        this.pages = pages;
+        this.words = new long[(int) ((pages + 63) >>> 6)];
+    }
+
+    public long pages() {
+        return pages;
+    }
+
+    public void set(long page) {
+        check(page);
+        WORDS.getAndBitwiseOr(words, (int) (page >>> 6), 1L << page);
+    }
+
+    public boolean get(long page) {
+        check(page);
+        return ((long) WORDS.getVolatile(words, (int) (page >>> 6)) & (1L << page)) != 0;
+    }
+
+    public void clear(long page) {
+        check(page);
+        WORDS.getAndBitwiseAnd(words, (int) (page >>> 6), ~(1L << page));
+    }
+
+    public void setAll() {
+        for (int i = 0; i < words.length; i++) {
+            WORDS.setVolatile(words, i, -1L);
+        }
+        trimTail();
+    }
+
+    public void clearAll() {
+        for (int i = 0; i < words.length; i++) {
+            WORDS.setVolatile(words, i, 0L);
+        }
+    }
+
+    /**
+     * ORs a 64-bit-word bitmap (KVM's dirty-log format: bit i of word w is page w*64+i relative
+     * to {@code firstPage}) into this one. {@code firstPage} must be a multiple of 64 or the bits
+     * are set one by one.
+     */
+    public void orWords(long firstPage, long[] src, long srcPages) {
+        if ((firstPage & 63) == 0) {
+            int base = (int) (firstPage >>> 6);
+            int n = (int) ((srcPages + 63) >>> 6);
+            for (int i = 0; i < n; i++) {
+                long w = src[i];
+                if (i == n - 1 && (srcPages & 63) != 0) {
+                    w &= (1L << (srcPages & 63)) - 1;
+                }
+                if (w != 0) {
+                    WORDS.getAndBitwiseOr(words, base + i, w);
+                }
+            }
+        } else {
+            for (long p = 0; p < srcPages; p++) {
+                if ((src[(int) (p >>> 6)] & (1L << p)) != 0) {
+                    set(firstPage + p);
+                }
+            }
+        }
+    }
+
+    /** ORs {@code other} into this bitmap. */
+    public void or(DirtyBitmap other) {
+        if (other.pages != pages) {
+            throw new IllegalArgumentException("bitmap sizes differ");
+        }
+        for (int i = 0; i < words.length; i++) {
+            long w = (long) WORDS.getVolatile(other.words, i);
+            if (w != 0) {
+                WORDS.getAndBitwiseOr(words, i, w);
+            }
+        }
+    }
+
+    /**
+     * Moves every set bit into {@code into} (OR) and clears it here, word by word atomically, so
+     * no concurrent {@link #set} is lost between the read and the clear.
+     */
+    public void drainInto(DirtyBitmap into) {
+        if (into.pages != pages) {
+            throw new IllegalArgumentException("bitmap sizes differ");
+        }
+        for (int i = 0; i < words.length; i++) {
+            if ((long) WORDS.getVolatile(words, i) != 0) {
+                long w = (long) WORDS.getAndSet(words, i, 0L);
+                WORDS.getAndBitwiseOr(into.words, i, w);
+            }
+        }
+    }
+
+    /** The first set page at or after {@code from}, or -1. */
+    public long nextSet(long from) {
+        if (from >= pages) {
+            return -1;
+        }
+        int wi = (int) (from >>> 6);
+        long w = (long) WORDS.getVolatile(words, wi) & (-1L << from);
+        while (true) {
+            if (w != 0) {
+                long p = ((long) wi << 6) + Long.numberOfTrailingZeros(w);
+                return p < pages ? p : -1;
+            }
+            if (++wi == words.length) {
+                return -1;
+            }
+            w = (long) WORDS.getVolatile(words, wi);
+        }
+    }
+
+    public long count() {
+        long c = 0;
+        for (int i = 0; i < words.length; i++) {
+            c += Long.bitCount((long) WORDS.getVolatile(words, i));
+        }
+        return c;
+    }
+
+    private void trimTail() {
+        if ((pages & 63) != 0 && words.length > 0) {
+            WORDS.setVolatile(words, words.length - 1, (1L << (pages & 63)) - 1);
+        }
+    }
+
+    private void check(long page) {
+        if (page < 0 || page >= pages) {
+            throw new IndexOutOfBoundsException("page " + page + " outside bitmap of " + pages);
+        }
+    }
+}

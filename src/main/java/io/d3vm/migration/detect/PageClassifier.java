@@ -1,0 +1,30 @@
+package io.d3vm.migration.detect;
+
+import io.d3vm.memory.GuestMemory;
+
+/**
+ * Decides which pages are dispensable. Three detectors share this interface so the same engine
+ * runs the paper's baseline and ours side by side (DESIGN.md, "Our decisions" 5):
+ * {@code none} (every page NORMAL), {@code full} (complete scan of every page) and {@code d3}
+ * (sampled words reject fast; only a full check may accept).
+ *
+ * <p>Not thread-safe: each sender thread owns one classifier and its {@link DetectorStats}.
+ */
+public interface PageClassifier {
+    /** Largest batch {@link #classify} accepts. */
+    int MAX_BATCH = 512;
+
+    /** {@code none}, {@code full} or {@code d3}. */
+    String name();
+
+    /**
+     * Classifies pages {@code [firstPage, firstPage + count)}, which lie in one memory region,
+     * into {@code out} (index 0 is {@code firstPage}). {@code round} (1-based) varies the sample
+     * offsets between rounds. A classifier may ask the kernel which pages are resident and call
+     * the others UNPOPULATED without reading them.
+     */
+    void classify(GuestMemory memory, long firstPage, int count, int round, Classification out);
+
+    /** Counters accumulated over every call so far. */
+    DetectorStats stats();
+}

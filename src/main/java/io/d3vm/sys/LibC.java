@@ -1,0 +1,272 @@
+package io.d3vm.sys;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The few libc calls d3vm needs, bound through the Foreign Function &amp; Memory API.
+ *
+ * <p>Every call captures {@code errno} and turns a failure into a {@link SysException} naming
+ * the call and the errno, so callers never see a raw {@code -1}. Used by {@code memory} (mmap,
+ * madvise, mincore) and {@code kvm} (open, ioctl, mmap of {@code kvm_run}).
+ */
+public final class LibC {
+    public static final int O_RDWR = 0x2;
+    public static final int O_CLOEXEC = 0x80000;
+
+    public static final int PROT_READ = 0x1;
+    public static final int PROT_WRITE = 0x2;
+    public static final int MAP_SHARED = 0x01;
+    public static final int MAP_PRIVATE = 0x02;
+    public static final int MAP_ANONYMOUS = 0x20;
+    public static final int MAP_NORESERVE = 0x4000;
+
+    public static final int MADV_DONTNEED = 4;
+    public static final int MADV_HUGEPAGE = 14;
+
+    public static final int EINTR = 4;
+    public static final int EAGAIN = 11;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO =
+            CALL_STATE.varHandle(java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    private static final MethodHandle OPEN = bind("open",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle CLOSE = bind("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle IOCTL_LONG = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle IOCTL_PTR = bind("ioctl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Linker.Option.firstVariadicArg(2));
+    private static final MethodHandle MMAP = bind("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = bind("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MADVISE = bind("madvise",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MINCORE = bind("mincore",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle GETPID = LINKER.downcallHandle(
+            LIBC.find("getpid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+
+    private static final long MAP_FAILED = -1L;
+
+    private LibC() {}
+
+    private static MethodHandle bind(String name, FunctionDescriptor fd, Linker.Option... extra) {
+        Linker.Option[] opts = new Linker.Option[extra.length + 1];
+        opts[0] = CAPTURE_ERRNO;
+        System.arraycopy(extra, 0, opts, 1, extra.length);
+        MemorySegment sym = LIBC.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        return LINKER.downcallHandle(sym, fd, opts);
+    }
+
+    /** A per-thread errno capture buffer: downcalls on many threads must not share one. */
+    private static final ThreadLocal<MemorySegment> STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE));
+
+    private static int errno(MemorySegment state) {
+        return (int) ERRNO.get(state, 0L);
+    }
+
+    /** Opens a path read-write with close-on-exec; returns the file descriptor. */
+    public static int open(String path, int flags) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = STATE.get();
+            int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), flags);
+            if (fd < 0) {
+                throw new SysException("open(" + path + ")", errno(state));
+            }
+            return fd;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void close(int fd) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) CLOSE.invokeExact(state, fd);
+            if (rc < 0) {
+                throw new SysException("close", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * ioctl with an integer argument. Returns the (non-negative) result; throws naming {@code what}.
+     * EINTR is retried, because a signal that kicks a vCPU must not fail unrelated ioctls.
+     */
+    public static int ioctl(int fd, long request, long arg, String what) {
+        try {
+            MemorySegment state = STATE.get();
+            while (true) {
+                int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
+                if (rc >= 0) {
+                    return rc;
+                }
+                int err = errno(state);
+                if (err != EINTR) {
+                    throw new SysException(what, err);
+                }
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** ioctl with a pointer argument; EINTR retried. */
+    public static int ioctl(int fd, long request, MemorySegment arg, String what) {
+        try {
+            MemorySegment state = STATE.get();
+            while (true) {
+                int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
+                if (rc >= 0) {
+                    return rc;
+                }
+                int err = errno(state);
+                if (err != EINTR) {
+                    throw new SysException(what, err);
+                }
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * ioctl that reports errno instead of throwing: returns {@code rc} when non-negative, else
+     * {@code -errno}. For {@code KVM_RUN}, where EINTR/EAGAIN are normal control flow.
+     */
+    public static int ioctlRaw(int fd, long request, long arg) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
+            return rc >= 0 ? rc : -errno(state);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** mmap; the returned segment has the mapping's size (unbounded raw address made safe by size). */
+    public static MemorySegment mmap(long length, int prot, int flags, int fd, long offset) {
+        try {
+            MemorySegment state = STATE.get();
+            MemorySegment addr = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, length, prot, flags, fd, offset);
+            if (addr.address() == MAP_FAILED) {
+                throw new SysException("mmap(" + length + " bytes)", errno(state));
+            }
+            // SAFETY: mmap succeeded, so [addr, addr+length) is mapped until munmap.
+            return addr.reinterpret(length);
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Anonymous private zero-filled memory, not reserved against swap: pages are backed on first touch. */
+    public static MemorySegment mmapAnonymous(long length) {
+        return mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
+
+    public static void munmap(MemorySegment segment) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) MUNMAP.invokeExact(state, segment, segment.byteSize());
+            if (rc < 0) {
+                throw new SysException("munmap", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static void madvise(MemorySegment segment, int advice) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) MADVISE.invokeExact(state, segment, segment.byteSize(), advice);
+            if (rc < 0) {
+                throw new SysException("madvise(" + advice + ")", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * mincore over a page-aligned segment: {@code vec} receives one byte per 4 KiB page whose low
+     * bit says the page is resident. A page never touched (and not swapped) is not resident.
+     */
+    public static void mincore(MemorySegment segment, MemorySegment vec) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) MINCORE.invokeExact(state, segment, segment.byteSize(), vec);
+            if (rc < 0) {
+                throw new SysException("mincore", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int eventfd(int initval, int flags) {
+        try {
+            MemorySegment state = STATE.get();
+            int fd = (int) EVENTFD.invokeExact(state, initval, flags);
+            if (fd < 0) {
+                throw new SysException("eventfd", errno(state));
+            }
+            return fd;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static int getpid() {
+        try {
+            return (int) GETPID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** Reads a C string from a native buffer (for messages). */
+    static String cString(MemorySegment s) {
+        return s.getString(0);
+    }
+
+    static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+}
