@@ -82,6 +82,11 @@ public final class FrameBuffer {
         clear();
     }
 
+    /** The encoded bytes as a buffer positioned for writing (for paced writers); {@link #clear} afterwards. */
+    public ByteBuffer view() {
+        return buffer.duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(pos).position(0);
+    }
+
     // ---- control frames ----
 
     public void handshake(String description, int features) {
@@ -180,7 +185,7 @@ public final class FrameBuffer {
         if (!fitsBatch()) {
             throw new IllegalStateException("frame buffer full");
         }
-        int b = pos + Wire.HEADER_SIZE;
+        int b = header(FrameType.PAGES, 0); // the body length is patched in by end()
         seg.set(LONG, b + Wire.PAGES_FIRST, firstPage);
         seg.set(INT, b + Wire.PAGES_COUNT, count);
         int runAt = b + Wire.PAGES_FIXED;
