@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
+                AnalyzeCommand.class,
+                CertsCommand.class,
         })
 public final class Main implements Runnable {
 
