@@ -26,13 +26,24 @@ public final class GuestMemory implements AutoCloseable {
     private final List<MemoryRegion> regions;
     private final long pageCount;
     private final boolean owned;
+    /** False for file mappings: mincore there reports page-cache residency, not "never written". */
+    private final boolean residencyFromKernel;
+    /** A mapping to unmap on close besides the owned regions (an image file), or null. */
+    private final MemorySegment extraMapping;
     private volatile boolean closed;
 
     private GuestMemory(MemoryLayout layout, List<MemoryRegion> regions, boolean owned) {
+        this(layout, regions, owned, true, null);
+    }
+
+    private GuestMemory(MemoryLayout layout, List<MemoryRegion> regions, boolean owned,
+                        boolean residencyFromKernel, MemorySegment extraMapping) {
         this.layout = layout;
         this.regions = List.copyOf(regions);
         this.pageCount = layout.totalPages();
         this.owned = owned;
+        this.residencyFromKernel = residencyFromKernel;
+        this.extraMapping = extraMapping;
     }
 
     /** Maps fresh zero-filled anonymous memory for every range of the layout. */
@@ -68,6 +79,28 @@ public final class GuestMemory implements AutoCloseable {
             page += r.pages();
         }
         return new GuestMemory(layout, regions, false);
+    }
+
+    /**
+     * Read-only guest memory over slices of a file mapping (a memory image; {@code analyze} and
+     * the benchmarks use it). Every page counts as resident: a file page holds its data whether or
+     * not the page cache has it. Writes throw; {@link #close} unmaps {@code mapping}.
+     */
+    public static GuestMemory ofImage(MemoryLayout layout, List<MemorySegment> segments, MemorySegment mapping) {
+        if (segments.size() != layout.ranges().size()) {
+            throw new IllegalArgumentException("need one segment per range");
+        }
+        List<MemoryRegion> regions = new ArrayList<>();
+        long page = 0;
+        for (int i = 0; i < segments.size(); i++) {
+            MemoryLayout.Range r = layout.ranges().get(i);
+            if (segments.get(i).byteSize() != r.size()) {
+                throw new IllegalArgumentException("segment " + i + " size differs from its range");
+            }
+            regions.add(new MemoryRegion(r.guestPhysAddr(), segments.get(i).asReadOnly(), page));
+            page += r.pages();
+        }
+        return new GuestMemory(layout, regions, false, false, mapping);
     }
 
     public MemoryLayout layout() {
@@ -139,8 +172,8 @@ public final class GuestMemory implements AutoCloseable {
     /**
      * Marks in {@code out} (one boolean per page, from {@code firstPage}) the pages the host has
      * backed with memory. Pages never backed read as zero without being touched. Uses
-     * {@code mincore}, which works on any page-aligned mapping; heap-wrapped memory reports all
-     * pages resident.
+     * {@code mincore}, which works on any page-aligned mapping; heap-wrapped and image memory
+     * ({@link #ofImage}) report all pages resident.
      */
     public void residentPages(long firstPage, int count, boolean[] out) {
         if (count == 0) {
@@ -151,7 +184,7 @@ public final class GuestMemory implements AutoCloseable {
             throw new IllegalArgumentException("resident query crosses a region boundary");
         }
         MemorySegment range = r.host().asSlice((firstPage - r.firstPageIndex()) << PAGE_SHIFT, (long) count << PAGE_SHIFT);
-        if (!range.isNative() || (range.address() & PAGE_MASK) != 0) {
+        if (!residencyFromKernel || !range.isNative() || (range.address() & PAGE_MASK) != 0) {
             java.util.Arrays.fill(out, 0, count, true);
             return;
         }
@@ -186,6 +219,9 @@ public final class GuestMemory implements AutoCloseable {
             return;
         }
         closed = true;
+        if (extraMapping != null) {
+            LibC.munmap(extraMapping);
+        }
         if (owned) {
             for (MemoryRegion r : regions) {
                 LibC.munmap(r.host());

@@ -22,6 +22,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * madvise, mincore) and {@code kvm} (open, ioctl, mmap of {@code kvm_run}).
  */
 public final class LibC {
+    public static final int O_RDONLY = 0x0;
     public static final int O_RDWR = 0x2;
     public static final int O_CLOEXEC = 0x80000;
 
@@ -98,7 +99,7 @@ public final class LibC {
         return (int) ERRNO.get(state, 0L);
     }
 
-    /** Opens a path read-write with close-on-exec; returns the file descriptor. */
+    /** Opens a path with {@code flags} (e.g. {@link #O_RDWR} | {@link #O_CLOEXEC}); returns the file descriptor. */
     public static int open(String path, int flags) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = STATE.get();
@@ -207,6 +208,19 @@ public final class LibC {
     /** Anonymous private zero-filled memory, not reserved against swap: pages are backed on first touch. */
     public static MemorySegment mmapAnonymous(long length) {
         return mmap(length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    }
+
+    /**
+     * Maps the first {@code length} bytes of a file read-only and private (a memory image to
+     * analyse); the descriptor is closed at once, the mapping lives until {@link #munmap}.
+     */
+    public static MemorySegment mmapFileReadOnly(String path, long length) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        try {
+            return mmap(length, PROT_READ, MAP_PRIVATE, fd, 0);
+        } finally {
+            close(fd);
+        }
     }
 
     public static void munmap(MemorySegment segment) {

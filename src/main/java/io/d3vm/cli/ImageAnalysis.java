@@ -1,0 +1,190 @@
+package io.d3vm.cli;
+
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.MemoryRegion;
+import io.d3vm.migration.detect.Classification;
+import io.d3vm.migration.detect.DetectorStats;
+import io.d3vm.migration.detect.Detectors;
+import io.d3vm.migration.detect.PageClass;
+import io.d3vm.migration.detect.PageClassifier;
+import io.d3vm.migration.detect.PlainRead;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What {@code d3vm analyze} computes for a guest memory: the class of every page (by a full
+ * check, the ground truth), the uniform patterns, and for each detector the bytes a migration
+ * would send and what classifying cost. Separate from the command so tests can check numbers.
+ */
+final class ImageAnalysis {
+    /** Estimated wire cost of a normal page besides its 4096 bytes: its page number. */
+    static final int NORMAL_PAGE_HEADER = 8;
+    /** Estimated wire cost of one run of consecutive dispensable pages of one class: start, count, class. */
+    static final int RUN_BYTES = 16;
+    /** Extra bytes a run of UNIFORM pages carries: its 8-byte pattern. */
+    static final int PATTERN_BYTES = 8;
+
+    record PatternCount(long pattern, long pages) {}
+
+    /** One detector's result: what it would send and what it cost (fastest of the passes). */
+    record DetectorResult(String name, long normalPages, long dispensablePages, long bytesSent,
+                          long nanos, long sampledWords, long fullChecks, long falseDispensable) {
+        double nsPerPage(long pages) {
+            return pages == 0 ? 0 : (double) nanos / pages;
+        }
+
+        double gbPerSecond(long bytes) {
+            return nanos == 0 ? 0 : (double) bytes / nanos;
+        }
+    }
+
+    record Result(long zero, long uniform, long normal, long total, List<PatternCount> topPatterns,
+                  List<DetectorResult> detectors, long plainReadNanos) {
+        long bytes() {
+            return total * GuestMemory.PAGE_SIZE;
+        }
+    }
+
+    private ImageAnalysis() {}
+
+    static Result analyze(GuestMemory memory, List<String> detectors, int samples, int passes, int topPatterns) {
+        // A first plain read faults every page of the mapping in, so no detector pays for that.
+        long plainNanos = Long.MAX_VALUE;
+        for (int p = 0; p <= passes; p++) {
+            long t0 = System.nanoTime();
+            long sink = 0;
+            for (MemoryRegion r : memory.regions()) {
+                sink += PlainRead.sum(r.host());
+            }
+            long dt = System.nanoTime() - t0;
+            if (p > 0) {
+                plainNanos = Math.min(plainNanos, dt);
+            }
+            Blackhole.consume(sink);
+        }
+
+        // Ground truth: the full detector's classes (d3 agrees by construction: only a full check accepts).
+        long[] counts = new long[PageClass.values().length];
+        Map<Long, Long> patterns = new HashMap<>();
+        forEachBatch(memory, Detectors.create("full", samples), 1, (first, n, out) -> {
+            for (int i = 0; i < n; i++) {
+                PageClass c = out.classOf(i);
+                counts[c.ordinal()]++;
+                if (c == PageClass.UNIFORM) {
+                    patterns.merge(out.patterns[i], 1L, Long::sum);
+                }
+            }
+        });
+        List<PatternCount> top = patterns.entrySet().stream()
+                .sorted(Map.Entry.<Long, Long>comparingByValue().reversed()
+                        .thenComparing(Map.Entry.comparingByKey()))
+                .limit(topPatterns)
+                .map(e -> new PatternCount(e.getKey(), e.getValue()))
+                .toList();
+
+        List<DetectorResult> results = new ArrayList<>();
+        for (String name : detectors) {
+            DetectorResult best = null;
+            for (int p = 0; p < passes; p++) {
+                PageClassifier c = Detectors.create(name, samples);
+                RunCounter runs = new RunCounter();
+                forEachBatch(memory, c, p + 1, runs);
+                DetectorStats s = c.stats();
+                long normal = s.pages(PageClass.NORMAL);
+                long bytes = normal * (GuestMemory.PAGE_SIZE + NORMAL_PAGE_HEADER)
+                        + runs.runs * RUN_BYTES + runs.uniformRuns * PATTERN_BYTES;
+                DetectorResult r = new DetectorResult(name, normal, s.dispensablePages(), bytes, s.detectorNanos,
+                        s.sampledWords, s.fullChecks, s.falseDispensable);
+                if (best == null || r.nanos() < best.nanos()) {
+                    best = r;
+                }
+            }
+            results.add(best);
+        }
+        long zero = counts[PageClass.ZERO.ordinal()] + counts[PageClass.UNPOPULATED.ordinal()];
+        return new Result(zero, counts[PageClass.UNIFORM.ordinal()], counts[PageClass.NORMAL.ordinal()],
+                memory.pageCount(), top, results, plainNanos);
+    }
+
+    interface BatchSink {
+        void accept(long firstPage, int count, Classification out);
+    }
+
+    /** Classifies every page of every region in batches of {@link PageClassifier#MAX_BATCH}. */
+    static void forEachBatch(GuestMemory memory, PageClassifier c, int round, BatchSink sink) {
+        Classification out = new Classification();
+        for (MemoryRegion r : memory.regions()) {
+            for (long p = r.firstPageIndex(); p < r.endPageIndex(); ) {
+                int n = (int) Math.min(PageClassifier.MAX_BATCH, r.endPageIndex() - p);
+                c.classify(memory, p, n, round, out);
+                sink.accept(p, n, out);
+                p += n;
+            }
+        }
+    }
+
+    /**
+     * Counts runs of consecutive dispensable pages of the same class and pattern, as a sender
+     * would pack them into metadata records. A run never spans regions (batches do not).
+     */
+    private static final class RunCounter implements BatchSink {
+        long runs;
+        long uniformRuns;
+        private long nextPage = -1;
+        private int runClass = -1;
+        private long runPattern;
+
+        @Override
+        public void accept(long firstPage, int count, Classification out) {
+            if (firstPage != nextPage) {
+                runClass = -1;   // new region: the previous run ended
+            }
+            for (int i = 0; i < count; i++) {
+                int c = out.classes[i];
+                if (c == PageClass.NORMAL.ordinal()) {
+                    runClass = -1;
+                    continue;
+                }
+                long pattern = out.patterns[i];
+                if (c != runClass || (c == PageClass.UNIFORM.ordinal() && pattern != runPattern)) {
+                    runs++;
+                    if (c == PageClass.UNIFORM.ordinal()) {
+                        uniformRuns++;
+                    }
+                    runClass = c;
+                    runPattern = pattern;
+                }
+            }
+            nextPage = firstPage + count;
+        }
+    }
+
+    /** Keeps a computed value alive so the JIT cannot drop the plain read. */
+    private static final class Blackhole {
+        static volatile long sink;
+
+        static void consume(long v) {
+            sink = v;
+        }
+    }
+
+    /** Detector names in the order given, validated and without duplicates. */
+    static List<String> detectorNames(List<String> requested) {
+        LinkedHashMap<String, Boolean> names = new LinkedHashMap<>();
+        for (String r : requested) {
+            for (String n : r.split(",")) {
+                String name = n.trim();
+                if (!Detectors.NAMES.contains(name)) {
+                    throw new IllegalArgumentException("unknown detector '" + name + "': use one of "
+                            + String.join(", ", Detectors.NAMES));
+                }
+                names.put(name, Boolean.TRUE);
+            }
+        }
+        return List.copyOf(names.keySet());
+    }
+}

@@ -1,0 +1,78 @@
+package io.d3vm.migration.detect;
+
+import io.d3vm.memory.GuestMemory;
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The page-content kernels every detector shares: read one word, and check that the rest of a page
+ * repeats a given word. Patterns are read little-endian, which is how {@link Classification}
+ * stores them and how the destination writes them back.
+ *
+ * <p>Two implementations of the check are kept side by side ({@link #uniformScalar} and
+ * {@link #uniformVector}) because the benchmarks compare them; {@link #uniformFrom} is the one
+ * the detectors use, chosen by measurement (docs/BENCHMARKS.md, "Detector").
+ */
+final class PageScan {
+    static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final int WORDS_PER_PAGE = GuestMemory.PAGE_SIZE / Long.BYTES;
+    static final int CACHE_LINE = 64;
+
+    // 256-bit lanes: two loads cover one cache line, which is the unit the early exit works in.
+    // (AVX-512 would cover it in one load but down-clocks some cores; measured no faster here.)
+    private static final VectorSpecies<Long> SPECIES = LongVector.SPECIES_256;
+    private static final int VBYTES = SPECIES.vectorByteSize();
+
+    private PageScan() {}
+
+    static long word(MemorySegment seg, long byteOffset) {
+        return seg.get(WORD, byteOffset);
+    }
+
+    /**
+     * True when every word of the page at {@code pageOffset}, from byte {@code from} (a multiple of
+     * 64) to its end, equals {@code word0}. Stops at the first cache line that differs.
+     */
+    static boolean uniformFrom(MemorySegment seg, long pageOffset, int from, long word0) {
+        return uniformVector(seg, pageOffset, from, word0);
+    }
+
+    /** Long-at-a-time: one cache line (8 words) folded with XOR/OR, then one branch. */
+    static boolean uniformScalar(MemorySegment seg, long pageOffset, int from, long word0) {
+        long end = pageOffset + GuestMemory.PAGE_SIZE;
+        for (long o = pageOffset + from; o < end; o += CACHE_LINE) {
+            long diff = (seg.get(WORD, o) ^ word0)
+                    | (seg.get(WORD, o + 8) ^ word0)
+                    | (seg.get(WORD, o + 16) ^ word0)
+                    | (seg.get(WORD, o + 24) ^ word0)
+                    | (seg.get(WORD, o + 32) ^ word0)
+                    | (seg.get(WORD, o + 40) ^ word0)
+                    | (seg.get(WORD, o + 48) ^ word0)
+                    | (seg.get(WORD, o + 56) ^ word0);
+            if (diff != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Vector API: two 256-bit loads per cache line, XOR against the broadcast word, one test. */
+    static boolean uniformVector(MemorySegment seg, long pageOffset, int from, long word0) {
+        LongVector w = LongVector.broadcast(SPECIES, word0);
+        long end = pageOffset + GuestMemory.PAGE_SIZE;
+        for (long o = pageOffset + from; o < end; o += CACHE_LINE) {
+            LongVector a = LongVector.fromMemorySegment(SPECIES, seg, o, ByteOrder.LITTLE_ENDIAN);
+            LongVector b = LongVector.fromMemorySegment(SPECIES, seg, o + VBYTES, ByteOrder.LITTLE_ENDIAN);
+            if (a.lanewise(VectorOperators.XOR, w).or(b.lanewise(VectorOperators.XOR, w))
+                    .compare(VectorOperators.NE, 0L).anyTrue()) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
