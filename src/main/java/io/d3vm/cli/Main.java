@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 AnalyzeCommand.class,
                 RunCommand.class,
+                CertsCommand.class,
         })
 public final class Main implements Runnable {
 

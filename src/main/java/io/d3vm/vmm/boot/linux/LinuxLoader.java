@@ -30,6 +30,7 @@ import java.util.Optional;
  *   0x08ff0           boot stack top                      -> RSP
  *   0x09000..0x0efff  identity page tables, 4 GiB (LongMode) -> CR3
  *   0x20000           command line (NUL terminated)
+ *   0x9fc00           MP table (MpTable): CPUs, I/O APIC, ISA interrupt routing
  *   pref_address      protected-mode kernel (16 MiB for Debian), aligned to kernel_alignment;
  *                     the kernel needs init_size bytes from there; entry = address + 0x200
  *   high              initramfs: as high as RAM, initrd_addr_max and the 4 GiB identity map
@@ -59,7 +60,18 @@ public final class LinuxLoader {
      *                            bzImage, the command line is too long, or memory is too small
      */
     public static LinuxBoot load(GuestMemory memory, Path kernel, Optional<Path> initrd, String cmdline) {
+        return load(memory, kernel, initrd, cmdline, 1);
+    }
+
+    /**
+     * As {@link #load(GuestMemory, Path, Optional, String)} for a guest with {@code vcpus} vCPUs
+     * (APIC IDs 0..vcpus-1, described to the kernel by an {@link MpTable}).
+     */
+    public static LinuxBoot load(GuestMemory memory, Path kernel, Optional<Path> initrd, String cmdline, int vcpus) {
         MemoryLayout layout = memory.layout();
+        if (vcpus < 1 || vcpus > MpTable.MAX_CPUS) {
+            throw new LinuxBootException("a Linux guest can have 1 to " + MpTable.MAX_CPUS + " vCPUs, not " + vcpus);
+        }
         requireLowMemory(layout);
         byte[] cmdlineBytes = checkCmdline(cmdline);
 
@@ -101,6 +113,7 @@ public final class LinuxLoader {
             MemorySegment.copy(MemorySegment.ofArray(cmdlineBytes), 0, cmd, 0, cmdlineBytes.length);
             cmd.set(java.lang.foreign.ValueLayout.JAVA_BYTE, cmdlineBytes.length, (byte) 0);
 
+            MpTable.write(memory, vcpus);
             List<E820Entry> e820 = E820Entry.forLayout(layout);
             BootParams.write(memory.slice(BOOT_PARAMS_ADDR, BootParams.SIZE), header, CMDLINE_ADDR,
                     initrdAddr, initrdSize, e820);
@@ -172,9 +185,9 @@ public final class LinuxLoader {
 
     private static void requireLowMemory(MemoryLayout layout) {
         MemoryLayout.Range first = layout.ranges().getFirst();
-        if (first.guestPhysAddr() != 0 || first.end() < E820Entry.EBDA_START) {
-            throw new LinuxBootException("guest memory must be RAM from address 0 to at least 0x9fc00 for the boot "
-                    + "structures (boot_params, page tables, command line); its first range is [0x"
+        if (first.guestPhysAddr() != 0 || first.end() < E820Entry.HIGH_MEMORY) {
+            throw new LinuxBootException("guest memory must be one range from address 0 past 1 MiB for the boot "
+                    + "structures (boot_params, page tables, command line, MP table); its first range is [0x"
                     + Long.toHexString(first.guestPhysAddr()) + ", 0x" + Long.toHexString(first.end()) + ")");
         }
     }
