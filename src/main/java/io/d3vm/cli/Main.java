@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 CommandLine.HelpCommand.class,
                 AnalyzeCommand.class,
+                RunCommand.class,
                 CertsCommand.class,
         })
 public final class Main implements Runnable {
