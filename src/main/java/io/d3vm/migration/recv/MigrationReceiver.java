@@ -99,6 +99,7 @@ public final class MigrationReceiver {
             failed(connection, out, peerTold ? null : e.getMessage());
             throw e;
         } finally {
+            stats.bytesReceived = in.bytesRead();
             stats.totalNanos = System.nanoTime() - stats.startNanos;
         }
     }
