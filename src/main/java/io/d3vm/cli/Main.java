@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
                 MigrateCommand.class,
                 ReceiveCommand.class,
                 AnalyzeCommand.class,
+                RunCommand.class,
                 CertsCommand.class,
         })
 public final class Main implements Runnable {
