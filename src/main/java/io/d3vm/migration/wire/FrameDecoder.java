@@ -84,7 +84,7 @@ public final class FrameDecoder {
         FrameType t = FrameType.ofCode(code);
         if (t == null) {
             throw new ProtocolException("unknown frame type 0x" + Integer.toHexString(code)
-                    + " (garbage in the stream, or a peer speaking another protocol)");
+                    + (looksLikeTls(code & 0xFF, code >>> 8) ? TLS_HINT : " (garbage in the stream, or a peer speaking another protocol)"));
         }
         if (flags != 0) {
             throw new ProtocolException(t + " frame has unknown header flags 0x" + Integer.toHexString(flags));
@@ -434,8 +434,17 @@ public final class FrameDecoder {
     }
 
     private ProtocolException truncated(long missing) {
+        // Called while buf is in fill mode: bytes [0, position) are what arrived of the header.
+        boolean tls = type == null && buf.position() >= 2 && looksLikeTls(buf.get(0) & 0xFF, buf.get(1) & 0xFF);
         return new ProtocolException("stream truncated: the connection ended " + missing + " bytes short inside "
-                + (type == null ? "a frame header" : "a " + type + " frame"));
+                + (type == null ? "a frame header" : "a " + type + " frame") + (tls ? TLS_HINT : ""));
+    }
+
+    private static final String TLS_HINT = " (the peer speaks TLS: give both ends --tls-dir, or neither)";
+
+    /** A TLS record starts with content type 0x15 (alert) or 0x16 (handshake) and major version 3. */
+    private static boolean looksLikeTls(int first, int second) {
+        return (first == 0x15 || first == 0x16) && second == 0x03;
     }
 
     private static String bounds(FrameType t) {
