@@ -25,6 +25,23 @@ class MigrationTest {
         }
     }
 
+    /** Waits for a console line; on timeout the error also says how the VM ended (if it did). */
+    static Matcher awaitOrExplain(ConsoleCapture console, Vm vm, String regex, int from) throws InterruptedException {
+        try {
+            return console.await(regex, from, Duration.ofSeconds(20));
+        } catch (AssertionError e) {
+            String where = "";
+            if (vm.outcomeNow() == null) {
+                vm.pause();
+                VcpuState v = vm.captureState().vcpus().getFirst();
+                where = String.format(" vCPU 0: mp_state %d, RIP 0x%x, RFLAGS 0x%x, events %s;", v.mpState(),
+                        v.regs().rip(), v.regs().rflags(), v.events());
+            }
+            throw new AssertionError("VM outcome: " + vm.outcomeNow() + ", KVM exits " + vm.exitCount() + ";" + where
+                    + " " + e.getMessage(), e);
+        }
+    }
+
     @Test
     void shouldContinueTheTickCounterInASecondVmAfterSaveAndRestore() throws Exception {
         ConsoleCapture srcConsole = new ConsoleCapture();
@@ -49,7 +66,7 @@ class MigrationTest {
                 dst.restoreState(state);
                 src.shutdown();
                 dst.resume();
-                Matcher next = dstConsole.await("d3guest: tick=(\\d+) .*", WAIT);
+                Matcher next = awaitOrExplain(dstConsole, (Vm) dst, "d3guest: tick=(\\d+) .*", 0);
                 assertThat(Long.parseLong(next.group(1))).isEqualTo(lastTick + 1);
                 Matcher after = dstConsole.await("d3guest: tick=(\\d+) .*", next.end(), WAIT);
                 assertThat(Long.parseLong(after.group(1))).isEqualTo(lastTick + 2);
