@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
+                MigrateCommand.class,
+                ReceiveCommand.class,
                 AnalyzeCommand.class,
                 RunCommand.class,
                 CertsCommand.class,

@@ -99,6 +99,7 @@ public final class MigrationReceiver {
             failed(connection, out, peerTold ? null : e.getMessage());
             throw e;
         } finally {
+            stats.bytesReceived = in.bytesRead();
             stats.totalNanos = System.nanoTime() - stats.startNanos;
         }
     }
@@ -282,7 +283,7 @@ public final class MigrationReceiver {
         /** The received-map rule: only pages that hold received content are cleared. */
         private void clearReceived(MemorySegment host, long off, long page, int n) {
             long end = page + n;
-            for (long p = received.nextSet(page); p >= 0 && p < end; p = received.nextSet(p + 1)) {
+            for (long p = received.nextSet(page, end); p >= 0; p = received.nextSet(p + 1, end)) {
                 host.asSlice(off + ((p - page) << Wire.PAGE_SHIFT), Wire.PAGE_SIZE).fill((byte) 0);
                 received.clear(p);
                 stats.pagesCleared++;
