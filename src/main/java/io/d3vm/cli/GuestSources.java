@@ -29,6 +29,11 @@ final class GuestSources {
         return SyntheticGuest.register(new GuestFactories());
     }
 
+    /** Destination factories for {@code receive}, with the KVM test guest ({@code test:}) too. */
+    static GuestFactories destinations(TestGuestDestinations testGuests) {
+        return destinations().register("test", testGuests);
+    }
+
     /** Builds the running source guest of {@code description}. */
     static Migratable createSource(String description) {
         var f = sources().get(GuestFactories.kindOf(description));
