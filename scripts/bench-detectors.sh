@@ -11,7 +11,9 @@
 # D3VM_BENCH_MIXES (zero,random,half,sparse,zerohead,uniform,image), D3VM_BENCH_SAMPLES (1,4,8,16),
 # D3VM_BENCH_MIB (1024), D3VM_BENCH_IMAGE (build/images/linux-1g.elf, from
 # scripts/linux-memory-image.sh; the image mix is skipped, saying why, when it is missing),
-# D3VM_BENCH_KERNELS (1; 0 skips the kernel comparison), D3VM_BENCH_OUT (build/bench).
+# D3VM_BENCH_KERNELS (1; 0 skips the kernel comparison), D3VM_BENCH_CPUTIME (1; 0 skips the
+# CPU-time table: CpuTimeHarness, best of D3VM_BENCH_CPUTIME_PASSES=8 passes, also timing d3 with
+# 0/2 samples and the rejected d3 shapes), D3VM_BENCH_OUT (build/bench).
 # Extra arguments go to JMH. Numbers are wall-clock: on a shared machine, compare ratios.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,4 +57,12 @@ if [ "${D3VM_BENCH_KERNELS:-1}" != 0 ]; then
   fi
 fi
 python3 "$root/scripts/bench-table.py" "${files[@]}" | tee "$out/detectors.md"
+if [ "${D3VM_BENCH_CPUTIME:-1}" != 0 ]; then
+  # The same work timed by thread CPU time, best of N passes: readable ratios on a loaded machine.
+  echo | tee -a "$out/detectors.md"
+  java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC \
+    -Dd3vm.bench.image="$image" -Dd3vm.bench.mib="$mib" -cp target/benchmarks.jar \
+    io.d3vm.migration.detect.CpuTimeHarness "${D3VM_BENCH_CPUTIME_PASSES:-8}" ${mixes//,/ } 2>/dev/null \
+    | tee -a "$out/detectors.md"
+fi
 echo "bench-detectors: table in $out/detectors.md, JMH JSON in ${files[*]}" >&2

@@ -17,6 +17,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -121,6 +122,16 @@ public class MemoryMix {
             System.err.printf("image %s holds %d MiB of memory; the remaining %d MiB are zero%n", file,
                     filled >> 20, (bytes - filled) >> 20);
         }
+    }
+
+    private GuestMemory noResidency;
+
+    /** The same memory seen as an image: every page resident without asking the kernel (no mincore). */
+    GuestMemory withoutResidency() {
+        if (noResidency == null) {
+            noResidency = GuestMemory.ofImage(memory.layout(), List.of(memory.regions().getFirst().host()), null);
+        }
+        return noResidency;
     }
 
     @TearDown(Level.Trial)
