@@ -16,8 +16,7 @@ import java.util.function.ToLongFunction;
  * {@link DetectorBenchmark} by the thread's CPU time (time the thread was descheduled does not
  * count) and keeps the fastest of {@code reps} interleaved passes, so the ratios between variants
  * stay readable when other processes compete for the cores. It also times d3 with 0 and 2 samples
- * and the d3 shape that was tried and rejected (see docs/BENCHMARKS.md, "Detector"), to keep that
- * decision reproducible.
+ * and the full detector without its residency query (what mincore costs).
  *
  * <pre>java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
  *   -cp target/benchmarks.jar io.d3vm.migration.detect.CpuTimeHarness [reps] [mix...]</pre>
@@ -46,10 +45,6 @@ public final class CpuTimeHarness {
         }
         // Without the residency query (mincore per batch): the same memory viewed as an image.
         variants.add(new Variant("full/no-mincore", m -> classify(m.withoutResidency(), m, Detectors.create("full"))));
-        // The rejected shape, kept for the record: the probe issued right before each page's own
-        // full check instead of one page ahead.
-        variants.add(new Variant("d3/4/in-front", m -> classify(m, new D3Classifier(4, false))));
-        variants.add(new Variant("d3/8/in-front", m -> classify(m, new D3Classifier(8, false))));
 
         // Warm the JIT on small memory first: the Vector API is slow until C2 compiles it, and a
         // loop run once per pass over 1 GiB would otherwise be timed in its OSR/C1 versions.
