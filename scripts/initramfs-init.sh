@@ -7,8 +7,9 @@
 #                          random data at d3vm.rate MiB/s (default 16), printing a progress counter
 #   d3vm.workload=verify   fills d3vm.mib MiB (default 16) of tmpfs with data derived from
 #                          d3vm.seed (default 1), then keeps regenerating it and comparing (cmp)
-# d3vm.seconds=N ends the guest after N seconds: `poweroff -f` (or `reboot -f` with d3vm.exit=reboot,
-# for a VMM without ACPI, where poweroff only halts).
+# d3vm.seconds=N ends the guest after N seconds: `poweroff -f` when the machine has ACPI (QEMU),
+# `reboot -f` when it has none (d3vm: there Linux can only halt on power-off, while its reboot
+# resets through the i8042, which ends the VMM); d3vm.exit=poweroff|reboot chooses by hand.
 # Kernel parameters with a dot are not passed to init, so they are read from /proc/cmdline.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
@@ -25,7 +26,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null || {
 mkdir -p /work
 mount -t tmpfs -o mode=0755 tmpfs /work
 
-workload=idle seconds= mib= rate=16 seed=1 exitcmd=poweroff
+workload=idle seconds= mib= rate=16 seed=1 exitcmd=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     d3vm.workload=*) workload="${arg#*=}" ;;
@@ -36,6 +37,10 @@ for arg in $(cat /proc/cmdline); do
     d3vm.exit=*) exitcmd="${arg#*=}" ;;
   esac
 done
+
+if [ -z "$exitcmd" ]; then
+  if [ -d /sys/firmware/acpi ]; then exitcmd=poweroff; else exitcmd=reboot; fi
+fi
 
 echo "d3vm-linux: init ok ($(uname -r), $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo), workload=$workload)"
 

@@ -17,7 +17,11 @@ import picocli.CommandLine.Command;
         },
         subcommands = {
                 CommandLine.HelpCommand.class,
+                MigrateCommand.class,
+                ReceiveCommand.class,
                 AnalyzeCommand.class,
+                RunCommand.class,
+                CertsCommand.class,
         })
 public final class Main implements Runnable {
 

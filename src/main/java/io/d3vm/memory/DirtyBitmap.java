@@ -129,6 +129,30 @@ public final class DirtyBitmap {
         }
     }
 
+    /**
+     * The first set page in {@code [from, to)}, or -1; reads only the words of that range, so a
+     * caller walking a small range of a large bitmap does not pay for the rest of it.
+     */
+    public long nextSet(long from, long to) {
+        to = Math.min(to, pages);
+        if (from < 0 || from >= to) {
+            return -1;
+        }
+        int wi = (int) (from >>> 6);
+        int last = (int) ((to - 1) >>> 6);
+        long w = (long) WORDS.getVolatile(words, wi) & (-1L << from);
+        while (true) {
+            if (w != 0) {
+                long p = ((long) wi << 6) + Long.numberOfTrailingZeros(w);
+                return p < to ? p : -1;
+            }
+            if (++wi > last) {
+                return -1;
+            }
+            w = (long) WORDS.getVolatile(words, wi);
+        }
+    }
+
     public long count() {
         long c = 0;
         for (int i = 0; i < words.length; i++) {

@@ -63,6 +63,21 @@ public final class LibC {
     private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle GETPID = LINKER.downcallHandle(
             LIBC.find("getpid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle GETTID = LINKER.downcallHandle(
+            LIBC.find("gettid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle TGKILL = bind("tgkill",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SIGACTION = bind("sigaction",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(
+            LIBC.find("__libc_current_sigrtmin").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
+
+    /**
+     * glibc x86-64 {@code struct sigaction}: handler (8), sa_mask (sigset_t, 128), sa_flags (int),
+     * 4 bytes padding, sa_restorer (8) = 152 bytes.
+     */
+    private static final long SIGACTION_SIZE = 152;
+    private static final long SA_FLAGS_OFFSET = 8 + 128;
 
     private static final long MAP_FAILED = -1L;
 
@@ -272,6 +287,91 @@ public final class LibC {
     public static int getpid() {
         try {
             return (int) GETPID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The kernel thread id of the calling thread (for {@link #tgkill}). */
+    public static int gettid() {
+        try {
+            return (int) GETTID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** The first real-time signal number the C library leaves to applications (glibc keeps 32, 33). */
+    public static int sigrtmin() {
+        try {
+            return (int) SIGRTMIN.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * Sends {@code signal} to one thread. Returns false when the thread no longer exists (ESRCH),
+     * which a caller kicking a thread that just ended may ignore.
+     */
+    public static boolean tgkill(int pid, int tid, int signal) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) TGKILL.invokeExact(state, pid, tid, signal);
+            if (rc < 0) {
+                int err = errno(state);
+                if (err == 3) { // ESRCH
+                    return false;
+                }
+                throw new SysException("tgkill(" + tid + ", " + signal + ")", err);
+            }
+            return true;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * Installs a handler for {@code signal} that does nothing, without {@code SA_RESTART}: its only
+     * purpose is to make a blocking system call in the signalled thread (e.g. {@code KVM_RUN})
+     * return {@code EINTR}.
+     *
+     * <p>The handler is libc's {@code abs(int)}: a pure function with the signature of a signal
+     * handler ({@code void (*)(int)}; the int result in RAX is ignored), so no Java upcall runs on
+     * a signal stack and nothing is touched that is not async-signal-safe.
+     */
+    public static void installNoopSignalHandler(int signal) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment act = arena.allocate(SIGACTION_SIZE, 8);
+            act.fill((byte) 0);
+            MemorySegment noop = LIBC.find("abs").orElseThrow(() -> new UnsatisfiedLinkError("libc has no abs"));
+            act.set(ADDRESS, 0, noop);
+            // sa_mask stays empty; sa_flags 0: no SA_RESTART, no SA_SIGINFO.
+            act.set(JAVA_INT, SA_FLAGS_OFFSET, 0);
+            MemorySegment state = STATE.get();
+            int rc = (int) SIGACTION.invokeExact(state, signal, act, MemorySegment.NULL);
+            if (rc < 0) {
+                throw new SysException("sigaction(" + signal + ")", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * ioctl with a pointer argument that reports errno instead of throwing: returns {@code rc}
+     * when non-negative, else {@code -errno}. The {@code kvm} package turns errors into exceptions
+     * that name the ioctl.
+     */
+    public static int ioctlRaw(int fd, long request, MemorySegment arg) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
+            return rc >= 0 ? rc : -errno(state);
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

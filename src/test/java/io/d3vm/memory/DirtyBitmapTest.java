@@ -45,4 +45,18 @@ class DirtyBitmapTest {
         b.setAll();
         assertThat(b.count()).isEqualTo(300);
     }
+
+    @Test
+    void shouldFindSetPagesOnlyInsideTheAskedRange() {
+        DirtyBitmap b = new DirtyBitmap(1000);
+        b.set(5);
+        b.set(130);
+        b.set(999);
+        assertThat(b.nextSet(0, 5)).isEqualTo(-1);
+        assertThat(b.nextSet(0, 6)).isEqualTo(5);
+        assertThat(b.nextSet(6, 130)).isEqualTo(-1);
+        assertThat(b.nextSet(6, 131)).isEqualTo(130);
+        assertThat(b.nextSet(131, 2000)).isEqualTo(999);
+        assertThat(b.nextSet(500, 500)).isEqualTo(-1);
+    }
 }

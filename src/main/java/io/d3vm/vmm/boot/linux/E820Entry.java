@@ -46,8 +46,9 @@ public record E820Entry(long addr, long size, int type) {
      *       (0x9000..0xEFFF), boot_params (0x7000), the boot stack;</li>
      *   <li>RAM [64 KiB, 0x9fc00) where the layout has memory (the command line lives here; the kernel
      *       copies it before it allocates anything);</li>
-     *   <li>reserved [0x9fc00, 1 MiB): EBDA, VGA window and BIOS ROM area of a PC, as Firecracker
-     *       leaves out of RAM (Linux still finds its real-mode trampoline memory below);</li>
+     *   <li>reserved [0x9fc00, 1 MiB): EBDA (where the MP table is), VGA window and BIOS ROM area of
+     *       a PC, as Firecracker leaves out of RAM (Linux still finds its real-mode trampoline
+     *       memory below);</li>
      *   <li>RAM for every part of the layout at or above 1 MiB.</li>
      * </ul>
      */

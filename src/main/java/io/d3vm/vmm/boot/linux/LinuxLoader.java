@@ -15,13 +15,17 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Loads an x86-64 Linux bzImage into guest memory by the Linux boot protocol
+ * Loads an x86-64 Linux kernel into guest memory by the Linux boot protocol
  * ({@code Documentation/arch/x86/boot.rst}, "64-bit boot protocol") and returns the vCPU state for
  * its 64-bit entry. The VMM's {@code run --kernel} path calls it; tests call it on plain memory.
+ * The kernel is a bzImage (entered at its decompressor's startup_64) or the uncompressed ELF
+ * {@code vmlinux} ({@link VmlinuxElf}: segments at their physical addresses, entered at e_entry,
+ * with a setup header the loader writes as a bzImage would carry it).
  *
  * <p>Guest-physical placement (addresses below 1 MiB as Firecracker uses them):
  * <pre>
@@ -30,6 +34,7 @@ import java.util.Optional;
  *   0x08ff0           boot stack top                      -> RSP
  *   0x09000..0x0efff  identity page tables, 4 GiB (LongMode) -> CR3
  *   0x20000           command line (NUL terminated)
+ *   0x9fc00           MP table (MpTable): CPUs, I/O APIC, ISA interrupt routing
  *   pref_address      protected-mode kernel (16 MiB for Debian), aligned to kernel_alignment;
  *                     the kernel needs init_size bytes from there; entry = address + 0x200
  *   high              initramfs: as high as RAM, initrd_addr_max and the 4 GiB identity map
@@ -59,7 +64,18 @@ public final class LinuxLoader {
      *                            bzImage, the command line is too long, or memory is too small
      */
     public static LinuxBoot load(GuestMemory memory, Path kernel, Optional<Path> initrd, String cmdline) {
+        return load(memory, kernel, initrd, cmdline, 1);
+    }
+
+    /**
+     * As {@link #load(GuestMemory, Path, Optional, String)} for a guest with {@code vcpus} vCPUs
+     * (APIC IDs 0..vcpus-1, described to the kernel by an {@link MpTable}).
+     */
+    public static LinuxBoot load(GuestMemory memory, Path kernel, Optional<Path> initrd, String cmdline, int vcpus) {
         MemoryLayout layout = memory.layout();
+        if (vcpus < 1 || vcpus > MpTable.MAX_CPUS) {
+            throw new LinuxBootException("a Linux guest can have 1 to " + MpTable.MAX_CPUS + " vCPUs, not " + vcpus);
+        }
         requireLowMemory(layout);
         byte[] cmdlineBytes = checkCmdline(cmdline);
 
@@ -67,23 +83,47 @@ public final class LinuxLoader {
             long fileSize = kf.size();
             byte[] head = new byte[(int) Math.min(fileSize, SetupHeader.MAX_HEADER_END)];
             readFully(kf, ByteBuffer.wrap(head), 0, kernel);
-            SetupHeader header = SetupHeader.parse(head, fileSize, kernel.toString());
+            // Two kernel formats: a bzImage (its decompressor runs first) or the ELF vmlinux inside it.
+            SetupHeader header;
+            VmlinuxElf elf = null;
+            long kernelAddr, entry;
+            if (VmlinuxElf.isElf(head)) {
+                elf = VmlinuxElf.parse(Arrays.copyOf(head, Math.min(head.length, VmlinuxElf.EHDR_BYTES)), (off, len) -> {
+                    byte[] b = new byte[len];
+                    readFully(kf, ByteBuffer.wrap(b), off, kernel);
+                    return b;
+                }, fileSize, kernel.toString());
+                header = SetupHeader.forVmlinux(elf.start(), elf.end() - elf.start());
+                kernelAddr = elf.start();
+                entry = elf.entry();
+            } else {
+                header = SetupHeader.parse(head, fileSize, kernel.toString());
+                kernelAddr = kernelAddress(header);
+                entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
+            }
 
             if (cmdlineBytes.length > header.cmdlineSize()) {
                 throw new LinuxBootException("the command line is " + cmdlineBytes.length + " bytes; this kernel accepts at most "
                         + header.cmdlineSize() + " (cmdline_size)");
             }
 
-            long kernelAddr = kernelAddress(header);
             long kernelEnd = kernelAddr + header.initSize();
             MemoryLayout.Range kernelRange = rangeHolding(layout, kernelAddr, header.initSize());
             if (kernelRange == null || kernelEnd > LongMode.IDENTITY_MAPPED) {
                 throw new LinuxBootException(String.format(
-                        "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs init_size %d MiB from there, "
+                        "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs %d MiB (init_size) from there, "
                                 + "so at least %d MiB of contiguous RAM from address 0 (plus room for an initramfs); use a larger --mem",
                         layout.totalBytes() >> 20, kernel, kernelAddr >> 20, ceilMiB(header.initSize()), ceilMiB(kernelEnd)));
             }
-            copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, kernelAddr, kernel);
+            if (elf == null) {
+                copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, kernelAddr, kernel);
+            } else {
+                for (VmlinuxElf.Segment seg : elf.segments()) {
+                    copyFromFile(kf, seg.offset(), seg.fileSize(), memory, seg.paddr(), kernel);
+                    // bss: guest memory may hold an earlier boot's bytes.
+                    memory.slice(seg.paddr() + seg.fileSize(), seg.memSize() - seg.fileSize()).fill((byte) 0);
+                }
+            }
 
             long initrdAddr = 0, initrdSize = 0;
             if (initrd.isPresent()) {
@@ -101,11 +141,11 @@ public final class LinuxLoader {
             MemorySegment.copy(MemorySegment.ofArray(cmdlineBytes), 0, cmd, 0, cmdlineBytes.length);
             cmd.set(java.lang.foreign.ValueLayout.JAVA_BYTE, cmdlineBytes.length, (byte) 0);
 
+            MpTable.write(memory, vcpus);
             List<E820Entry> e820 = E820Entry.forLayout(layout);
             BootParams.write(memory.slice(BOOT_PARAMS_ADDR, BootParams.SIZE), header, CMDLINE_ADDR,
                     initrdAddr, initrdSize, e820);
 
-            long entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
             BootCpuState cpu = LongMode.setUp(memory, entry).withEntry(entry, BOOT_STACK_POINTER, BOOT_PARAMS_ADDR, 0);
             return new LinuxBoot(cpu, header, kernelAddr, header.kernelBytes(), initrdAddr, initrdSize,
                     BOOT_PARAMS_ADDR, CMDLINE_ADDR, cmdline, e820);
@@ -172,9 +212,9 @@ public final class LinuxLoader {
 
     private static void requireLowMemory(MemoryLayout layout) {
         MemoryLayout.Range first = layout.ranges().getFirst();
-        if (first.guestPhysAddr() != 0 || first.end() < E820Entry.EBDA_START) {
-            throw new LinuxBootException("guest memory must be RAM from address 0 to at least 0x9fc00 for the boot "
-                    + "structures (boot_params, page tables, command line); its first range is [0x"
+        if (first.guestPhysAddr() != 0 || first.end() < E820Entry.HIGH_MEMORY) {
+            throw new LinuxBootException("guest memory must be one range from address 0 past 1 MiB for the boot "
+                    + "structures (boot_params, page tables, command line, MP table); its first range is [0x"
                     + Long.toHexString(first.guestPhysAddr()) + ", 0x" + Long.toHexString(first.end()) + ")");
         }
     }

@@ -1,0 +1,113 @@
+package io.d3vm.cli;
+
+import io.d3vm.memory.Sizes;
+import io.d3vm.migration.send.Bandwidth;
+import picocli.CommandLine;
+
+import java.net.InetSocketAddress;
+import java.util.Locale;
+
+/**
+ * picocli converters for the values migration commands take, each failing with a message that
+ * shows a correct example: {@code HOST:PORT}, durations ({@code 300ms}, {@code 2s}), sizes
+ * ({@code 4G}) and bandwidths ({@code 1G}, {@code 100Mbit}).
+ */
+final class CliValues {
+    private CliValues() {}
+
+    /** {@code HOST:PORT}, {@code [v6]:PORT} or {@code :PORT} (all interfaces, for listening). Not resolved yet. */
+    static final class HostPort implements CommandLine.ITypeConverter<InetSocketAddress> {
+        @Override
+        public InetSocketAddress convert(String value) {
+            return parse(value);
+        }
+
+        static InetSocketAddress parse(String value) {
+            String v = value.trim();
+            int colon = v.lastIndexOf(':');
+            if (colon < 0) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not HOST:PORT (e.g. 127.0.0.1:7000 or [::1]:7000)");
+            }
+            String host = v.substring(0, colon);
+            String port = v.substring(colon + 1);
+            if (host.startsWith("[") && host.endsWith("]")) {
+                host = host.substring(1, host.length() - 1);
+            } else if (host.contains(":")) {
+                throw new CommandLine.TypeConversionException("'" + value + "': write IPv6 addresses in brackets, e.g. [::1]:7000");
+            }
+            int p;
+            try {
+                p = Integer.parseInt(port);
+            } catch (NumberFormatException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "': port '" + port + "' is not a number 0..65535");
+            }
+            if (p < 0 || p > 65535) {
+                throw new CommandLine.TypeConversionException("'" + value + "': port " + p + " is outside 0..65535");
+            }
+            return host.isEmpty() ? new InetSocketAddress(p) : InetSocketAddress.createUnresolved(host, p);
+        }
+    }
+
+    /** Resolves a parsed address, with a readable error for unknown hosts. */
+    static InetSocketAddress resolve(InetSocketAddress a) {
+        if (!a.isUnresolved()) {
+            return a;
+        }
+        InetSocketAddress r = new InetSocketAddress(a.getHostString(), a.getPort());
+        if (r.isUnresolved()) {
+            throw new IllegalArgumentException("unknown host '" + a.getHostString() + "'");
+        }
+        return r;
+    }
+
+    /** Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}, or a plain number of ms. */
+    static final class Millis implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            String v = value.trim().toLowerCase(Locale.ROOT);
+            double factor = 1;
+            if (v.endsWith("ms")) {
+                v = v.substring(0, v.length() - 2);
+            } else if (v.endsWith("s")) {
+                v = v.substring(0, v.length() - 1);
+                factor = 1000;
+            } else if (v.endsWith("m")) {
+                v = v.substring(0, v.length() - 1);
+                factor = 60_000;
+            }
+            try {
+                double d = Double.parseDouble(v) * factor;
+                if (d < 0 || d > Long.MAX_VALUE / 2 || Double.isNaN(d)) {
+                    throw new NumberFormatException();
+                }
+                return Math.round(d);
+            } catch (NumberFormatException e) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration (e.g. 300ms, 2s, 1m)");
+            }
+        }
+    }
+
+    /** Bytes from {@code 4096}, {@code 64K}, {@code 4G} (binary multiples). */
+    static final class Bytes implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return Sizes.parseBytes(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** Bytes per second from {@link Bandwidth} syntax. */
+    static final class BytesPerSecond implements CommandLine.ITypeConverter<Long> {
+        @Override
+        public Long convert(String value) {
+            try {
+                return Bandwidth.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+}

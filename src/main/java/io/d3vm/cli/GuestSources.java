@@ -1,0 +1,41 @@
+package io.d3vm.cli;
+
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.guest.SyntheticSpec;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * The guest kinds the CLI knows, in one place: how {@code migrate --guest SPEC} builds a running
+ * source guest, and which {@link GuestFactories} {@code receive} accepts. A new kind (the VMM's
+ * {@code test:} and {@code linux:} guests) registers here with one line each.
+ */
+final class GuestSources {
+    private GuestSources() {}
+
+    /** Source guests by description prefix. */
+    static Map<String, Function<String, Migratable>> sources() {
+        Map<String, Function<String, Migratable>> m = new LinkedHashMap<>();
+        m.put(SyntheticSpec.PREFIX, SyntheticGuest::create);
+        return m;
+    }
+
+    /** Destination factories for {@code receive}. */
+    static GuestFactories destinations() {
+        return SyntheticGuest.register(new GuestFactories());
+    }
+
+    /** Builds the running source guest of {@code description}. */
+    static Migratable createSource(String description) {
+        var f = sources().get(GuestFactories.kindOf(description));
+        if (f == null) {
+            throw new IllegalArgumentException("unknown guest kind '" + GuestFactories.kindOf(description) + "' in --guest " + description
+                    + " (known: " + String.join(", ", sources().keySet()) + "; e.g. synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000)");
+        }
+        return f.apply(description);
+    }
+}

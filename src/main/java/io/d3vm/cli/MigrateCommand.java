@@ -1,0 +1,120 @@
+package io.d3vm.cli;
+
+import io.d3vm.memory.Sizes;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.detect.Detectors;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.migration.transport.Transport;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code d3vm migrate}: builds a source guest (today the synthetic one), migrates it live to a
+ * {@code d3vm receive} process and reports. Exit 0 when the destination acknowledged, 1 when the
+ * migration failed (the guest kept running here until this process ended), 2 for usage errors.
+ */
+@Command(name = "migrate",
+        sortOptions = false,
+        description = {"Migrate a guest live to a `d3vm receive` process (pre-copy with D3 detection).",
+                "",
+                "Example: d3vm migrate --to 127.0.0.1:7000 --guest synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000",
+                ""})
+final class MigrateCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--to", required = true, paramLabel = "HOST:PORT", converter = CliValues.HostPort.class,
+            description = "where `d3vm receive --listen` runs")
+    InetSocketAddress to;
+
+    @Option(names = "--guest", required = true, paramLabel = "SPEC",
+            description = {"the guest to create and migrate:",
+                    "synthetic:mem=SIZE[,zero=PCT][,uniform=PCT][,touched-zero=PCT][,dirty-rate=PAGES/S][,wss=SIZE][,threads=N][,seed=N]",
+                    "(defaults: zero=70, uniform=10, touched-zero=50, dirty-rate=0, wss=mem, threads=1, seed=1)"})
+    String guest;
+
+    @Option(names = "--detector", paramLabel = "NAME", description = "none (send every page), full (scan every page), d3 (sample, then confirm). Default: ${DEFAULT-VALUE}")
+    String detector = "d3";
+
+    @Option(names = "--samples", paramLabel = "K", description = "words d3 samples per page. Default: ${DEFAULT-VALUE}")
+    int samples = Detectors.DEFAULT_SAMPLES;
+
+    @Option(names = "--max-bandwidth", paramLabel = "RATE", converter = CliValues.BytesPerSecond.class,
+            description = {"cap on the send rate: bytes/s with binary suffixes as QEMU (1G = 1 GiB/s, 500M, 64K),",
+                    "or bits/s with decimal ones (100Mbit, 1Gbit). Default: unlimited"})
+    long maxBandwidth;
+
+    @Option(names = "--downtime-limit", paramLabel = "TIME", converter = CliValues.Millis.class,
+            description = "pre-copy iterates until the rest can be sent within this pause (e.g. 300ms, 1s). Default: 300ms")
+    long downtimeLimitMillis = SendOptions.DEFAULT_DOWNTIME_LIMIT_MILLIS;
+
+    @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")
+    int maxRounds = SendOptions.DEFAULT_MAX_ROUNDS;
+
+    @Option(names = "--connect-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
+            description = "give up connecting after this long. Default: 5s")
+    long connectTimeoutMillis = 5000;
+
+    @Option(names = "--ack-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
+            description = "wait this long for the destination's verdict (it computes a digest first). Default: 120s")
+    long ackTimeoutMillis = SendOptions.DEFAULT_ACK_TIMEOUT_MILLIS;
+
+    @Option(names = "--report", paramLabel = "FILE", description = "write the JSON report (QEMU query-migrate names; see README) here")
+    Path report;
+
+    @Option(names = "--progress", description = "draw the progress line in place even when stdout is not a terminal")
+    boolean progress;
+
+    /** How bytes travel; plain TCP here, TLS when the security options supply another transport. */
+    Transport transport() {
+        return new TcpTransport();
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
+                SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS);
+        InetSocketAddress target = CliValues.resolve(to);
+        long t0 = System.nanoTime();
+        Migratable g = GuestSources.createSource(guest);
+        out.printf(Locale.ROOT, "guest %s: %s, ready in %.1f s; migrating to %s with detector %s%n", g.describe(),
+                Sizes.format(g.memory().totalBytes()), (System.nanoTime() - t0) / 1e9, to.getHostString() + ":" + to.getPort(), detector);
+        out.flush();
+        MigrationSender sender = new MigrationSender(g, options);
+        MigrationReport r;
+        boolean ok;
+        try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || System.console() != null)) {
+            sender.migrate(transport(), target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+            ok = true;
+        } catch (MigrationException e) {
+            ok = false;
+        } finally {
+            r = sender.report();
+        }
+        out.print(MigrationOutput.summary(r));
+        out.flush();
+        MigrationOutput.writeReport(report, r, err);
+        if (!ok) {
+            // The guest was resumed and is intact; this process now ends, and the guest with it.
+            g.shutdown();
+            err.println("d3vm: " + r.error);
+            return 1;
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,136 @@
+package io.d3vm.cli;
+
+import io.d3vm.memory.Sizes;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.send.SendProgress;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.function.Supplier;
+
+/**
+ * What the migration commands print: a live progress line (redrawn in place on a terminal, a plain
+ * line every few seconds otherwise), the short human summary, and the JSON report file.
+ */
+final class MigrationOutput {
+    private MigrationOutput() {}
+
+    /** Writes the report as JSON; a failure to write is reported but does not change the outcome. */
+    static void writeReport(Path file, MigrationReport report, PrintWriter err) {
+        if (file == null) {
+            return;
+        }
+        try {
+            Path parent = file.toAbsolutePath().getParent();
+            if (parent != null) {
+                Files.createDirectories(parent);
+            }
+            Files.writeString(file, report.toJsonString() + "\n");
+        } catch (IOException e) {
+            err.println("d3vm: could not write the report to " + file + ": " + e.getMessage());
+        }
+    }
+
+    static String summary(MigrationReport r) {
+        StringBuilder b = new StringBuilder();
+        long dispensable = r.pagesByClass[1] + r.pagesByClass[2] + r.pagesByClass[3];
+        if ("completed".equals(r.status)) {
+            b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, downtime %.0f ms of which digest %.0f ms)%n",
+                    r.totalTimeMs / 1e3, r.setupTimeMs, nz(r.downtimeMs), nz(r.digestTimeMs)));
+        } else if ("source".equals(r.role) || r.error != null) {
+            b.append("migration FAILED after ").append(String.format(Locale.ROOT, "%.2f s: ", r.totalTimeMs / 1e3)).append(r.error).append('\n');
+        }
+        b.append(String.format(Locale.ROOT, "  %s %s of a %s guest (%.1f %%), %d rounds%s, %.0f Mbit/s%n",
+                "source".equals(r.role) ? "sent" : "received", Sizes.format(r.ramTransferred), Sizes.format(r.ramTotal),
+                r.ramTotal == 0 ? 0 : 100.0 * r.ramTransferred / r.ramTotal, r.rounds.size(),
+                r.stopReason == null ? "" : " (stop: " + r.stopReason + ")", r.mbps()));
+        b.append(String.format(Locale.ROOT, "  pages: normal %d, zero %d, uniform %d, unpopulated %d (%d dispensable)",
+                r.pagesByClass[0], r.pagesByClass[1], r.pagesByClass[2], r.pagesByClass[3], dispensable));
+        if (r.detector != null) {
+            b.append(String.format(Locale.ROOT, "; detector %s: %.0f ms, %d false-dispensable", r.detector,
+                    r.detectorNanos == null ? 0 : r.detectorNanos / 1e6, r.falseDispensable == null ? 0 : r.falseDispensable));
+        }
+        b.append('\n');
+        if (r.digestMatch != null) {
+            b.append("  digest match: ").append(r.digestMatch ? "yes" : "NO");
+            if (r.digest != null) {
+                b.append(String.format(Locale.ROOT, " (0x%016x)", r.digest));
+            }
+            b.append('\n');
+        }
+        return b.toString();
+    }
+
+    private static double nz(Double d) {
+        return d == null ? 0 : d;
+    }
+
+    /**
+     * Prints progress until stopped: redraws one line on a terminal, else a plain line every few
+     * seconds (logs and CI stay readable).
+     */
+    static final class ProgressPrinter implements AutoCloseable {
+        private final Thread thread;
+        private final boolean terminal;
+        private final PrintWriter out;
+        private volatile boolean done;
+
+        ProgressPrinter(Supplier<SendProgress> source, PrintWriter out, boolean terminal) {
+            this.out = out;
+            this.terminal = terminal;
+            this.thread = Thread.ofPlatform().daemon().name("progress").start(() -> loop(source));
+        }
+
+        private void loop(Supplier<SendProgress> source) {
+            long lastBytes = 0;
+            long lastTime = System.nanoTime();
+            long period = terminal ? 250 : 2000;
+            while (!done) {
+                try {
+                    Thread.sleep(period);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                if (done) {
+                    return;
+                }
+                SendProgress p = source.get();
+                long now = System.nanoTime();
+                double rate = (p.bytesSent() - lastBytes) / ((now - lastTime) / 1e9);
+                lastBytes = p.bytesSent();
+                lastTime = now;
+                String line = String.format(Locale.ROOT, "%-13s round %2d %5.1f %%  %9s/s  sent %9s  remaining %6d pages + %d dirty  %5.1f s",
+                        p.phase(), p.round(), p.percent(), Sizes.format((long) rate), Sizes.format(p.bytesSent()),
+                        Math.max(0, p.roundPages() - p.roundPagesDone()), p.dirtyPages(), p.elapsedNanos() / 1e9);
+                synchronized (out) {
+                    if (terminal) {
+                        out.print("\r" + line + "\u001b[K");
+                    } else {
+                        out.println(line);
+                    }
+                    out.flush();
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            done = true;
+            thread.interrupt();
+            try {
+                thread.join(1000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (terminal) {
+                synchronized (out) {
+                    out.print("\r\u001b[K");
+                    out.flush();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+package io.d3vm.cli;
+
+import io.d3vm.memory.Sizes;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiveStats;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.Listener;
+import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.migration.transport.Transport;
+import io.d3vm.migration.wire.Wire;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code d3vm receive}: listens for migrations and runs each received guest here. Every refusal or
+ * failure discards the half-received guest and, unless {@code --once}, waits for the next
+ * migration. A received guest runs until the next migration arrives or the process ends.
+ */
+@Command(name = "receive",
+        sortOptions = false,
+        description = {"Listen for a live migration from `d3vm migrate` and run the received guest here.",
+                "",
+                "Example: d3vm receive --listen 127.0.0.1:7000 --once --report dest.json",
+                ""})
+final class ReceiveCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--listen", required = true, paramLabel = "HOST:PORT", converter = CliValues.HostPort.class,
+            description = "address to listen on (:PORT for all interfaces; port 0 picks a free one and prints it)")
+    InetSocketAddress listen;
+
+    @Option(names = "--once", description = "exit after the first migration: 0 if it completed, 1 if not")
+    boolean once;
+
+    @Option(names = "--report", paramLabel = "FILE", description = "write the JSON report of each migration here (the last one wins)")
+    Path report;
+
+    @Option(names = "--max-memory", paramLabel = "SIZE", converter = CliValues.Bytes.class,
+            description = "refuse guests with more memory than this. Default: 64G")
+    long maxMemory = ReceiverLimits.DEFAULT_MAX_GUEST_MEMORY;
+
+    @Option(names = "--max-frame", paramLabel = "SIZE", converter = CliValues.Bytes.class,
+            description = "refuse frames longer than this (at least 2056K, one full page batch). Default: 8M")
+    long maxFrame = Wire.DEFAULT_MAX_FRAME;
+
+    @Option(names = "--read-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
+            description = "drop a source that sends nothing for this long. Default: 30s")
+    long readTimeoutMillis = ReceiverLimits.DEFAULT_READ_TIMEOUT_MILLIS;
+
+    /** How bytes travel; plain TCP here, TLS when the security options supply another transport. */
+    Transport transport() {
+        return new TcpTransport();
+    }
+
+    /** The guest kinds accepted. */
+    GuestFactories factories() {
+        return GuestSources.destinations();
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        ReceiverLimits limits = new ReceiverLimits(maxMemory, maxFrame, readTimeoutMillis);
+        InetSocketAddress at = listen.isUnresolved() ? CliValues.resolve(listen) : listen;
+        GuestFactories factories = factories();
+        Listener l;
+        try {
+            l = transport().listen(at);
+        } catch (BindException e) {
+            throw new IllegalArgumentException("cannot listen on " + at.getHostString() + ":" + at.getPort() + ": " + e.getMessage()
+                    + " (another process holds the port, or the address is not local)");
+        }
+        Migratable running = null;
+        try (l) {
+            out.printf(Locale.ROOT, "listening on %s:%d for migrations (guests: %s; max memory %s)%n", l.localAddress().getHostString(),
+                    l.localAddress().getPort(), factories.kinds(), Sizes.format(maxMemory));
+            out.flush();
+            while (true) {
+                Connection c;
+                try {
+                    c = l.accept();
+                } catch (IOException e) {
+                    err.println("d3vm: accept failed: " + e.getMessage());
+                    return 1;
+                }
+                if (running != null) {
+                    // One guest at a time: the previous one makes room for the next.
+                    running.shutdown();
+                    running = null;
+                }
+                out.println("migration from " + c.peer() + " ...");
+                out.flush();
+                MigrationReceiver receiver = new MigrationReceiver(factories, limits);
+                boolean ok;
+                String error = null;
+                try (c) {
+                    running = receiver.receive(c);
+                    ok = true;
+                } catch (MigrationException e) {
+                    ok = false;
+                    error = e.getMessage();
+                }
+                MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
+                out.print(MigrationOutput.summary(r));
+                if (ok) {
+                    out.println("  guest " + r.guest + " is running here");
+                }
+                out.flush();
+                if (!ok) {
+                    err.println("d3vm: " + error);
+                    err.flush();
+                }
+                MigrationOutput.writeReport(report, r, err);
+                if (once) {
+                    if (running != null) {
+                        running.shutdown();
+                    }
+                    return ok ? 0 : 1;
+                }
+            }
+        } finally {
+            if (running != null) {
+                running.shutdown();
+            }
+        }
+    }
+
+    static MigrationReport toReport(ReceiveStats s, boolean ok, String error, String transport) {
+        MigrationReport r = new MigrationReport();
+        r.status = ok ? "completed" : "failed";
+        r.error = error;
+        r.role = "destination";
+        r.guest = s.description;
+        r.peer = s.peer;
+        r.transport = transport;
+        r.totalTimeMs = s.totalNanos / 1e6;
+        r.setupTimeMs = s.setupNanos / 1e6;
+        r.digestTimeMs = s.digestNanos == 0 ? null : s.digestNanos / 1e6;
+        r.digestMatch = s.digestMatch;
+        r.digest = s.digestMatch == null ? null : s.digest;
+        r.ramTotal = s.totalBytes;
+        r.ramTransferred = s.bytesReceived;
+        r.ramNormal = s.pagesByClass[0];
+        System.arraycopy(s.pagesByClass, 0, r.pagesByClass, 0, 4);
+        r.pagesCleared = s.pagesCleared;
+        r.dirtySyncCount = s.rounds;
+        r.rounds.addAll(s.roundRecords);
+        return r;
+    }
+}

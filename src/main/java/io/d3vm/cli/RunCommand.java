@@ -1,0 +1,279 @@
+package io.d3vm.cli;
+
+import io.d3vm.kvm.Kvm;
+import io.d3vm.kvm.KvmUnavailableException;
+import io.d3vm.memory.MemoryImage;
+import io.d3vm.vmm.boot.BootCpuState;
+import io.d3vm.vmm.boot.testguest.TestGuestImage;
+import io.d3vm.vmm.boot.testguest.TestGuestLoader;
+import io.d3vm.vmm.boot.testguest.TestGuestSpec;
+import io.d3vm.vmm.vstate.Vm;
+import io.d3vm.vmm.vstate.VmConfig;
+import io.d3vm.vmm.vstate.VmOutcome;
+import io.d3vm.vmm.vstate.X86Layout;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code d3vm run}: boots a guest on KVM with its serial console on stdout/stdin and exits when
+ * the guest powers off or resets (exit 0) or fails (exit 1, with the exit reason and guest RIP).
+ *
+ * <p>Guest kinds are chosen in {@link #prepareGuest}: today the test guest ({@code --guest
+ * test:...}); another kind adds its options here and a branch there.
+ */
+@Command(name = "run",
+        description = {"Boot a guest on KVM; its serial console is on stdout/stdin.",
+                "Exit code 0 when the guest powers off or resets, 1 when it fails, 2 for bad arguments."})
+public final class RunCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--guest", paramLabel = "test:WORKLOAD[,mem=SIZE][,KEY=VALUE...]",
+            description = {"the test guest and its workload: idle, dirty, verify or image;",
+                    "mem=SIZE (default 256M, at least 32M); other keys go to the guest's command line",
+                    "(e.g. test:dirty,mem=1G,wss=64,rate=2000 or test:verify,mem=512M,seed=7)"})
+    String guest;
+
+    @Option(names = "--vcpus", paramLabel = "N", description = "virtual CPUs (default ${DEFAULT-VALUE})")
+    int vcpus = 1;
+
+    @Option(names = "--serial-log", paramLabel = "FILE", description = "also write the serial console output to FILE")
+    Path serialLog;
+
+    @Option(names = "--guest-binary", paramLabel = "FILE",
+            description = "test-guest ELF to boot instead of the built-in one (classpath /guest/d3guest.elf)")
+    Path guestBinary;
+
+    @Option(names = "--image", paramLabel = "FILE",
+            description = "memory image (raw or ELF core) for the image workload, placed at 16 MiB or the guest's image=0xADDR:0xSIZE")
+    Path image;
+
+    @Option(names = "--kvm-device", paramLabel = "PATH", description = "the KVM device (default ${DEFAULT-VALUE})")
+    String kvmDevice = Kvm.DEFAULT_PATH;
+
+    @Option(names = {"-v", "--verbose"}, description = "report layout, start-up times and exit counts on stderr")
+    boolean verbose;
+
+    private final InputStream consoleIn;
+    private final OutputStream consoleOut;
+    private final long processStartNanos;
+
+    /** The CLI's instance: console on the process's stdin/stdout. */
+    public RunCommand() {
+        this(new FileInputStream(FileDescriptor.in), new FileOutputStream(FileDescriptor.out));
+    }
+
+    /** For tests: console on the given streams ({@code in} may be null: no console input). */
+    public RunCommand(InputStream consoleIn, OutputStream consoleOut) {
+        this.consoleIn = consoleIn;
+        this.consoleOut = consoleOut;
+        this.processStartNanos = System.nanoTime();
+    }
+
+    /** A guest ready to boot: memory size, what {@code describe()} says, and how to load it. */
+    interface PreparedGuest {
+        long memBytes();
+
+        String description();
+
+        /** Writes the guest into the VM's memory; returns the boot vCPU state and RAX. */
+        Loaded load(Vm vm) throws IOException;
+    }
+
+    record Loaded(BootCpuState cpu, long rax, String summary) {}
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        PreparedGuest prepared;
+        try {
+            if (vcpus < 1 || vcpus > VmConfig.MAX_VCPUS) {
+                throw new IllegalArgumentException("--vcpus must be 1.." + VmConfig.MAX_VCPUS);
+            }
+            prepared = prepareGuest();
+        } catch (IllegalArgumentException | IOException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+
+        Kvm kvm;
+        try {
+            kvm = Kvm.open(kvmDevice);
+        } catch (KvmUnavailableException e) {
+            err.println("d3vm run: " + e.getMessage());
+            err.flush();
+            return 1;
+        }
+        OutputStream console = consoleOut;
+        OutputStream log = null;
+        if (serialLog != null) {
+            log = Files.newOutputStream(serialLog);
+            console = new Tee(consoleOut, log);
+        }
+        StartupProbe probe = new StartupProbe(console);
+        long createStart = System.nanoTime();
+        try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
+                prepared.description()))) {
+            Loaded loaded = prepared.load(vm);
+            vm.setUpBootVcpu(loaded.cpu(), loaded.rax());
+            if (verbose) {
+                err.printf("d3vm: %s; %d MiB RAM in %d region(s), %d vCPU(s)%n", loaded.summary(),
+                        prepared.memBytes() >> 20, vm.memory().regions().size(), vcpus);
+            }
+            startConsoleInput(vm);
+            vm.start();
+            VmOutcome outcome = vm.awaitOutcome();
+            long end = System.nanoTime();
+            if (verbose) {
+                err.printf("d3vm: start-up: process start -> boot line %s, VM create -> boot line %s,"
+                                + " VM create -> first serial byte %s%n",
+                        ms(probe.bootLineNanos, processStartNanos), ms(probe.bootLineNanos, createStart),
+                        ms(probe.firstByteNanos, createStart));
+                double secs = (end - createStart) / 1e9;
+                err.printf("d3vm: %d KVM exits in %.2f s (%.0f/s); %d accesses to unclaimed ports (last 0x%x)%n",
+                        vm.exitCount(), secs, vm.exitCount() / secs, vm.ioBus().unclaimedAccesses(),
+                        Math.max(0, vm.ioBus().lastUnclaimedPort()));
+            }
+            err.println("d3vm: " + outcome.describe());
+            err.flush();
+            return outcome.exitCode();
+        } finally {
+            if (log != null) {
+                log.close();
+            }
+        }
+    }
+
+    private static String ms(long at, long from) {
+        return at == 0 ? "n/a" : String.format("%.1f ms", (at - from) / 1e6);
+    }
+
+    /** Picks the guest kind from the options. */
+    PreparedGuest prepareGuest() throws IOException {
+        if (guest == null) {
+            throw new IllegalArgumentException("say what to boot: --guest test:<workload>[,mem=SIZE] (workloads: idle, dirty, verify, image)");
+        }
+        TestGuestSpec ts = TestGuestSpec.parse(guest);
+        if (ts.workload().equals("image") && image == null) {
+            throw new IllegalArgumentException("the image workload needs --image FILE (a raw memory image or an ELF core)");
+        }
+        if (image != null && !ts.workload().equals("image")) {
+            throw new IllegalArgumentException("--image is only for the image workload");
+        }
+        TestGuestImage binary = guestBinary != null ? TestGuestImage.read(guestBinary) : TestGuestImage.builtIn();
+        MemoryImage memImage = image != null ? MemoryImage.open(image) : null;
+        return new PreparedGuest() {
+            public long memBytes() {
+                return ts.memBytes();
+            }
+
+            public String description() {
+                return ts.describe();
+            }
+
+            public Loaded load(Vm vm) {
+                try {
+                    TestGuestLoader.Boot b = TestGuestLoader.load(vm.memory(), binary, ts, memImage);
+                    return new Loaded(b.cpu(), b.rax(), String.format("test guest, entry64 0x%x, command line \"%s\"",
+                            b.cpu().rip(), b.commandLine()));
+                } finally {
+                    if (memImage != null) {
+                        memImage.close();
+                    }
+                }
+            }
+        };
+    }
+
+    /** Feeds console input to the guest's serial port from a daemon thread, while the VM runs. */
+    private void startConsoleInput(Vm vm) {
+        if (consoleIn == null) {
+            return;
+        }
+        Thread t = Thread.ofPlatform().name("serial-stdin").daemon(true).start(() -> {
+            byte[] buf = new byte[256];
+            try {
+                int n;
+                while ((n = consoleIn.read(buf)) > 0) {
+                    vm.serial().enqueueInput(buf, n);
+                }
+            } catch (IOException | InterruptedException e) {
+                // The console went away; the guest keeps running without input.
+            }
+        });
+        t.setUncaughtExceptionHandler((th, ex) -> { });
+    }
+
+    /** Writes to two streams (console and --serial-log). */
+    private static final class Tee extends OutputStream {
+        private final OutputStream a, b;
+
+        Tee(OutputStream a, OutputStream b) {
+            this.a = a;
+            this.b = b;
+        }
+
+        @Override
+        public void write(int x) throws IOException {
+            a.write(x);
+            b.write(x);
+        }
+
+        @Override
+        public void flush() throws IOException {
+            a.flush();
+            b.flush();
+        }
+    }
+
+    /** Passes console output through and notes when the first byte and the guest's boot line arrive. */
+    private static final class StartupProbe extends OutputStream {
+        private static final byte[] BOOT = "d3guest: boot".getBytes(StandardCharsets.US_ASCII);
+        private final OutputStream out;
+        private volatile long firstByteNanos;
+        private volatile long bootLineNanos;
+        private int matched;
+        private boolean lineStart = true;
+
+        StartupProbe(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void write(int x) throws IOException {
+            if (firstByteNanos == 0) {
+                firstByteNanos = System.nanoTime();
+            }
+            if (bootLineNanos == 0) {
+                if (lineStart || matched > 0) {
+                    matched = (x & 0xff) == BOOT[matched] ? matched + 1 : 0;
+                    if (matched == BOOT.length) {
+                        bootLineNanos = System.nanoTime();
+                    }
+                }
+                lineStart = x == '\n';
+            }
+            out.write(x);
+        }
+
+        @Override
+        public void flush() throws IOException {
+            out.flush();
+        }
+    }
+}

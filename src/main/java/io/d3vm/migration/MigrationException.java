@@ -1,0 +1,18 @@
+package io.d3vm.migration;
+
+/**
+ * A migration that did not complete, with a message for the operator that says what failed and,
+ * where it can, what to do. Thrown by the sender (the source guest is running again, intact, when
+ * this is thrown) and by the receiver (the destination guest has been discarded).
+ */
+public class MigrationException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    public MigrationException(String message) {
+        super(message);
+    }
+
+    public MigrationException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

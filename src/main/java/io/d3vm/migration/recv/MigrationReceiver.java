@@ -1,0 +1,393 @@
+package io.d3vm.migration.recv;
+
+import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.MemoryDigest;
+import io.d3vm.memory.MemoryLayout;
+import io.d3vm.memory.MemoryRegion;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.report.RoundRecord;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.StallWatchdog;
+import io.d3vm.migration.wire.FrameBuffer;
+import io.d3vm.migration.wire.FrameDecoder;
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.Messages;
+import io.d3vm.migration.wire.PageBatch;
+import io.d3vm.migration.wire.ProtocolException;
+import io.d3vm.migration.wire.Wire;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * The destination side of a migration over one {@link Connection}: follows the {@link ReceiveState}
+ * machine, builds the guest through the {@link GuestFactories} once the layout is known and within
+ * {@link ReceiverLimits}, rebuilds memory with the received-map rule, verifies the source's digest,
+ * restores the guest's state, acknowledges, and only then resumes the guest.
+ *
+ * <p>Received-map rule (DESIGN.md decision 3): the new guest's memory starts zero and unpopulated.
+ * A ZERO or UNPOPULATED record for a page that never received content costs nothing; for a page
+ * that did (an earlier round sent data or a pattern) it must clear it. UNIFORM fills the pattern.
+ *
+ * <p>Any failure — malformed or out-of-order frame, a limit, a stalled or vanished peer, a digest
+ * mismatch — shuts the half-received guest down (it never runs), tells the peer with ABORT or a
+ * refusing ACK when the connection still works, and throws {@link MigrationException}.
+ *
+ * <p>One instance per connection; the CLI's {@code receive} command and tests create them.
+ */
+public final class MigrationReceiver {
+    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final GuestFactories factories;
+    private final ReceiverLimits limits;
+    private final int digestThreads;
+    private final ReceiveStats stats = new ReceiveStats();
+    private volatile ReceiveState state = ReceiveState.start();
+
+    public MigrationReceiver(GuestFactories factories, ReceiverLimits limits) {
+        this.factories = factories;
+        this.limits = limits;
+        this.digestThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
+    }
+
+    public ReceiveStats stats() {
+        return stats;
+    }
+
+    /** The current state, for progress displays. */
+    public ReceiveState state() {
+        return state;
+    }
+
+    /**
+     * Receives one migration. On success the returned guest is running (resumed after the ACK was
+     * sent); the caller owns it.
+     */
+    public Migratable receive(Connection connection) throws MigrationException {
+        stats.startNanos = System.nanoTime();
+        stats.peer = connection.peer();
+        FrameDecoder in = new FrameDecoder(connection.input(), limits.maxFrameLength());
+        FrameBuffer out = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+        boolean peerTold = false;
+        try (StallWatchdog watchdog = new StallWatchdog(connection, in::bytesRead, limits.readTimeoutMillis())) {
+            watchdog.arm(limits.readTimeoutMillis());
+            try {
+                return new Session(in, out, connection).run();
+            } catch (PeerAbort e) {
+                peerTold = true;
+                throw new MigrationException("the source aborted the migration: " + e.getMessage());
+            } catch (ProtocolException e) {
+                throw new MigrationException("protocol error from " + stats.peer + " (" + state.describe() + "): " + e.getMessage(), e);
+            } catch (IOException e) {
+                if (watchdog.fired()) {
+                    throw new MigrationException("the source " + stats.peer + " sent nothing for " + limits.readTimeoutMillis()
+                            + " ms (" + state.describe() + "); gave up (read timeout)", e);
+                }
+                throw new MigrationException("connection to the source " + stats.peer + " failed (" + state.describe() + "): " + e.getMessage(), e);
+            } catch (Refused e) {
+                peerTold = true;
+                throw new MigrationException(e.getMessage());
+            } catch (RuntimeException e) {
+                throw new MigrationException("receiving failed (" + state.describe() + "): " + e, e);
+            }
+        } catch (MigrationException e) {
+            failed(connection, out, peerTold ? null : e.getMessage());
+            throw e;
+        } finally {
+            stats.bytesReceived = in.bytesRead();
+            stats.totalNanos = System.nanoTime() - stats.startNanos;
+        }
+    }
+
+    /** Discards the half-received guest and tells the source, if it is still listening. */
+    private void failed(Connection connection, FrameBuffer out, String reason) {
+        if (reason != null) {
+            try {
+                out.clear();
+                out.abort(reason.length() > 1000 ? reason.substring(0, 1000) : reason);
+                out.writeTo(connection.output());
+            } catch (IOException | RuntimeException ignored) {
+                // the connection is gone; the source sees that instead
+            }
+        }
+        try {
+            connection.close();
+        } catch (IOException ignored) {
+            // nothing left to do with it
+        }
+    }
+
+    /** The frames of one migration, in order. */
+    private final class Session {
+        private final FrameDecoder in;
+        private final FrameBuffer out;
+        private final Connection connection;
+        private final PageBatch batch = new PageBatch();
+        private String description;
+        private MemoryLayout layout;
+        private Migratable guest;
+        private GuestMemory memory;
+        private DirtyBitmap received;
+        private byte[] savedState;
+        private java.util.concurrent.FutureTask<Long> digest;
+        private long roundPages;
+        private long roundNormal;
+        private long roundBytesStart;
+        private long roundStart;
+
+        Session(FrameDecoder in, FrameBuffer out, Connection connection) {
+            this.in = in;
+            this.out = out;
+            this.connection = connection;
+        }
+
+        Migratable run() throws IOException, PeerAbort, Refused {
+            try {
+                while (true) {
+                    FrameType t = in.next();
+                    ReceiveState next = state.on(t);
+                    ReceiveState before = state;
+                    state = next;
+                    switch (t) {
+                        case HANDSHAKE -> handshake();
+                        case LAYOUT -> layout();
+                        case PAGES -> {
+                            if (before instanceof ReceiveState.BetweenRounds) {
+                                startRound();
+                            }
+                            pages();
+                        }
+                        case END_OF_ROUND -> {
+                            if (before instanceof ReceiveState.BetweenRounds) {
+                                startRound();
+                            }
+                            endOfRound(((ReceiveState.BetweenRounds) next).completed());
+                        }
+                        case STATE -> {
+                            savedState = in.readState();
+                            // Every page is in: digest now, while the source computes its own.
+                            startDigest();
+                        }
+                        case COMPLETE -> {
+                            complete(((ReceiveState.Completed) next).rounds());
+                            Migratable done = guest;
+                            guest = null;
+                            return done;
+                        }
+                        case ABORT -> throw new PeerAbort(in.readAbort().reason());
+                        case ACK -> throw new AssertionError("the state machine admits no ACK");
+                    }
+                }
+            } finally {
+                if (digest != null) {
+                    try {
+                        digest.get(); // it reads the guest's memory: let it finish before the memory goes
+                    } catch (Exception ignored) {
+                        // only waiting
+                    }
+                }
+                if (guest != null) {
+                    // A half-received guest must never run: discard it.
+                    guest.shutdown();
+                }
+            }
+        }
+
+        private void handshake() throws IOException, Refused {
+            Messages.Handshake hs = in.readHandshake();
+            description = hs.description();
+            stats.description = description;
+            if ((hs.features() & Wire.FEATURE_DIGEST) == 0) {
+                refuseSetup("the source does not send a memory digest; this receiver requires one");
+            }
+            if (!factories.accepts(description)) {
+                refuseSetup("this receiver does not accept '" + GuestFactories.kindOf(description) + "' guests (it accepts: " + factories.kinds() + ")");
+            }
+        }
+
+        private void layout() throws IOException, Refused {
+            layout = in.readLayout();
+            if (layout.totalBytes() > limits.maxGuestMemory()) {
+                refuseSetup("guest memory of " + layout.totalBytes() + " bytes exceeds this receiver's limit of "
+                        + limits.maxGuestMemory() + " bytes (receive --max-memory)");
+            }
+            try {
+                guest = factories.create(description, layout);
+            } catch (IllegalArgumentException e) {
+                refuseSetup("cannot build the guest '" + description + "': " + e.getMessage());
+            }
+            memory = guest.memory();
+            if (!memory.layout().equals(layout)) {
+                refuseSetup("the guest built for '" + description + "' has a different memory layout than the source's");
+            }
+            received = new DirtyBitmap(memory.pageCount());
+            stats.totalBytes = layout.totalBytes();
+            out.ack(Wire.STAGE_SETUP, true, 0, "");
+            out.writeTo(connection.output());
+            stats.setupNanos = System.nanoTime() - stats.startNanos;
+        }
+
+        private void refuseSetup(String why) throws IOException, Refused {
+            try {
+                out.clear();
+                out.ack(Wire.STAGE_SETUP, false, 0, why);
+                out.writeTo(connection.output());
+            } catch (IOException ignored) {
+                // the refusal below is what matters
+            }
+            throw new Refused("refused the migration: " + why);
+        }
+
+        private void startRound() {
+            roundPages = 0;
+            roundNormal = 0;
+            roundBytesStart = in.bytesRead();
+            roundStart = System.nanoTime();
+        }
+
+        private void pages() throws IOException {
+            in.readPages(batch, layout);
+            MemoryRegion region = memory.regions().get(batch.range);
+            MemorySegment host = region.host();
+            long page = batch.firstPage;
+            long off = (page - batch.rangeFirstPage) << Wire.PAGE_SHIFT;
+            for (int r = 0; r < batch.runCount; r++) {
+                int n = batch.runPages[r];
+                int cls = batch.runClass[r];
+                long bytes = (long) n << Wire.PAGE_SHIFT;
+                switch (cls) {
+                    case Wire.CLASS_NORMAL -> {
+                        in.readBody(host, off, bytes);
+                        markReceived(page, n);
+                    }
+                    case Wire.CLASS_UNIFORM -> {
+                        long pattern = batch.runPattern[r];
+                        if (pattern == 0) {
+                            clearReceived(host, off, page, n);
+                        } else {
+                            for (long o = off, end = off + bytes; o < end; o += 8) {
+                                host.set(WORD, o, pattern);
+                            }
+                            markReceived(page, n);
+                        }
+                    }
+                    default -> clearReceived(host, off, page, n); // ZERO, UNPOPULATED
+                }
+                stats.pagesByClass[cls] += n;
+                page += n;
+                off += bytes;
+            }
+            roundPages += batch.pageCount;
+            roundNormal += batch.normalPages;
+        }
+
+        private void markReceived(long page, int n) {
+            for (int i = 0; i < n; i++) {
+                received.set(page + i);
+            }
+        }
+
+        /** The received-map rule: only pages that hold received content are cleared. */
+        private void clearReceived(MemorySegment host, long off, long page, int n) {
+            long end = page + n;
+            for (long p = received.nextSet(page, end); p >= 0; p = received.nextSet(p + 1, end)) {
+                host.asSlice(off + ((p - page) << Wire.PAGE_SHIFT), Wire.PAGE_SIZE).fill((byte) 0);
+                received.clear(p);
+                stats.pagesCleared++;
+            }
+        }
+
+        private void endOfRound(int round) throws IOException {
+            Messages.EndOfRound eor = in.readEndOfRound();
+            if (eor.round() != round) {
+                throw new ProtocolException("END_OF_ROUND for round " + eor.round() + ", expected round " + round);
+            }
+            if (eor.pages() != roundPages || eor.normalPages() != roundNormal) {
+                throw new ProtocolException("END_OF_ROUND " + round + " counts " + eor.pages() + " pages (" + eor.normalPages()
+                        + " normal) but " + roundPages + " (" + roundNormal + " normal) arrived");
+            }
+            long bytes = in.bytesRead() - roundBytesStart;
+            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (System.nanoTime() - roundStart) / 1e6));
+            stats.rounds = round;
+        }
+
+        private void complete(int rounds) throws IOException, Refused {
+            Messages.Completion c = in.readComplete();
+            if (c.rounds() != rounds) {
+                throw new ProtocolException("COMPLETE claims " + c.rounds() + " rounds, " + rounds + " arrived");
+            }
+            stats.bytesReceived = in.bytesRead();
+            stats.sourceDigest = c.digest();
+            stats.digest = joinDigest();
+            stats.digestMatch = stats.digest == c.digest();
+            if (!stats.digestMatch) {
+                refuseCompletion("memory digest mismatch: source 0x" + Long.toHexString(c.digest()) + ", destination 0x"
+                        + Long.toHexString(stats.digest) + " (the guest is discarded; the source keeps running)");
+            }
+            try {
+                guest.restoreState(savedState);
+            } catch (RuntimeException e) {
+                refuseCompletion("cannot restore the guest's state: " + e.getMessage());
+            }
+            out.ack(Wire.STAGE_COMPLETION, true, stats.digest, "");
+            out.writeTo(connection.output());
+            // Only after the ACK is on its way: from here the source stops its copy for good.
+            guest.resume();
+        }
+
+        private void startDigest() {
+            digest = new java.util.concurrent.FutureTask<>(() -> {
+                long t0 = System.nanoTime();
+                long d = MemoryDigest.compute(memory, digestThreads);
+                stats.digestNanos = System.nanoTime() - t0;
+                return d;
+            });
+            Thread.ofPlatform().daemon().name("destination-digest").start(digest);
+        }
+
+        private long joinDigest() throws IOException {
+            try {
+                return digest.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while computing the digest", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("computing the memory digest failed: " + e.getCause(), e.getCause());
+            }
+        }
+
+        private void refuseCompletion(String why) throws Refused {
+            try {
+                out.clear();
+                out.ack(Wire.STAGE_COMPLETION, false, stats.digest, why);
+                out.writeTo(connection.output());
+            } catch (IOException ignored) {
+                // the source times out waiting and resumes anyway
+            }
+            throw new Refused(why);
+        }
+    }
+
+    /** The source sent ABORT. */
+    private static final class PeerAbort extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        PeerAbort(String reason) {
+            super(reason, null, false, false);
+        }
+    }
+
+    /** This receiver refused (limits, unknown guest, digest); the peer has been told. */
+    private static final class Refused extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Refused(String message) {
+            super(message, null, false, false);
+        }
+    }
+}

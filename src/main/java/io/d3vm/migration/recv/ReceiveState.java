@@ -1,0 +1,153 @@
+package io.d3vm.migration.recv;
+
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.ProtocolException;
+
+/**
+ * Where a destination is in a migration, as a sealed state machine (after Cloud Hypervisor's
+ * {@code ReceiveMigrationState}): {@link #on} returns the state a frame of the given type leads to,
+ * or throws {@link ProtocolException} when that frame may not come now. The receiver asks before it
+ * reads a frame's body, so an out-of-order frame never touches guest memory.
+ *
+ * <pre>
+ * AwaitHandshake -HANDSHAKE-> AwaitLayout -LAYOUT-> BetweenRounds(0)
+ * BetweenRounds(r) -PAGES-> InRound(r+1) -PAGES-> InRound(r+1) -END_OF_ROUND-> BetweenRounds(r+1)
+ * BetweenRounds(r) -END_OF_ROUND-> BetweenRounds(r+1)            (an empty round)
+ * BetweenRounds(r >= 1) -STATE-> AwaitComplete(r) -COMPLETE-> Completed(r)
+ * any state but Completed/Aborted -ABORT-> Aborted
+ * </pre>
+ */
+public sealed interface ReceiveState {
+
+    /** The state after a frame of type {@code t}; throws when {@code t} is not allowed here. */
+    ReceiveState on(FrameType t) throws ProtocolException;
+
+    /** Short name for messages. */
+    default String describe() {
+        return getClass().getSimpleName();
+    }
+
+    static ReceiveState start() {
+        return new AwaitHandshake();
+    }
+
+    private static ProtocolException unexpected(ReceiveState s, FrameType t) {
+        return new ProtocolException("unexpected " + t + " frame while " + s.describe());
+    }
+
+    record AwaitHandshake() implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case HANDSHAKE -> new AwaitLayout();
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for HANDSHAKE";
+        }
+    }
+
+    record AwaitLayout() implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case LAYOUT -> new BetweenRounds(0);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for LAYOUT";
+        }
+    }
+
+    /** Pages of round {@code round} are arriving. */
+    record InRound(int round) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case PAGES -> this;
+                case END_OF_ROUND -> new BetweenRounds(round);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "in round " + round;
+        }
+    }
+
+    /** Round {@code completed} has ended (0: none yet). */
+    record BetweenRounds(int completed) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case PAGES -> new InRound(completed + 1);
+                case END_OF_ROUND -> new BetweenRounds(completed + 1);
+                case STATE -> {
+                    if (completed == 0) {
+                        throw new ProtocolException("STATE frame before any round of pages ended");
+                    }
+                    yield new AwaitComplete(completed);
+                }
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "after round " + completed;
+        }
+    }
+
+    record AwaitComplete(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case COMPLETE -> new Completed(rounds);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for COMPLETE";
+        }
+    }
+
+    /** Terminal: everything arrived; the receiver verifies and acknowledges. */
+    record Completed(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            throw unexpected(this, t);
+        }
+
+        @Override
+        public String describe() {
+            return "completed";
+        }
+    }
+
+    /** Terminal: the source gave up. */
+    record Aborted() implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            throw unexpected(this, t);
+        }
+
+        @Override
+        public String describe() {
+            return "aborted";
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.d3vm.migration.recv;
+
+import io.d3vm.migration.report.RoundRecord;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * What a destination saw of one migration; written by the receiving thread, read for the report
+ * after {@link MigrationReceiver#receive} returns or throws.
+ */
+public final class ReceiveStats {
+    public String description;
+    public String peer;
+    public long totalBytes;
+    /** Pages per class ordinal (NORMAL, ZERO, UNIFORM, UNPOPULATED) over all rounds. */
+    public final long[] pagesByClass = new long[4];
+    /** Dispensable records that had to clear a page received earlier (the received-map rule at work). */
+    public long pagesCleared;
+    public long bytesReceived;
+    public int rounds;
+    public long digest;
+    public long sourceDigest;
+    public Boolean digestMatch;
+    public long digestNanos;
+    public long startNanos;
+    public long setupNanos;
+    public long totalNanos;
+    public final List<RoundRecord> roundRecords = new ArrayList<>();
+}

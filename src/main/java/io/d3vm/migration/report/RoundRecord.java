@@ -1,0 +1,12 @@
+package io.d3vm.migration.report;
+
+/**
+ * One pre-copy round as the report shows it.
+ *
+ * @param round       1-based; the last one ran with the guest paused
+ * @param pages       pages sent (NORMAL and dispensable)
+ * @param normalPages pages sent with their 4 KiB of data
+ * @param bytes       bytes put on the wire for the round (headers, metadata, data)
+ * @param durationMs  wall time of the round
+ */
+public record RoundRecord(int round, long pages, long normalPages, long bytes, double durationMs) {}

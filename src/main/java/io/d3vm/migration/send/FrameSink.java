@@ -1,0 +1,183 @@
+package io.d3vm.migration.send;
+
+import io.d3vm.migration.wire.FrameBuffer;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Hands filled {@link FrameBuffer}s from the classifying thread to a writer thread, so classifying
+ * and copying the next batches overlaps with the socket write of the previous ones (the machines
+ * have 2 cores). A small ring of large buffers: no allocation while sending. The writer applies the
+ * {@link RateLimiter} and counts bytes; a write failure is reported to the producer at its next
+ * call.
+ */
+final class FrameSink implements AutoCloseable {
+    static final int BUFFER_SIZE = 4 << 20;
+    private static final int BUFFERS = 3;
+
+    private final WritableByteChannel out;
+    private final RateLimiter limiter;
+    private final BlockingQueue<FrameBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
+    private final BlockingQueue<FrameBuffer> full = new ArrayBlockingQueue<>(BUFFERS);
+    private final Thread writer;
+    private final Object lock = new Object();
+    private FrameBuffer current;
+    private long submitted;
+    private long written;
+    private volatile long bytesWritten;
+    private volatile Throwable failure;
+    private volatile boolean closed;
+
+    FrameSink(WritableByteChannel out, RateLimiter limiter) {
+        this.out = out;
+        this.limiter = limiter;
+        for (int i = 0; i < BUFFERS; i++) {
+            free.add(new FrameBuffer(BUFFER_SIZE));
+        }
+        writer = Thread.ofPlatform().daemon().name("migration-writer").start(this::writeLoop);
+    }
+
+    /** Bytes the writer has handed to the connection. */
+    long bytesWritten() {
+        return bytesWritten;
+    }
+
+    /** The buffer to encode into; a fresh one when the current cannot take another full batch. */
+    FrameBuffer buffer() throws IOException {
+        if (current != null && !current.fitsBatch()) {
+            submit();
+        }
+        if (current == null) {
+            current = take();
+        }
+        return current;
+    }
+
+    /** A buffer with at least {@code bytes} free (for a large STATE frame, one made for it). */
+    FrameBuffer bufferFor(int bytes) throws IOException {
+        FrameBuffer b = buffer();
+        if (b.remaining() >= bytes) {
+            return b;
+        }
+        submit();
+        if (bytes <= BUFFER_SIZE) {
+            return current = take();
+        }
+        flush();
+        return current = new FrameBuffer(bytes);
+    }
+
+    /** Waits until everything encoded so far is written. */
+    void flush() throws IOException {
+        if (current != null && !current.isEmpty()) {
+            submit();
+        }
+        synchronized (lock) {
+            while (written < submitted && failure == null) {
+                try {
+                    lock.wait(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted while flushing the migration stream", e);
+                }
+            }
+        }
+        check();
+    }
+
+    private void submit() throws IOException {
+        check();
+        FrameBuffer b = current;
+        current = null;
+        synchronized (lock) {
+            submitted++;
+        }
+        try {
+            while (!full.offer(b, 50, TimeUnit.MILLISECONDS)) {
+                check();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+    }
+
+    private FrameBuffer take() throws IOException {
+        try {
+            while (true) {
+                check();
+                FrameBuffer b = free.poll(50, TimeUnit.MILLISECONDS);
+                if (b != null) {
+                    b.clear();
+                    return b;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+    }
+
+    private void check() throws IOException {
+        Throwable f = failure;
+        if (f instanceof IOException io) {
+            throw io;
+        }
+        if (f != null) {
+            throw new IOException("writing the migration stream failed: " + f, f);
+        }
+    }
+
+    private void writeLoop() {
+        try {
+            while (!closed) {
+                FrameBuffer b = full.poll(100, TimeUnit.MILLISECONDS);
+                if (b == null) {
+                    continue;
+                }
+                write(b);
+                if (b.capacity() == BUFFER_SIZE) {
+                    free.add(b);
+                }
+                synchronized (lock) {
+                    written++;
+                    lock.notifyAll();
+                }
+            }
+        } catch (Throwable t) {
+            failure = t;
+            synchronized (lock) {
+                lock.notifyAll();
+            }
+        }
+    }
+
+    private void write(FrameBuffer b) throws IOException, InterruptedException {
+        // Counted per write call, so the stall watchdog sees a slow link making progress.
+        ByteBuffer view = b.view();
+        int chunk = limiter.chunk();
+        while (view.hasRemaining()) {
+            int n = Math.min(chunk, view.remaining());
+            // Limited: pace in small pieces so the link sees a steady rate rather than 4 MiB bursts.
+            limiter.acquire(n);
+            int lim = view.limit();
+            view.limit(view.position() + n);
+            while (view.hasRemaining()) {
+                bytesWritten += out.write(view);
+            }
+            view.limit(lim);
+        }
+        b.clear();
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        writer.interrupt();
+    }
+}

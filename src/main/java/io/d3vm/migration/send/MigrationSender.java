@@ -1,0 +1,389 @@
+package io.d3vm.migration.send;
+
+import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.MemoryDigest;
+import io.d3vm.memory.MemoryRegion;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.detect.Classification;
+import io.d3vm.migration.detect.DetectorStats;
+import io.d3vm.migration.detect.Detectors;
+import io.d3vm.migration.detect.PageClassifier;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.RoundRecord;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.StallWatchdog;
+import io.d3vm.migration.transport.Transport;
+import io.d3vm.migration.wire.FrameBuffer;
+import io.d3vm.migration.wire.FrameDecoder;
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.Messages;
+import io.d3vm.migration.wire.ProtocolException;
+import io.d3vm.migration.wire.Wire;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
+
+/**
+ * The source side of a live migration: pre-copy rounds, convergence decision, stop-and-copy, and
+ * the hand-over that keeps exactly one copy of the guest alive.
+ *
+ * <ol>
+ * <li>Setup: HANDSHAKE and LAYOUT, then wait for the destination's setup ACK; start dirty logging.</li>
+ * <li>Round 1 classifies and sends every page; each later round the pages the dirty log reported
+ *     during the previous one. Contiguous dirty pages go as one batch (inside one memory region,
+ *     at most {@link PageClassifier#MAX_BATCH}); a classifier ({@code none}, {@code full},
+ *     {@code d3}) decides which pages cross as metadata. Classifying and copying happen on this
+ *     thread while a writer thread sends the previous buffers ({@link FrameSink}).</li>
+ * <li>After each round the {@link ConvergencePolicy} reads a {@link PrecopyContext} and says go on
+ *     or stop.</li>
+ * <li>Stop-and-copy: pause, a final dirty pass, the guest's state, then the memory digest of the
+ *     paused memory (while the destination computes its own), COMPLETE; then wait for the ACK.</li>
+ * <li>Only a positive ACK ends the source guest (stop dirty logging, shut down). Any failure before
+ *     it — IO error, stall, protocol error, refusal — stops dirty logging and resumes the guest, which
+ *     keeps running intact, and throws {@link MigrationException} saying what failed.</li>
+ * </ol>
+ *
+ * <p>One instance per migration; the CLI's {@code migrate} and the VMM's control API create them.
+ */
+public final class MigrationSender {
+    private final Migratable guest;
+    private final SendOptions options;
+    private final ConvergencePolicy policy = new ConvergencePolicy();
+    private final MigrationReport report = new MigrationReport();
+    private final long startNanos = System.nanoTime();
+
+    private volatile String phase = "setup";
+    private volatile int round;
+    private volatile long roundDone;
+    private volatile long roundPages;
+    private volatile long dirtyPages;
+    private volatile FrameSink sink;
+    private volatile long bytesBeforeSink;
+
+    public MigrationSender(Migratable guest, SendOptions options) {
+        this.guest = guest;
+        this.options = options;
+        report.role = "source";
+        report.guest = guest.describe();
+        report.detector = options.detector();
+        report.samples = options.samples();
+        report.maxBandwidth = options.maxBandwidth();
+        report.downtimeLimitMs = (double) options.downtimeLimitMillis();
+        report.ramTotal = guest.memory().totalBytes();
+    }
+
+    /** The report so far (final once {@link #migrate} returned or threw). */
+    public MigrationReport report() {
+        return report;
+    }
+
+    public SendProgress progress() {
+        FrameSink s = sink;
+        return new SendProgress(phase, round, roundDone, roundPages, guest.memory().pageCount(),
+                s == null ? bytesBeforeSink : s.bytesWritten(), dirtyPages, System.nanoTime() - startNanos);
+    }
+
+    /** Connects through {@code transport} and migrates; a refused connection names the likely cause. */
+    public MigrationReport migrate(Transport transport, InetSocketAddress to, int connectTimeoutMillis) throws MigrationException {
+        report.transport = transport.name();
+        report.peer = to.getHostString() + ":" + to.getPort();
+        Connection c;
+        try {
+            c = transport.connect(to, connectTimeoutMillis);
+        } catch (ConnectException e) {
+            fail("cannot connect to " + report.peer + ": connection refused (is `d3vm receive --listen " + report.peer + "` running there?)");
+            throw new AssertionError();
+        } catch (SocketTimeoutException e) {
+            fail("cannot connect to " + report.peer + ": no answer within " + connectTimeoutMillis + " ms (host down or firewalled?)");
+            throw new AssertionError();
+        } catch (IOException e) {
+            fail("cannot connect to " + report.peer + ": " + e.getMessage());
+            throw new AssertionError();
+        }
+        return migrate(c);
+    }
+
+    private void fail(String message) throws MigrationException {
+        report.status = "failed";
+        report.error = message + "; the guest keeps running here";
+        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        phase = "failed";
+        throw new MigrationException(report.error);
+    }
+
+    /** Migrates the guest over an open connection, which this method closes. */
+    public MigrationReport migrate(Connection c) throws MigrationException {
+        if (report.peer == null) {
+            report.peer = c.peer();
+        }
+        GuestMemory memory = guest.memory();
+        PageClassifier classifier = Detectors.create(options.detector(), options.samples());
+        FrameDecoder in = new FrameDecoder(c.input(), Wire.DEFAULT_MAX_FRAME);
+        boolean logging = false;
+        MigrationException failure = null;
+        try (FrameSink s = new FrameSink(c.output(), new RateLimiter(options.maxBandwidth()));
+             StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
+            sink = s;
+            try {
+                // ---- setup ----
+                watchdog.arm(options.ackTimeoutMillis());
+                FrameBuffer fb = s.buffer();
+                fb.handshake(guest.describe(), Wire.FEATURE_DIGEST);
+                fb.layout(memory.layout());
+                s.flush();
+                Messages.Ack setup = readAck(in, Wire.STAGE_SETUP);
+                if (!setup.ok()) {
+                    throw new Refusal("the destination refused the migration: " + setup.message());
+                }
+                guest.startDirtyLogging();
+                logging = true;
+                report.setupTimeMs = (System.nanoTime() - startNanos) / 1e6;
+
+                // ---- pre-copy ----
+                watchdog.arm(options.stallTimeoutMillis());
+                phase = "pre-copy";
+                DirtyBitmap pending = new DirtyBitmap(memory.pageCount());
+                ConvergencePolicy.ProgressTracker tracker = new ConvergencePolicy.ProgressTracker();
+                Classification cls = new Classification();
+                StopReason stop;
+                while (true) {
+                    round++;
+                    RoundRecord r = sendRound(memory, classifier, cls, round == 1 ? null : pending, s);
+                    guest.collectDirtyPages(pending);
+                    report.dirtySyncCount++;
+                    long dirty = pending.count();
+                    dirtyPages = dirty;
+                    double secs = r.durationMs() / 1e3;
+                    PrecopyContext ctx = new PrecopyContext(round, dirty,
+                            r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
+                            secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
+                            options.maxRounds(), tracker.record(dirty));
+                    if (policy.decide(ctx) instanceof ConvergencePolicy.Stop(StopReason reason)) {
+                        stop = reason;
+                        break;
+                    }
+                }
+                report.stopReason = stop.text();
+
+                // ---- stop-and-copy ----
+                long pausedAt = System.nanoTime();
+                phase = "stop-and-copy";
+                guest.pause();
+                guest.collectDirtyPages(pending);
+                report.dirtySyncCount++;
+                dirtyPages = pending.count();
+                round++;
+                sendRound(memory, classifier, cls, pending, s);
+                byte[] state = guest.saveState();
+                s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
+                s.flush();
+                // The destination starts its own digest when STATE arrives, so the two digests run
+                // at the same time; computing ours only now keeps it off the final round's CPU.
+                watchdog.arm(options.ackTimeoutMillis()); // nothing moves while we hash
+                long digestFrom = System.nanoTime();
+                long digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+                report.digest = digest;
+                report.digestTimeMs = (System.nanoTime() - digestFrom) / 1e6;
+                s.buffer().complete(digest, round);
+                s.flush();
+
+                // ---- hand-over ----
+                phase = "waiting-ack";
+                long ackFrom = System.nanoTime();
+                watchdog.arm(options.ackTimeoutMillis());
+                Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
+                report.ackWaitMs = (System.nanoTime() - ackFrom) / 1e6;
+                report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
+                if (!done.ok()) {
+                    throw new Refusal("the destination refused the completed migration: " + done.message());
+                }
+                report.downtimeMs = (System.nanoTime() - pausedAt) / 1e6;
+                watchdog.disarm();
+            } catch (Refusal | IOException | RuntimeException e) {
+                String why = describe(e, watchdog, in, c);
+                recover(logging, s, c, why);
+                fail(why);
+            }
+        } catch (MigrationException e) {
+            failure = e;
+        } finally {
+            FrameSink s = sink;
+            if (s != null) {
+                bytesBeforeSink = s.bytesWritten();
+            }
+            sink = null;
+        }
+        if (failure != null) {
+            finish(classifier.stats());
+            throw failure;
+        }
+        // Positive ACK: the destination runs the guest now. Only here does the source copy end.
+        guest.stopDirtyLogging();
+        guest.shutdown();
+        closeQuietly(c);
+        report.status = "completed";
+        phase = "completed";
+        finish(classifier.stats());
+        return report;
+    }
+
+    /**
+     * Sends one round: every page when {@code pending} is null, else the pages set in it (which are
+     * cleared). Flushes, so the round's duration measures the wire.
+     */
+    private RoundRecord sendRound(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s)
+            throws IOException {
+        long t0 = System.nanoTime();
+        long bytes0 = s.bytesWritten();
+        long pages = 0;
+        long normal = 0;
+        roundDone = 0;
+        roundPages = pending == null ? memory.pageCount() : pending.count();
+        if (pending == null) {
+            for (MemoryRegion region : memory.regions()) {
+                for (long p = region.firstPageIndex(); p < region.endPageIndex(); p += PageClassifier.MAX_BATCH) {
+                    int n = (int) Math.min(PageClassifier.MAX_BATCH, region.endPageIndex() - p);
+                    normal += batch(memory, classifier, cls, region, p, n, s);
+                    pages += n;
+                    roundDone = pages;
+                }
+            }
+        } else {
+            MemoryRegion region = null;
+            for (long p = pending.nextSet(0); p >= 0; ) {
+                if (region == null || p >= region.endPageIndex()) {
+                    region = memory.regionOfPage(p);
+                }
+                long end = p + 1;
+                long limit = Math.min(region.endPageIndex(), p + PageClassifier.MAX_BATCH);
+                while (end < limit && pending.get(end)) {
+                    end++;
+                }
+                int n = (int) (end - p);
+                normal += batch(memory, classifier, cls, region, p, n, s);
+                pages += n;
+                roundDone = pages;
+                p = pending.nextSet(end);
+            }
+            pending.clearAll();
+        }
+        s.buffer().endOfRound(round, pages, normal);
+        s.flush();
+        long bytes = s.bytesWritten() - bytes0;
+        RoundRecord r = new RoundRecord(round, pages, normal, bytes, (System.nanoTime() - t0) / 1e6);
+        report.rounds.add(r);
+        report.ramNormal += normal;
+        return r;
+    }
+
+    private int batch(GuestMemory memory, PageClassifier classifier, Classification cls, MemoryRegion region, long first, int n, FrameSink s)
+            throws IOException {
+        classifier.classify(memory, first, n, round, cls);
+        FrameBuffer fb = s.buffer();
+        return fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT);
+    }
+
+    private Messages.Ack readAck(FrameDecoder in, int stage) throws IOException, Refusal {
+        FrameType t = in.next();
+        if (t == FrameType.ABORT) {
+            throw new Refusal("the destination aborted: " + in.readAbort().reason());
+        }
+        if (t != FrameType.ACK) {
+            throw new ProtocolException("expected an ACK from the destination, got " + t);
+        }
+        Messages.Ack a = in.readAck();
+        if (a.stage() != stage) {
+            throw new ProtocolException("expected the ACK for stage " + stage + ", got stage " + a.stage());
+        }
+        return a;
+    }
+
+    /** Makes the failure message; if the connection broke, looks for the destination's last word. */
+    private String describe(Exception e, StallWatchdog watchdog, FrameDecoder in, Connection c) {
+        if (e instanceof Refusal) {
+            return e.getMessage();
+        }
+        if (watchdog.fired()) {
+            return "the destination " + report.peer + " stopped responding (nothing moved for " + watchdog.timeoutMillis() + " ms in phase "
+                    + phase + ")";
+        }
+        if (e instanceof ProtocolException) {
+            return "protocol error from the destination " + report.peer + ": " + e.getMessage();
+        }
+        if (e instanceof IOException) {
+            String last = destinationsLastWord(in, watchdog);
+            return "the connection to the destination " + report.peer + " failed in phase " + phase + " (" + e.getMessage() + ")"
+                    + (last == null ? "" : "; the destination said: " + last);
+        }
+        return "migration failed in phase " + phase + ": " + e;
+    }
+
+    /** A receiver that gives up sends ABORT before closing; try briefly to read it. */
+    private static String destinationsLastWord(FrameDecoder in, StallWatchdog watchdog) {
+        try {
+            watchdog.arm(1000);
+            if (in.bodyLeft() != 0) {
+                return null;
+            }
+            FrameType t = in.next();
+            if (t == FrameType.ABORT) {
+                return in.readAbort().reason();
+            }
+            if (t == FrameType.ACK) {
+                Messages.Ack a = in.readAck();
+                return a.ok() ? null : a.message();
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // nothing readable: the reset was all there was
+        }
+        return null;
+    }
+
+    /** Failure before the ACK: the guest runs on here, intact; the destination is told to discard. */
+    private void recover(boolean logging, FrameSink s, Connection c, String why) {
+        if (logging) {
+            guest.stopDirtyLogging();
+        }
+        guest.resume();
+        try {
+            FrameBuffer fb = s.bufferFor(Wire.HEADER_SIZE + Wire.ABORT_FIXED + Wire.MAX_TEXT_BYTES);
+            fb.abort(why.length() > 1000 ? why.substring(0, 1000) : why);
+            s.flush();
+        } catch (IOException | RuntimeException ignored) {
+            // the connection is already gone; the destination discards on its own
+        }
+        closeQuietly(c);
+    }
+
+    private void finish(DetectorStats st) {
+        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        report.ramTransferred = bytesBeforeSink;
+        System.arraycopy(st.pages, 0, report.pagesByClass, 0, report.pagesByClass.length);
+        report.sampledWords = st.sampledWords;
+        report.fullChecks = st.fullChecks;
+        report.falseDispensable = st.falseDispensable;
+        report.detectorNanos = st.detectorNanos;
+        report.ramRemaining = "completed".equals(report.status) ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
+    }
+
+    private static void closeQuietly(Connection c) {
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // closing a dead connection
+        }
+    }
+
+    /** The destination said no (refusing ACK or ABORT). */
+    private static final class Refusal extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Refusal(String message) {
+            super(message, null, false, false);
+        }
+    }
+}

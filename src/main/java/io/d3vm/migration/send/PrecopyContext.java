@@ -1,0 +1,31 @@
+package io.d3vm.migration.send;
+
+/**
+ * Everything the convergence decision reads, after a live round, in one immutable object (after
+ * Cloud Hypervisor's migration context): the policy is then a pure function that tests drive with
+ * made-up numbers.
+ *
+ * @param round                 live rounds finished so far (1 after the first full pass)
+ * @param dirtyPages            pages dirtied since the round's pass began, still to send
+ * @param wireBytesPerPage      bytes on the wire per page in the last round (dispensable pages
+ *                              cost ~16 bytes, NORMAL ones ~4 KiB), the estimate for what is left
+ * @param bandwidthBytesPerSec  measured send rate of the last round
+ * @param downtimeLimitNanos    the tolerated pause ({@code --downtime-limit})
+ * @param maxRounds             live-round limit ({@code --max-rounds})
+ * @param roundsWithoutProgress consecutive rounds whose dirty set did not shrink below 95 % of the
+ *                              smallest dirty set seen before
+ */
+public record PrecopyContext(int round, long dirtyPages, double wireBytesPerPage, double bandwidthBytesPerSec,
+                             long downtimeLimitNanos, int maxRounds, int roundsWithoutProgress) {
+
+    /** Seconds the remaining dirty pages would take at the measured bandwidth, in nanoseconds. */
+    public double expectedDowntimeNanos() {
+        if (dirtyPages == 0) {
+            return 0;
+        }
+        if (bandwidthBytesPerSec <= 0) {
+            return Double.POSITIVE_INFINITY;
+        }
+        return dirtyPages * wireBytesPerPage / bandwidthBytesPerSec * 1e9;
+    }
+}

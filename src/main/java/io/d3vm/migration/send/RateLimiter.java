@@ -1,0 +1,61 @@
+package io.d3vm.migration.send;
+
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * A token bucket on bytes sent: the {@code --max-bandwidth} QoS knob that keeps a migration from
+ * starving co-located guests of network. Tokens accrue at {@code bytesPerSecond} up to a bucket of
+ * 50 ms worth; a write takes its bytes' worth and, when that drives the bucket negative, the writer
+ * sleeps until the debt is paid. Used by the sender's writer thread only.
+ */
+public final class RateLimiter {
+    private final long bytesPerSecond;
+    private final double capacity;
+    private double tokens;
+    private long last;
+
+    /** @param bytesPerSecond the limit; 0 means unlimited */
+    public RateLimiter(long bytesPerSecond) {
+        if (bytesPerSecond < 0) {
+            throw new IllegalArgumentException("negative bandwidth");
+        }
+        this.bytesPerSecond = bytesPerSecond;
+        this.capacity = Math.max(64 * 1024, bytesPerSecond / 20.0);
+        this.tokens = capacity;
+        this.last = System.nanoTime();
+    }
+
+    public boolean unlimited() {
+        return bytesPerSecond == 0;
+    }
+
+    public long bytesPerSecond() {
+        return bytesPerSecond;
+    }
+
+    /** Largest piece a limited writer should send at once, so the link sees a steady rate, not bursts. */
+    public int chunk() {
+        return unlimited() ? Integer.MAX_VALUE : (int) Math.max(16 * 1024, Math.min(256 * 1024, bytesPerSecond / 50));
+    }
+
+    /** Takes {@code bytes} tokens, sleeping as long as the bucket is in debt. */
+    public void acquire(long bytes) throws InterruptedException {
+        if (unlimited()) {
+            return;
+        }
+        long now = System.nanoTime();
+        tokens = Math.min(capacity, tokens + (now - last) * bytesPerSecond / 1e9);
+        last = now;
+        tokens -= bytes;
+        if (tokens < 0) {
+            long sleep = (long) (-tokens * 1e9 / bytesPerSecond);
+            long deadline = now + sleep;
+            while (System.nanoTime() < deadline) {
+                LockSupport.parkNanos(deadline - System.nanoTime());
+                if (Thread.interrupted()) {
+                    throw new InterruptedException("rate limiter");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package io.d3vm.migration.send;
+
+import io.d3vm.migration.detect.Detectors;
+
+/**
+ * How a migration is sent, validated once when built (the CLI's {@code migrate} options and the
+ * VMM's control API both build one).
+ *
+ * @param detector          {@code none}, {@code full} or {@code d3}
+ * @param samples           words {@code d3} samples per page
+ * @param maxBandwidth      bytes per second, 0 = unlimited ({@link Bandwidth})
+ * @param downtimeLimitMillis tolerated pause; pre-copy iterates until the rest fits in it
+ * @param maxRounds         live rounds at most (the stop-and-copy round comes after them)
+ * @param ackTimeoutMillis  how long to wait for the destination's verdicts (setup and completion,
+ *                          which includes the destination's digest)
+ * @param stallTimeoutMillis a destination that accepts no bytes for this long is given up
+ */
+public record SendOptions(String detector, int samples, long maxBandwidth, long downtimeLimitMillis, int maxRounds,
+                          long ackTimeoutMillis, long stallTimeoutMillis) {
+    public static final long DEFAULT_DOWNTIME_LIMIT_MILLIS = 300;
+    public static final int DEFAULT_MAX_ROUNDS = 30;
+    public static final long DEFAULT_ACK_TIMEOUT_MILLIS = 120_000;
+    public static final long DEFAULT_STALL_TIMEOUT_MILLIS = 30_000;
+
+    public SendOptions {
+        if (!Detectors.NAMES.contains(detector)) {
+            throw new IllegalArgumentException("unknown detector '" + detector + "': use one of " + String.join(", ", Detectors.NAMES));
+        }
+        if (samples < 0 || samples > 64) {
+            throw new IllegalArgumentException("samples " + samples + " must be 0..64");
+        }
+        if (maxBandwidth < 0) {
+            throw new IllegalArgumentException("max bandwidth must not be negative");
+        }
+        if (downtimeLimitMillis < 1) {
+            throw new IllegalArgumentException("downtime limit must be at least 1 ms");
+        }
+        if (maxRounds < 1 || maxRounds > 10_000) {
+            throw new IllegalArgumentException("max rounds " + maxRounds + " must be 1..10000");
+        }
+        if (ackTimeoutMillis < 1 || stallTimeoutMillis < 1) {
+            throw new IllegalArgumentException("timeouts must be positive");
+        }
+    }
+
+    public static SendOptions defaults() {
+        return new SendOptions("d3", Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
+                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS);
+    }
+
+    public SendOptions withDetector(String d) {
+        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+    }
+
+    public SendOptions withSamples(int s) {
+        return new SendOptions(detector, s, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+    }
+
+    public SendOptions withMaxBandwidth(long b) {
+        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+    }
+
+    public SendOptions withDowntimeLimitMillis(long ms) {
+        return new SendOptions(detector, samples, maxBandwidth, ms, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+    }
+
+    public SendOptions withMaxRounds(int r) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, r, ackTimeoutMillis, stallTimeoutMillis);
+    }
+
+    public SendOptions withTimeouts(long ackMillis, long stallMillis) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis);
+    }
+}

@@ -1,0 +1,27 @@
+package io.d3vm.migration.transport;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.channels.ReadableByteChannel;
+import java.nio.channels.WritableByteChannel;
+
+/**
+ * One connected, bidirectional byte stream between a migration source and destination. The engine
+ * only reads and writes through these channels; how the bytes travel (plain TCP, TLS, a test pipe)
+ * is the {@link Transport}'s business.
+ *
+ * <p>{@link #close} must be callable from any thread and must make a blocked read or write fail
+ * promptly: the stall watchdog relies on it.
+ */
+public interface Connection extends Closeable {
+    ReadableByteChannel input();
+
+    WritableByteChannel output();
+
+    /** The peer, for messages ("127.0.0.1:7000"). */
+    String peer();
+
+    /** Closes both directions; idempotent; unblocks other threads' reads and writes. */
+    @Override
+    void close() throws IOException;
+}

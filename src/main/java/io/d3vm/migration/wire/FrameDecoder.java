@@ -1,0 +1,459 @@
+package io.d3vm.migration.wire;
+
+import io.d3vm.memory.MemoryLayout;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.nio.channels.ReadableByteChannel;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads frames ({@link Wire}) from a connection and checks every field before it is used: frame
+ * type, flags, body length against the type's bounds and the maximum frame length, text lengths and
+ * encoding, ranges against the memory layout. Anything malformed — truncated, garbage, out of range
+ * — is a {@link ProtocolException} naming the frame and the field; nothing else escapes for bad input
+ * (IO failures of the connection itself stay plain {@link IOException}s).
+ *
+ * <p>Call {@link #next} for each frame, then exactly the reader for that type. Page data is read
+ * with {@link #readBody} straight into guest memory: small pieces through the read buffer, large
+ * ones directly from the socket into the guest page, after {@link #readPages} checked the range.
+ *
+ * <p>Used by the receiver (all frame types) and by the sender (ACK and ABORT). Single-threaded.
+ */
+public final class FrameDecoder {
+    private static final int BUFFER_SIZE = 256 << 10;
+
+    private final ReadableByteChannel in;
+    private final long maxFrame;
+    private final ByteBuffer buf = ByteBuffer.allocateDirect(BUFFER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+    private final MemorySegment bufSeg = MemorySegment.ofBuffer(buf);
+    private FrameType type;
+    private long bodyLength;
+    private long bodyLeft;
+    private volatile long bytesRead;
+
+    /** @param maxFrame largest accepted frame body; at least {@link Wire#MIN_MAX_FRAME} */
+    public FrameDecoder(ReadableByteChannel in, long maxFrame) {
+        if (maxFrame < Wire.MIN_MAX_FRAME || maxFrame > 0xFFFF_FFFFL) {
+            throw new IllegalArgumentException("max frame length " + maxFrame + " must be between " + Wire.MIN_MAX_FRAME + " and 4 GiB - 1");
+        }
+        this.in = in;
+        this.maxFrame = maxFrame;
+        buf.limit(0);
+    }
+
+    /** Bytes taken from the connection so far; a stall watchdog polls it from another thread. */
+    public long bytesRead() {
+        return bytesRead;
+    }
+
+    /** The current frame's body length. */
+    public long bodyLength() {
+        return bodyLength;
+    }
+
+    /** Unread bytes of the current frame's body. */
+    public long bodyLeft() {
+        return bodyLeft;
+    }
+
+    /**
+     * Reads the next frame header and returns its type. The previous frame must have been read
+     * completely.
+     */
+    public FrameType next() throws IOException {
+        if (bodyLeft != 0) {
+            throw new IllegalStateException(bodyLeft + " bytes of the " + type + " frame left unread");
+        }
+        type = null;
+        if (!fill(Wire.HEADER_SIZE, true)) {
+            throw new ProtocolException("the peer closed the connection (no further frame)");
+        }
+        int p = buf.position();
+        int code = Short.toUnsignedInt(buf.getShort(p + Wire.HDR_TYPE));
+        int flags = Short.toUnsignedInt(buf.getShort(p + Wire.HDR_FLAGS));
+        long length = Integer.toUnsignedLong(buf.getInt(p + Wire.HDR_LENGTH));
+        buf.position(p + Wire.HEADER_SIZE);
+        FrameType t = FrameType.ofCode(code);
+        if (t == null) {
+            throw new ProtocolException("unknown frame type 0x" + Integer.toHexString(code)
+                    + (looksLikeTls(code & 0xFF, code >>> 8) ? TLS_HINT : " (garbage in the stream, or a peer speaking another protocol)"));
+        }
+        if (flags != 0) {
+            throw new ProtocolException(t + " frame has unknown header flags 0x" + Integer.toHexString(flags));
+        }
+        if (length > maxFrame) {
+            throw new ProtocolException(t + " frame of " + length + " bytes exceeds the maximum frame length of " + maxFrame);
+        }
+        if (length < t.minBody() || length > t.maxBody()) {
+            throw new ProtocolException(t + " frame body of " + length + " bytes; must be " + bounds(t));
+        }
+        type = t;
+        bodyLength = length;
+        bodyLeft = length;
+        return t;
+    }
+
+    public Messages.Handshake readHandshake() throws IOException {
+        expect(FrameType.HANDSHAKE);
+        fixed(Wire.HANDSHAKE_FIXED);
+        int p = buf.position();
+        long magic = buf.getLong(p + Wire.HS_MAGIC);
+        int version = Short.toUnsignedInt(buf.getShort(p + Wire.HS_VERSION));
+        int reserved = Short.toUnsignedInt(buf.getShort(p + Wire.HS_RESERVED));
+        int features = buf.getInt(p + Wire.HS_FEATURES);
+        long len = Integer.toUnsignedLong(buf.getInt(p + Wire.HS_DESC_LEN));
+        int reserved2 = buf.getInt(p + Wire.HS_RESERVED2);
+        consume(Wire.HANDSHAKE_FIXED);
+        if (magic != Wire.MAGIC) {
+            throw new ProtocolException("HANDSHAKE has bad magic 0x" + Long.toHexString(magic) + ": not a d3vm migration stream");
+        }
+        if (version != Wire.VERSION) {
+            throw new ProtocolException("peer speaks protocol version " + version + "; this d3vm speaks version " + Wire.VERSION
+                    + " (run the same d3vm release on both ends)");
+        }
+        if (reserved != 0 || reserved2 != 0) {
+            throw new ProtocolException("HANDSHAKE reserved fields are not zero");
+        }
+        if ((features & ~Wire.KNOWN_FEATURES) != 0) {
+            throw new ProtocolException("HANDSHAKE asks for unknown features 0x" + Integer.toHexString(features & ~Wire.KNOWN_FEATURES));
+        }
+        String desc = text(len, "guest description");
+        return new Messages.Handshake(version, features, desc);
+    }
+
+    public MemoryLayout readLayout() throws IOException {
+        expect(FrameType.LAYOUT);
+        fixed(Wire.LAYOUT_FIXED);
+        long count = Integer.toUnsignedLong(buf.getInt(buf.position() + Wire.LAYOUT_COUNT));
+        int reserved = buf.getInt(buf.position() + 4);
+        consume(Wire.LAYOUT_FIXED);
+        if (reserved != 0) {
+            throw new ProtocolException("LAYOUT reserved field is not zero");
+        }
+        if (count < 1 || count > Wire.MAX_RANGES || count * Wire.RANGE_SIZE != bodyLeft) {
+            throw new ProtocolException("LAYOUT announces " + count + " ranges in " + bodyLeft + " bytes (1.." + Wire.MAX_RANGES
+                    + " ranges of " + Wire.RANGE_SIZE + " bytes)");
+        }
+        fixed((int) bodyLeft);
+        List<MemoryLayout.Range> ranges = new ArrayList<>((int) count);
+        int p = buf.position();
+        try {
+            for (int i = 0; i < count; i++) {
+                ranges.add(new MemoryLayout.Range(buf.getLong(p + i * Wire.RANGE_SIZE), buf.getLong(p + i * Wire.RANGE_SIZE + 8)));
+            }
+            consume((int) bodyLeft);
+            return new MemoryLayout(ranges);
+        } catch (IllegalArgumentException e) {
+            throw new ProtocolException("LAYOUT is invalid: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Reads a PAGES header and its runs into {@code out}, checked against {@code layout}: the batch
+     * lies inside one range, runs cover it exactly, classes are known, the body length matches the
+     * NORMAL pages. The caller then reads {@code out.normalPages} pages of data with {@link #readBody}.
+     */
+    public void readPages(PageBatch out, MemoryLayout layout) throws IOException {
+        expect(FrameType.PAGES);
+        fixed(Wire.PAGES_FIXED);
+        int p = buf.position();
+        long first = buf.getLong(p + Wire.PAGES_FIRST);
+        long count = Integer.toUnsignedLong(buf.getInt(p + Wire.PAGES_COUNT));
+        long runs = Integer.toUnsignedLong(buf.getInt(p + Wire.PAGES_RUNS));
+        consume(Wire.PAGES_FIXED);
+        if (count < 1 || count > Wire.MAX_BATCH_PAGES) {
+            throw new ProtocolException("PAGES batch of " + count + " pages (1.." + Wire.MAX_BATCH_PAGES + ")");
+        }
+        if (runs < 1 || runs > count) {
+            throw new ProtocolException("PAGES batch of " + count + " pages has " + runs + " runs (1.." + count + ")");
+        }
+        // Find the range holding the first page; the whole batch must stay inside it.
+        long rangeFirst = 0;
+        int range = -1;
+        if (first >= 0) {
+            for (int i = 0; i < layout.ranges().size(); i++) {
+                long pages = layout.ranges().get(i).pages();
+                if (first - rangeFirst < pages) {
+                    if (count > pages - (first - rangeFirst)) {
+                        throw new ProtocolException("PAGES batch [" + first + ", +" + count + ") crosses the end of memory range " + i);
+                    }
+                    range = i;
+                    break;
+                }
+                rangeFirst += pages;
+            }
+        }
+        if (range < 0) {
+            throw new ProtocolException("PAGES batch starts at page " + first + ", outside guest memory of " + layout.totalPages() + " pages");
+        }
+        if (bodyLeft < runs * Wire.RUN_SIZE) {
+            throw new ProtocolException("PAGES frame too short for its " + runs + " runs");
+        }
+        fixed((int) (runs * Wire.RUN_SIZE));
+        p = buf.position();
+        long covered = 0;
+        int normal = 0;
+        for (int r = 0; r < runs; r++) {
+            int at = p + r * Wire.RUN_SIZE;
+            long n = Integer.toUnsignedLong(buf.getInt(at + Wire.RUN_PAGES));
+            int cls = buf.getInt(at + Wire.RUN_CLASS); // class byte + three reserved zero bytes
+            long pattern = buf.getLong(at + Wire.RUN_PATTERN);
+            if (n < 1 || n > count - covered) {
+                throw new ProtocolException("PAGES run " + r + " of " + n + " pages overruns its batch of " + count);
+            }
+            if (cls < 0 || cls >= Wire.CLASS_COUNT) {
+                throw new ProtocolException("PAGES run " + r + " has unknown page class 0x" + Integer.toHexString(cls));
+            }
+            if (cls != Wire.CLASS_UNIFORM && pattern != 0) {
+                throw new ProtocolException("PAGES run " + r + " carries a pattern but is not UNIFORM");
+            }
+            out.runPages[r] = (int) n;
+            out.runClass[r] = (byte) cls;
+            out.runPattern[r] = pattern;
+            covered += n;
+            if (cls == Wire.CLASS_NORMAL) {
+                normal += (int) n;
+            }
+        }
+        consume((int) (runs * Wire.RUN_SIZE));
+        if (covered != count) {
+            throw new ProtocolException("PAGES runs cover " + covered + " of the batch's " + count + " pages");
+        }
+        if (bodyLeft != (long) normal << Wire.PAGE_SHIFT) {
+            throw new ProtocolException("PAGES frame has " + bodyLeft + " data bytes for " + normal + " NORMAL pages");
+        }
+        out.firstPage = first;
+        out.pageCount = (int) count;
+        out.runCount = (int) runs;
+        out.range = range;
+        out.rangeFirstPage = rangeFirst;
+        out.normalPages = normal;
+    }
+
+    /**
+     * Reads {@code length} body bytes into {@code dst} at {@code offset}; the caller has checked the
+     * destination range (it comes from a validated {@link PageBatch}). Large reads go from the
+     * socket straight into {@code dst}.
+     */
+    public void readBody(MemorySegment dst, long offset, long length) throws IOException {
+        if (length < 0 || length > bodyLeft) {
+            throw new ProtocolException(type + " frame: asked for " + length + " bytes but only " + bodyLeft + " are left");
+        }
+        bodyLeft -= length;
+        int take = (int) Math.min(length, buf.remaining());
+        if (take > 0) {
+            MemorySegment.copy(bufSeg, buf.position(), dst, offset, take);
+            buf.position(buf.position() + take);
+            offset += take;
+            length -= take;
+        }
+        if (length == 0) {
+            return;
+        }
+        if (length >= BUFFER_SIZE / 2) {
+            // The read buffer is empty here: read straight into guest memory. One view per large
+            // stretch (>= 32 pages), never per page.
+            ByteBuffer direct = dst.asSlice(offset, length).asByteBuffer();
+            while (direct.hasRemaining()) {
+                int n = in.read(direct);
+                if (n < 0) {
+                    throw truncated(direct.remaining());
+                }
+                bytesRead += n;
+            }
+            return;
+        }
+        if (!fill((int) length, false)) {
+            throw truncated(length);
+        }
+        MemorySegment.copy(bufSeg, buf.position(), dst, offset, length);
+        buf.position(buf.position() + (int) length);
+    }
+
+    public Messages.EndOfRound readEndOfRound() throws IOException {
+        expect(FrameType.END_OF_ROUND);
+        fixed(Wire.END_OF_ROUND_SIZE);
+        int p = buf.position();
+        long round = Integer.toUnsignedLong(buf.getInt(p + Wire.EOR_ROUND));
+        int reserved = buf.getInt(p + 4);
+        long pages = buf.getLong(p + Wire.EOR_PAGES);
+        long normal = buf.getLong(p + Wire.EOR_NORMAL);
+        consume(Wire.END_OF_ROUND_SIZE);
+        if (reserved != 0) {
+            throw new ProtocolException("END_OF_ROUND reserved field is not zero");
+        }
+        if (round < 1 || round > Integer.MAX_VALUE || pages < 0 || normal < 0 || normal > pages) {
+            throw new ProtocolException("END_OF_ROUND has impossible counters: round " + round + ", pages " + pages + ", normal " + normal);
+        }
+        return new Messages.EndOfRound((int) round, pages, normal);
+    }
+
+    /** The STATE body, whole (its length was bounded by the maximum frame length). */
+    public byte[] readState() throws IOException {
+        expect(FrameType.STATE);
+        // A receiver may raise its frame limit to 4 GiB - 1; a Java array stops short of 2 GiB.
+        if (bodyLeft > Integer.MAX_VALUE - 16) {
+            throw new ProtocolException("STATE frame of " + bodyLeft + " bytes is larger than a receiver can hold (at most "
+                    + (Integer.MAX_VALUE - 16) + ")");
+        }
+        byte[] state = new byte[(int) bodyLeft];
+        MemorySegment s = MemorySegment.ofArray(state);
+        readBody(s, 0, state.length);
+        return state;
+    }
+
+    public Messages.Completion readComplete() throws IOException {
+        expect(FrameType.COMPLETE);
+        fixed(Wire.COMPLETE_SIZE);
+        int p = buf.position();
+        long digest = buf.getLong(p + Wire.CPL_DIGEST);
+        long rounds = Integer.toUnsignedLong(buf.getInt(p + Wire.CPL_ROUNDS));
+        int reserved = buf.getInt(p + 12);
+        consume(Wire.COMPLETE_SIZE);
+        if (reserved != 0) {
+            throw new ProtocolException("COMPLETE reserved field is not zero");
+        }
+        if (rounds < 1 || rounds > Integer.MAX_VALUE) {
+            throw new ProtocolException("COMPLETE claims " + rounds + " rounds");
+        }
+        return new Messages.Completion(digest, (int) rounds);
+    }
+
+    public Messages.Ack readAck() throws IOException {
+        expect(FrameType.ACK);
+        fixed(Wire.ACK_FIXED);
+        int p = buf.position();
+        int stage = buf.getInt(p + Wire.ACK_STAGE);
+        int status = buf.getInt(p + Wire.ACK_STATUS);
+        long digest = buf.getLong(p + Wire.ACK_DIGEST);
+        long len = Integer.toUnsignedLong(buf.getInt(p + Wire.ACK_MSG_LEN));
+        int reserved = buf.getInt(p + 20);
+        consume(Wire.ACK_FIXED);
+        if (stage != Wire.STAGE_SETUP && stage != Wire.STAGE_COMPLETION) {
+            throw new ProtocolException("ACK for unknown stage " + stage);
+        }
+        if (status != Wire.STATUS_OK && status != Wire.STATUS_REFUSED) {
+            throw new ProtocolException("ACK with unknown status " + status);
+        }
+        if (reserved != 0) {
+            throw new ProtocolException("ACK reserved field is not zero");
+        }
+        return new Messages.Ack(stage, status == Wire.STATUS_OK, digest, text(len, "ACK message"));
+    }
+
+    public Messages.Abort readAbort() throws IOException {
+        expect(FrameType.ABORT);
+        fixed(Wire.ABORT_FIXED);
+        long len = Integer.toUnsignedLong(buf.getInt(buf.position()));
+        int reserved = buf.getInt(buf.position() + 4);
+        consume(Wire.ABORT_FIXED);
+        if (reserved != 0) {
+            throw new ProtocolException("ABORT reserved field is not zero");
+        }
+        return new Messages.Abort(text(len, "ABORT reason"));
+    }
+
+    // ---- helpers ----
+
+    private void expect(FrameType t) {
+        if (type != t || bodyLeft != bodyLength) {
+            throw new IllegalStateException("reader for " + t + " called on " + type + " frame");
+        }
+    }
+
+    /** Makes the next {@code n} body bytes available in the buffer. */
+    private void fixed(int n) throws IOException {
+        if (n > bodyLeft) {
+            throw new ProtocolException(type + " frame too short: needs " + n + " more bytes, has " + bodyLeft);
+        }
+        if (!fill(n, false)) {
+            throw truncated(n);
+        }
+    }
+
+    private void consume(int n) {
+        buf.position(buf.position() + n);
+        bodyLeft -= n;
+    }
+
+    private String text(long len, String what) throws IOException {
+        if (len != bodyLeft) {
+            throw new ProtocolException(type + ": " + what + " length " + len + " does not match the " + bodyLeft + " bytes left in the frame");
+        }
+        if (len > Wire.MAX_TEXT_BYTES) {
+            throw new ProtocolException(type + ": " + what + " of " + len + " bytes exceeds " + Wire.MAX_TEXT_BYTES);
+        }
+        fixed((int) len);
+        ByteBuffer slice = buf.slice(buf.position(), (int) len);
+        consume((int) len);
+        String s;
+        try {
+            CharBuffer cb = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(slice);
+            s = cb.toString();
+        } catch (CharacterCodingException e) {
+            throw new ProtocolException(type + ": " + what + " is not valid UTF-8");
+        }
+        for (int i = 0; i < s.length(); i++) {
+            if (Character.isISOControl(s.charAt(i))) {
+                throw new ProtocolException(type + ": " + what + " contains control characters");
+            }
+        }
+        return s;
+    }
+
+    /**
+     * Ensures {@code n} bytes are buffered. Returns false on end of stream: when {@code atBoundary}
+     * and nothing at all was buffered (a clean close between frames), otherwise throws.
+     */
+    private boolean fill(int n, boolean atBoundary) throws IOException {
+        if (buf.remaining() >= n) {
+            return true;
+        }
+        buf.compact();
+        try {
+            while (buf.position() < n) {
+                int r = in.read(buf);
+                if (r < 0) {
+                    if (atBoundary && buf.position() == 0) {
+                        return false;
+                    }
+                    throw truncated(n - buf.position());
+                }
+                bytesRead += r;
+            }
+        } finally {
+            buf.flip();
+        }
+        return true;
+    }
+
+    private ProtocolException truncated(long missing) {
+        // Called while buf is in fill mode: bytes [0, position) are what arrived of the header.
+        boolean tls = type == null && buf.position() >= 2 && looksLikeTls(buf.get(0) & 0xFF, buf.get(1) & 0xFF);
+        return new ProtocolException("stream truncated: the connection ended " + missing + " bytes short inside "
+                + (type == null ? "a frame header" : "a " + type + " frame") + (tls ? TLS_HINT : ""));
+    }
+
+    private static final String TLS_HINT = " (the peer speaks TLS: give both ends --tls-dir, or neither)";
+
+    /** A TLS record starts with content type 0x15 (alert) or 0x16 (handshake) and major version 3. */
+    private static boolean looksLikeTls(int first, int second) {
+        return (first == 0x15 || first == 0x16) && second == 0x03;
+    }
+
+    private static String bounds(FrameType t) {
+        return t.maxBody() == Long.MAX_VALUE ? "at least " + t.minBody() : t.minBody() == t.maxBody() ? "exactly " + t.minBody()
+                : "between " + t.minBody() + " and " + t.maxBody();
+    }
+}

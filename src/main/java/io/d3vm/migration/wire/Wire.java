@@ -1,0 +1,132 @@
+package io.d3vm.migration.wire;
+
+/**
+ * The d3vm migration protocol, version 1: layouts and limits. Every multi-byte field is
+ * little-endian; every frame is an 8-byte header followed by a body of {@code length} bytes.
+ * Reserved fields are written as zero and must read as zero (so a later version can use them).
+ *
+ * <pre>
+ * Frame header (8 bytes)
+ *  0               2               4                               8
+ *  +---------------+---------------+-------------------------------+
+ *  | type u16      | flags u16 (0) | body length u32               |
+ *  +---------------+---------------+-------------------------------+
+ *
+ * HANDSHAKE body (24 + n)                          source → destination, first frame
+ *  0                               8       10      12              16              20              24
+ *  | magic u64 "D3VMMIG1"          | ver u16 | rsv | features u32   | desc len n u32| reserved u32  | desc (UTF-8, n bytes)
+ *
+ * LAYOUT body (8 + 16 * count)                     source → destination, after HANDSHAKE
+ *  0               4               8
+ *  | count u32     | reserved u32  | ranges: count × ( guest-physical start u64 | size u64 )
+ *
+ * PAGES body (16 + 16 * runs + 4096 * normal pages)
+ *  0                               8               12              16
+ *  | first page u64 (global index) | page count u32| run count u32 | runs … | page data …
+ *  run (16 bytes), covering the batch in order, counts summing to the page count:
+ *  0               4       5               8                               16
+ *  | pages u32     | class | reserved (0)  | pattern u64 (UNIFORM only, else 0)
+ *  page data: the pages of the NORMAL runs, in order, 4096 bytes each. A batch stays inside one
+ *  memory range and holds at most {@link #MAX_BATCH_PAGES} pages.
+ *
+ * END_OF_ROUND body (24)
+ *  0               4               8                               16                              24
+ *  | round u32     | reserved u32  | pages in round u64            | NORMAL pages in round u64     |
+ *
+ * STATE body (n): the opaque bytes of Migratable.saveState, whole.
+ *
+ * COMPLETE body (16)
+ *  0                               8               12              16
+ *  | memory digest u64             | rounds u32    | reserved u32  |
+ *
+ * ACK body (24 + n)                                destination → source
+ *  0               4               8                               16              20              24
+ *  | stage u32     | status u32    | destination digest u64        | msg len n u32 | reserved u32  | message (UTF-8)
+ *  stage 1 = setup (after LAYOUT), 2 = completion (after COMPLETE); status 0 = ok, 1 = refused.
+ *
+ * ABORT body (8 + n)                               either direction
+ *  0               4               8
+ *  | reason len n  | reserved u32  | reason (UTF-8)
+ * </pre>
+ *
+ * Order (source): HANDSHAKE, LAYOUT, then wait for ACK(setup); then per round PAGES… END_OF_ROUND;
+ * then STATE, COMPLETE, and wait for ACK(completion). ABORT may replace any frame.
+ */
+public final class Wire {
+    private Wire() {}
+
+    public static final long MAGIC = 0x31_47_49_4D_4D_56_33_44L; // "D3VMMIG1" read as a little-endian u64
+    public static final int VERSION = 1;
+
+    /** Handshake feature bit: COMPLETE carries a digest of all guest memory that the destination must check. */
+    public static final int FEATURE_DIGEST = 1;
+    public static final int KNOWN_FEATURES = FEATURE_DIGEST;
+
+    public static final int PAGE_SIZE = 4096;
+    public static final int PAGE_SHIFT = 12;
+
+    public static final int HEADER_SIZE = 8;
+    public static final int HDR_TYPE = 0;
+    public static final int HDR_FLAGS = 2;
+    public static final int HDR_LENGTH = 4;
+
+    public static final int HANDSHAKE_FIXED = 24;
+    public static final int HS_MAGIC = 0;
+    public static final int HS_VERSION = 8;
+    public static final int HS_RESERVED = 10;
+    public static final int HS_FEATURES = 12;
+    public static final int HS_DESC_LEN = 16;
+    public static final int HS_RESERVED2 = 20;
+
+    public static final int LAYOUT_FIXED = 8;
+    public static final int LAYOUT_COUNT = 0;
+    public static final int RANGE_SIZE = 16;
+    public static final int MAX_RANGES = 64;
+
+    public static final int PAGES_FIXED = 16;
+    public static final int PAGES_FIRST = 0;
+    public static final int PAGES_COUNT = 8;
+    public static final int PAGES_RUNS = 12;
+    public static final int RUN_SIZE = 16;
+    public static final int RUN_PAGES = 0;
+    public static final int RUN_CLASS = 4;
+    public static final int RUN_PATTERN = 8;
+    public static final int MAX_BATCH_PAGES = 512;
+    /** Largest PAGES frame, header included: a batch of MAX_BATCH_PAGES NORMAL pages described run by run. */
+    public static final int MAX_PAGES_FRAME = HEADER_SIZE + PAGES_FIXED + MAX_BATCH_PAGES * RUN_SIZE + MAX_BATCH_PAGES * PAGE_SIZE;
+
+    public static final int END_OF_ROUND_SIZE = 24;
+    public static final int EOR_ROUND = 0;
+    public static final int EOR_PAGES = 8;
+    public static final int EOR_NORMAL = 16;
+
+    public static final int COMPLETE_SIZE = 16;
+    public static final int CPL_DIGEST = 0;
+    public static final int CPL_ROUNDS = 8;
+
+    public static final int ACK_FIXED = 24;
+    public static final int ACK_STAGE = 0;
+    public static final int ACK_STATUS = 4;
+    public static final int ACK_DIGEST = 8;
+    public static final int ACK_MSG_LEN = 16;
+    public static final int STAGE_SETUP = 1;
+    public static final int STAGE_COMPLETION = 2;
+    public static final int STATUS_OK = 0;
+    public static final int STATUS_REFUSED = 1;
+
+    public static final int ABORT_FIXED = 8;
+
+    /** Longest description, message or reason, in UTF-8 bytes. */
+    public static final int MAX_TEXT_BYTES = 4096;
+
+    /** Default and smallest accepted maximum frame body length (a full PAGES batch must fit). */
+    public static final int DEFAULT_MAX_FRAME = 8 << 20;
+    public static final int MIN_MAX_FRAME = MAX_PAGES_FRAME;
+
+    /** Page class codes in runs: the ordinals of {@link io.d3vm.migration.detect.PageClass}. */
+    public static final int CLASS_NORMAL = 0;
+    public static final int CLASS_ZERO = 1;
+    public static final int CLASS_UNIFORM = 2;
+    public static final int CLASS_UNPOPULATED = 3;
+    public static final int CLASS_COUNT = 4;
+}

@@ -1,0 +1,94 @@
+package io.d3vm.cli;
+
+import io.d3vm.kvm.KvmTestSupport;
+import io.d3vm.vmm.boot.testguest.TestGuestElf;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class RunCommandTest {
+    final ByteArrayOutputStream console = new ByteArrayOutputStream();
+    final StringWriter err = new StringWriter();
+
+    int run(String... args) {
+        CommandLine cl = new CommandLine(new RunCommand(null, console));
+        cl.setErr(new PrintWriter(err, true));
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        return cl.execute(args);
+    }
+
+    /** A guest that prints its boot line and powers off through the contract's ACPI port. */
+    static byte[] printingGuest() {
+        String line = "d3guest: boot workload=hand mem=32\n";
+        ByteArrayOutputStream code = new ByteArrayOutputStream();
+        code.writeBytes(new byte[] {0x66, (byte) 0xba, (byte) 0xf8, 0x03}); // mov dx, 0x3f8
+        for (char c : line.toCharArray()) {
+            code.writeBytes(new byte[] {(byte) 0xb0, (byte) c, (byte) 0xee}); // mov al, c; out dx, al
+        }
+        code.writeBytes(new byte[] {0x66, (byte) 0xba, 0x04, 0x06, 0x66, (byte) 0xb8, 0x00, 0x20, 0x66, (byte) 0xef}); // outw 0x604, 0x2000
+        code.writeBytes(new byte[] {(byte) 0xeb, (byte) 0xfe});
+        return TestGuestElf.build(code.toByteArray(), 0x1000);
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "--guest=test:idle,mem=16M | too little",
+            "--guest=test:bogus | unknown test-guest workload",
+            "--guest=linux | is not a test guest",
+            "--guest=test:idle,mem=lots | bad size",
+            "--vcpus=0 | --vcpus must be",
+            "--guest=test:image | needs --image",
+    })
+    void shouldRejectBadArgumentsWithExitCode2AndTheReason(String arg, String expected) {
+        assertThat(run(arg)).isEqualTo(2);
+        assertThat(err.toString()).contains(expected);
+    }
+
+    @Test
+    void shouldAskForAGuestWhenNoneIsGiven() {
+        assertThat(run()).isEqualTo(2);
+        assertThat(err.toString()).contains("--guest test:");
+    }
+
+    @Test
+    void shouldSayWhatToDoWhenTheKvmDeviceIsMissing(@TempDir Path dir) throws Exception {
+        Path elf = dir.resolve("g.elf");
+        Files.write(elf, printingGuest());
+        assertThat(run("--guest=test:idle,mem=32M", "--guest-binary=" + elf, "--kvm-device=" + dir.resolve("nokvm"))).isEqualTo(1);
+        assertThat(err.toString()).contains("does not exist").contains("modprobe");
+    }
+
+    @Test
+    void shouldRejectAGuestBinaryThatIsNotATestGuest(@TempDir Path dir) throws Exception {
+        Path elf = dir.resolve("g.elf");
+        Files.write(elf, new byte[100]);
+        assertThat(run("--guest=test:idle,mem=32M", "--guest-binary=" + elf)).isEqualTo(2);
+        assertThat(err.toString()).contains("is not an ELF file");
+    }
+
+    @Test
+    @Tag("kvm")
+    void shouldRunAGuestToPowerOffWithExitCodeZeroAndLogTheConsole(@TempDir Path dir) throws Exception {
+        KvmTestSupport.kvm();
+        Path elf = dir.resolve("g.elf");
+        Files.write(elf, printingGuest());
+        Path log = dir.resolve("serial.log");
+        int code = run("--guest=test:idle,mem=32M", "--guest-binary=" + elf, "--serial-log=" + log, "-v");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(console.toString(StandardCharsets.US_ASCII)).isEqualTo("d3guest: boot workload=hand mem=32\n");
+        assertThat(Files.readString(log)).isEqualTo("d3guest: boot workload=hand mem=32\n");
+        assertThat(err.toString()).contains("powered off").contains("VM create -> boot line");
+    }
+}

@@ -1,0 +1,66 @@
+package io.d3vm.migration.send;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+class ConvergencePolicyTest {
+    private final ConvergencePolicy policy = new ConvergencePolicy();
+    private static final long MS = 1_000_000L;
+
+    private static PrecopyContext ctx(int round, long dirty, double bytesPerPage, double bw, int noProgress) {
+        return new PrecopyContext(round, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress);
+    }
+
+    @Test
+    void shouldStopWhenTheRestFitsTheDowntimeLimit() {
+        // 1000 pages × 4 KiB at 100 MB/s = 41 ms <= 300 ms
+        assertThat(policy.decide(ctx(2, 1000, 4096, 100e6, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.CONVERGED));
+    }
+
+    @Test
+    void shouldStopAtOnceWhenNothingIsDirty() {
+        assertThat(policy.decide(ctx(1, 0, 4096, 0, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.CONVERGED));
+    }
+
+    @Test
+    void shouldContinueWhileTheRestIsTooLargeForTheLimit() {
+        // 100000 pages × 4 KiB at 100 MB/s = 4.1 s
+        assertThat(policy.decide(ctx(2, 100_000, 4096, 100e6, 0))).isEqualTo(new ConvergencePolicy.Continue());
+    }
+
+    @Test
+    void shouldCountDispensablePagesAtTheirWireCost() {
+        // 100000 mostly-zero pages at ~32 bytes each = 3.2 MB at 100 MB/s = 32 ms: converged
+        assertThat(policy.decide(ctx(2, 100_000, 32, 100e6, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.CONVERGED));
+    }
+
+    @Test
+    void shouldStopAtMaxRounds() {
+        assertThat(policy.decide(ctx(30, 100_000, 4096, 100e6, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.MAX_ROUNDS));
+        assertThat(policy.decide(ctx(29, 100_000, 4096, 100e6, 0))).isEqualTo(new ConvergencePolicy.Continue());
+    }
+
+    @Test
+    void shouldStopWhenRoundsStopMakingProgress() {
+        assertThat(policy.decide(ctx(5, 100_000, 4096, 100e6, ConvergencePolicy.PATIENCE)))
+                .isEqualTo(new ConvergencePolicy.Stop(StopReason.NO_PROGRESS));
+        assertThat(policy.decide(ctx(5, 100_000, 4096, 100e6, ConvergencePolicy.PATIENCE - 1))).isEqualTo(new ConvergencePolicy.Continue());
+    }
+
+    @Test
+    void shouldTreatAnUnmeasuredBandwidthAsNotConverged() {
+        assertThat(policy.decide(ctx(1, 10, 4096, 0, 0))).isEqualTo(new ConvergencePolicy.Continue());
+    }
+
+    @Test
+    void shouldCountOnlyRoundsThatFailToShrinkTheDirtySetByFivePercent() {
+        ConvergencePolicy.ProgressTracker t = new ConvergencePolicy.ProgressTracker();
+        assertThat(t.record(10_000)).isZero();
+        assertThat(t.record(9_000)).isZero();   // -10 %: progress
+        assertThat(t.record(8_800)).isEqualTo(1); // -2.2 %: none
+        assertThat(t.record(9_500)).isEqualTo(2); // grew
+        assertThat(t.record(8_000)).isZero();     // below 95 % of the best (9000)
+        assertThat(t.record(8_000)).isEqualTo(1);
+    }
+}

@@ -1,0 +1,205 @@
+package io.d3vm.migration.send;
+
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiveStats;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.Listener;
+import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.migration.wire.FrameBuffer;
+import io.d3vm.migration.wire.FrameDecoder;
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.Wire;
+import org.junit.jupiter.api.Test;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Whole migrations between a sender and a receiver in this JVM, over real loopback TCP. */
+class LoopbackMigrationTest {
+    static final String GUEST = "synthetic:mem=32M,zero=70,uniform=10,dirty-rate=2000,seed=7";
+    final TcpTransport tcp = new TcpTransport();
+
+    record Received(Migratable guest, ReceiveStats stats, MigrationException error) {}
+
+    private CompletableFuture<Received> receiveOnce(Listener l, GuestFactories f) {
+        return CompletableFuture.supplyAsync(() -> {
+            MigrationReceiver r = new MigrationReceiver(f, ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
+            try (Connection c = l.accept()) {
+                return new Received(r.receive(c), r.stats(), null);
+            } catch (MigrationException e) {
+                return new Received(null, r.stats(), e);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    private static InetSocketAddress loopback() throws Exception {
+        return new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+    }
+
+    private MigrationReport migrate(String guestSpec, String detector, Received[] out) throws Exception {
+        try (Listener l = tcp.listen(loopback())) {
+            var rx = receiveOnce(l, SyntheticGuest.register(new GuestFactories()));
+            SyntheticGuest g = SyntheticGuest.create(guestSpec);
+            MigrationReport rep = new MigrationSender(g, SendOptions.defaults().withDetector(detector)).migrate(tcp, l.localAddress(), 5000);
+            out[0] = rx.get(60, TimeUnit.SECONDS);
+            assertThat(g.isShutdown()).as("source ends only after the ACK").isTrue();
+            return rep;
+        }
+    }
+
+    @Test
+    void shouldMigrateARunningSyntheticGuestAndKeepItWritingOnTheDestination() throws Exception {
+        Received[] rx = new Received[1];
+        MigrationReport rep = migrate(GUEST, "d3", rx);
+        assertThat(rx[0].error()).isNull();
+        assertThat(rep.status).isEqualTo("completed");
+        assertThat(rep.digestMatch).isTrue();
+        assertThat(rx[0].stats().digest).isEqualTo(rep.digest);
+        assertThat(rep.rounds).hasSizeGreaterThanOrEqualTo(2);
+        assertThat(rep.pagesByClass[1] + rep.pagesByClass[3]).as("zero and unpopulated pages cross as metadata").isPositive();
+        SyntheticGuest dest = (SyntheticGuest) rx[0].guest();
+        try {
+            assertThat(dest.isPaused()).isFalse();
+            long w = dest.writes();
+            assertThat(w).as("writer state crossed with the saved state").isPositive();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (dest.writes() == w && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertThat(dest.writes()).as("writers continue after resume").isGreaterThan(w);
+        } finally {
+            dest.shutdown();
+        }
+    }
+
+    @Test
+    void shouldSendFarLessWithD3ThanWithoutDetection() throws Exception {
+        String still = "synthetic:mem=32M,zero=70,uniform=10,seed=3";
+        Received[] rx = new Received[1];
+        MigrationReport none = migrate(still, "none", rx);
+        rx[0].guest().shutdown();
+        MigrationReport d3 = migrate(still, "d3", rx);
+        rx[0].guest().shutdown();
+        assertThat(none.digestMatch).isTrue();
+        assertThat(d3.digestMatch).isTrue();
+        assertThat(none.ramTransferred).isGreaterThanOrEqualTo(32L << 20);
+        assertThat(d3.ramTransferred).isLessThan(none.ramTransferred * 35 / 100);
+    }
+
+    @Test
+    void shouldKeepTheSourceRunningIntactWhenTheDestinationAbortsMidStream() throws Exception {
+        SyntheticGuest g = SyntheticGuest.create("synthetic:mem=16M,zero=50,uniform=10,seed=5");
+        long before = g.digest();
+        try (Listener l = tcp.listen(loopback())) {
+            // A destination that accepts the setup, reads some pages, then gives up with a reason.
+            var fake = CompletableFuture.runAsync(() -> {
+                try (Connection c = l.accept()) {
+                    FrameDecoder in = new FrameDecoder(c.input(), Wire.DEFAULT_MAX_FRAME);
+                    in.next();
+                    in.readHandshake();
+                    in.next();
+                    in.readLayout();
+                    FrameBuffer out = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+                    out.ack(Wire.STAGE_SETUP, true, 0, "");
+                    out.writeTo(c.output());
+                    assertThat(in.next()).isEqualTo(FrameType.PAGES);
+                    out.abort("disk full on the destination");
+                    out.writeTo(c.output());
+                } catch (Exception e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            MigrationSender s = new MigrationSender(g, SendOptions.defaults().withDetector("none"));
+            assertThatThrownBy(() -> s.migrate(tcp, l.localAddress(), 5000))
+                    .isInstanceOf(MigrationException.class)
+                    .hasMessageContaining("keeps running here");
+            fake.get(10, TimeUnit.SECONDS);
+            assertThat(s.report().status).isEqualTo("failed");
+        }
+        assertThat(g.isShutdown()).isFalse();
+        assertThat(g.isPaused()).isFalse();
+        assertThat(g.digest()).isEqualTo(before);
+        g.shutdown();
+    }
+
+    @Test
+    void shouldResumeTheSourceWhenTheDestinationRefusesTheCompletion() throws Exception {
+        SyntheticGuest g = SyntheticGuest.create("synthetic:mem=8M,zero=50,uniform=10,dirty-rate=1000,seed=9");
+        // The destination's guest cannot take the state: the receiver refuses after COMPLETE.
+        GuestFactories f = new GuestFactories().register("synthetic", (d, layout) -> {
+            SyntheticGuest dg = SyntheticGuest.createDestination(d, layout);
+            return new ForwardingGuest(dg) {
+                @Override
+                public void restoreState(byte[] state) {
+                    throw new IllegalArgumentException("state from the future");
+                }
+            };
+        });
+        try (Listener l = tcp.listen(loopback())) {
+            var rx = receiveOnce(l, f);
+            MigrationSender s = new MigrationSender(g, SendOptions.defaults());
+            assertThatThrownBy(() -> s.migrate(tcp, l.localAddress(), 5000))
+                    .hasMessageContaining("refused the completed migration: cannot restore the guest's state: state from the future");
+            assertThat(rx.get(30, TimeUnit.SECONDS).error()).hasMessageContaining("state from the future");
+        }
+        assertThat(g.isPaused()).isFalse();
+        long w = g.writes();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (g.writes() == w && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        assertThat(g.writes()).as("the source guest runs on").isGreaterThan(w);
+        g.shutdown();
+    }
+
+    @Test
+    void shouldSayWhatToStartWhenNobodyListens() throws Exception {
+        int port;
+        try (Listener l = tcp.listen(loopback())) {
+            port = l.localAddress().getPort();
+        }
+        SyntheticGuest g = SyntheticGuest.create("synthetic:mem=1M");
+        try {
+            assertThatThrownBy(() -> new MigrationSender(g, SendOptions.defaults())
+                    .migrate(tcp, new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 2000))
+                    .hasMessageContaining("connection refused (is `d3vm receive --listen");
+            assertThat(g.isPaused()).isFalse();
+        } finally {
+            g.shutdown();
+        }
+    }
+
+    /** Delegates everything; tests override one method to inject a failure. */
+    static class ForwardingGuest implements Migratable {
+        final Migratable d;
+
+        ForwardingGuest(Migratable d) {
+            this.d = d;
+        }
+
+        @Override public io.d3vm.memory.GuestMemory memory() { return d.memory(); }
+        @Override public String describe() { return d.describe(); }
+        @Override public void startDirtyLogging() { d.startDirtyLogging(); }
+        @Override public void collectDirtyPages(io.d3vm.memory.DirtyBitmap into) { d.collectDirtyPages(into); }
+        @Override public void stopDirtyLogging() { d.stopDirtyLogging(); }
+        @Override public void pause() { d.pause(); }
+        @Override public void resume() { d.resume(); }
+        @Override public byte[] saveState() { return d.saveState(); }
+        @Override public void restoreState(byte[] state) { d.restoreState(state); }
+        @Override public void shutdown() { d.shutdown(); }
+    }
+
+}

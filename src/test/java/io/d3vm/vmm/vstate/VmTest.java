@@ -1,0 +1,114 @@
+package io.d3vm.vmm.vstate;
+
+import io.d3vm.kvm.KvmTestSupport;
+import io.d3vm.vmm.boot.BootCpuState;
+import io.d3vm.vmm.boot.LongMode;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static org.assertj.core.api.Assertions.assertThat;
+
+@Tag("kvm")
+class VmTest {
+    static final long CODE = 0x100000;
+
+    static Vm boot(byte[] code, ByteArrayOutputStream out, long mem) {
+        Vm vm = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(mem), 1, out, "test:hand"));
+        MemorySegment.copy(code, 0, vm.memory().slice(CODE, code.length), JAVA_BYTE, 0, code.length);
+        BootCpuState boot = LongMode.setUp(vm.memory(), CODE);
+        vm.setUpBootVcpu(boot, 0);
+        return vm;
+    }
+
+    @Test
+    void shouldRunHandWrittenCodeThatPrintsWritesMemoryAndPowersOff() throws Exception {
+        byte[] code = new GuestCode().print("Hi\n").storeDword(0x200000, 0x12345678).powerOff().spin().toArray();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (Vm vm = boot(code, out, 32 << 20)) {
+            vm.start();
+            VmOutcome o = vm.awaitOutcome(Duration.ofSeconds(20));
+            assertThat(o).isInstanceOf(VmOutcome.PowerOff.class);
+            assertThat(o.exitCode()).isZero();
+            assertThat(out.toString(StandardCharsets.US_ASCII)).isEqualTo("Hi\n");
+            assertThat(vm.memory().slice(0x200000, 4).get(JAVA_INT_UNALIGNED, 0)).isEqualTo(0x12345678);
+        }
+    }
+
+    @Test
+    void shouldStopWithAMessageNamingTheExitAndRipWhenTheGuestTripleFaults() throws Exception {
+        // ud2 with no IDT: #UD -> #GP -> #DF -> triple fault.
+        byte[] code = new GuestCode().print("x").ud2().toArray();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (Vm vm = boot(code, out, 32 << 20)) {
+            vm.start();
+            VmOutcome o = vm.awaitOutcome(Duration.ofSeconds(20));
+            assertThat(o).isInstanceOf(VmOutcome.Failed.class);
+            assertThat(o.exitCode()).isNotZero();
+            assertThat(o.describe()).containsAnyOf("KVM_EXIT_SHUTDOWN", "KVM_EXIT_INTERNAL_ERROR").contains("RIP 0x");
+        }
+    }
+
+    @Test
+    void shouldIgnoreUnclaimedPortsAndCountThem() throws Exception {
+        byte[] code = new GuestCode().movDx(0x510).inAlDx().storeAl(0x200000).outDxAl().powerOff().spin().toArray();
+        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+            vm.start();
+            assertThat(vm.awaitOutcome(Duration.ofSeconds(20))).isInstanceOf(VmOutcome.PowerOff.class);
+            assertThat(vm.memory().slice(0x200000, 1).get(JAVA_BYTE, 0)).isEqualTo((byte) 0xff);
+            assertThat(vm.ioBus().unclaimedAccesses()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void shouldPauseASpinningGuestAndResumeIt() throws Exception {
+        // Spin on a loop that keeps writing a counter to memory; pause must stop the counter.
+        byte[] code = new GuestCode()
+                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
+                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
+                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
+                .bytes(0xeb, 0xf3)                               // jmp loop
+                .toArray();
+        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+            MemorySegment counter = vm.memory().slice(0x200000, 8);
+            vm.start();
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) == 0 && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            vm.pauseVcpus();
+            long a = counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
+            Thread.sleep(50);
+            long b = counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
+            assertThat(a).isPositive().isEqualTo(b);
+            vm.start();
+            deadline = System.nanoTime() + 10_000_000_000L;
+            while (counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) == b && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertThat(counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0)).isGreaterThan(b);
+            assertThat(vm.outcomeNow()).isNull();
+        }
+    }
+
+    @Test
+    void shouldSustainAPortIoLoopAndCountItsExits() throws Exception {
+        int n = 20_000;
+        byte[] code = new GuestCode().portLoop(n).powerOff().spin().toArray();
+        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+            long t0 = System.nanoTime();
+            vm.start();
+            assertThat(vm.awaitOutcome(Duration.ofSeconds(60))).isInstanceOf(VmOutcome.PowerOff.class);
+            long t1 = System.nanoTime();
+            assertThat(vm.exitCount()).isGreaterThanOrEqualTo(n + 1);
+            System.out.printf("port-I/O loop: %d exits in %.1f ms = %.0f exits/s%n", vm.exitCount(),
+                    (t1 - t0) / 1e6, vm.exitCount() / ((t1 - t0) / 1e9));
+        }
+    }
+}
