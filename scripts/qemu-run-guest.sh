@@ -2,13 +2,16 @@
 # Boots the d3vm test guest (guest/, target/guest/d3guest.elf) under QEMU, the way the benchmarks
 # compare d3vm with QEMU on the very same guest. Installs Debian's qemu-system-x86 if it is missing.
 #
-#   scripts/qemu-run-guest.sh [--accel kvm|tcg] [--mem 512] [--image FILE@0xADDR]
+#   scripts/qemu-run-guest.sh [--accel kvm|tcg] [--mem 512] [--image FILE[@0xADDR]]
 #                             [--qemu PATH] [--timeout SECONDS] [--] <workload> [key=value ...]
 #
 # Examples:
 #   scripts/qemu-run-guest.sh dirty wss=64 rate=2000 run-seconds=10
 #   scripts/qemu-run-guest.sh --accel tcg verify seed=3 run-seconds=5
-#   scripts/qemu-run-guest.sh --mem 1024 --image linux.raw@0x2000000 image image=0x2000000:0x20000000
+#   scripts/qemu-run-guest.sh --mem 1536 --image build/images/linux-1g.elf image rate=5000
+#
+# --image takes a raw image or an ELF core (dump-guest-memory), placed like `d3vm run --image`
+# (default at 16 MiB); for the image workload image=0xADDR:0xSIZE is added to the command line.
 #
 # The serial console goes to stdout. Exit status: QEMU's (0 when the guest powers off through ACPI;
 # 1 when only isa-debug-exit worked; 99 on a guest panic), 124 on timeout.
@@ -51,7 +54,7 @@ if [ ! -f "$elf" ] || [ -n "$(find "$here/guest" -newer "$elf" -type f 2>/dev/nu
 fi
 ensure_qemu
 
-args=(-M pc -m "$mem" -nographic -no-reboot -kernel "$elf" -append "$*"
+args=(-M pc -m "$mem" -nographic -no-reboot -kernel "$elf"
       -device isa-debug-exit,iobase=0xf4,iosize=4)
 if [ "$accel" = kvm ]; then
   [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "qemu-run-guest: /dev/kvm is not usable here; try --accel tcg" >&2; exit 2; }
@@ -60,12 +63,19 @@ if [ "$accel" = kvm ]; then
 else
   args+=(-accel tcg -cpu qemu64)
 fi
+cmdline=("$@")
 if [ -n "$image" ]; then
-  file="${image%@*}" addr="${image##*@}"
+  if [[ "$image" == *@* ]]; then file="${image%@*}" addr="${image##*@}"; else file="$image" addr=0x1000000; fi
   [ -f "$file" ] || { echo "qemu-run-guest: image file '$file' not found" >&2; exit 2; }
-  [[ "$addr" =~ ^0x[0-9a-fA-F]+$ ]] || { echo "qemu-run-guest: --image wants FILE@0xADDR" >&2; exit 2; }
-  args+=(-device "loader,file=$file,addr=$addr,force-raw=on")
+  [[ "$addr" =~ ^0x[0-9a-fA-F]+$ ]] || { echo "qemu-run-guest: --image wants FILE[@0xADDR]" >&2; exit 2; }
+  read -r raw size < <(python3 "$here/scripts/memory_image_raw.py" "$file" "$here/build/images") \
+    || { echo "qemu-run-guest: cannot use image $file" >&2; exit 2; }
+  args+=(-device "loader,file=$raw,addr=$addr,force-raw=on")
+  if [ "$1" = image ] && ! printf '%s\n' "$@" | grep -q '^image='; then
+    cmdline+=("image=$addr:0x$(printf '%x' "$size")")
+  fi
 fi
+args+=(-append "${cmdline[*]}")
 if [ "$timeout_s" != 0 ]; then
   exec timeout --foreground "$timeout_s" "$qemu" "${args[@]}" "${extra[@]}"
 fi
