@@ -18,6 +18,7 @@
 #   --out FILE.json          QEMU's final query-migrate object (+ "x-d3vm": settings, checks)
 #   --log-dir DIR            serial logs and QEMU stderr (default: a temp dir)
 #   --accel kvm|tcg          default kvm
+#   --bios qboot|seabios     firmware (default qboot: SeaBIOS takes ~8 s to boot under kvm_pvm)
 #
 # Example:
 #   scripts/qemu-migrate.sh --mem 1024 --out build/qemu-dirty.json -- dirty wss=256 rate=20000

@@ -161,6 +161,9 @@ def main():
                     help="extra -L directory for firmware (for a QEMU unpacked outside /usr)")
     ap.add_argument("--elf", required=True, help="the test guest (target/guest/d3guest.elf)")
     ap.add_argument("--accel", choices=["kvm", "tcg"], default="kvm")
+    ap.add_argument("--bios", choices=["qboot", "seabios"], default="qboot",
+                    help="firmware: qboot (default; ~0.5 s to the guest under KVM here) or SeaBIOS "
+                    "(QEMU's default; ~8 s under this host's kvm_pvm, which emulates its real mode)")
     ap.add_argument("--mem", type=int, default=512, help="guest RAM in MiB (default 512)")
     ap.add_argument("--image", help="FILE[@0xADDR]: memory image (raw or ELF core) placed with "
                     "-device loader at 0xADDR (default 16 MiB), like d3vm run --image")
@@ -229,6 +232,8 @@ def main():
                 "-qmp", f"unix:{log_dir}/{role}.qmp,server=on,wait=off"]
         for d in a.qemu_datadir:
             args += ["-L", d]
+        if a.bios == "qboot":
+            args += ["-bios", "qboot.rom"]
         if a.accel == "kvm":
             # This host's kvm_pvm: plain "-cpu host" aborts QEMU 7.2 on MSR 0x10a (HOST-KVM.md).
             args += ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
@@ -344,6 +349,7 @@ def main():
             "qemu": f"{ver[0]}.{ver[1]}.{version['micro']}",
             "qemu-binary": a.qemu,
             "accel": a.accel,
+            "bios": a.bios,
             "mem-mib": a.mem,
             "guest-cmdline": cmdline,
             "image": a.image,
