@@ -299,6 +299,11 @@ public final class FrameDecoder {
     /** The STATE body, whole (its length was bounded by the maximum frame length). */
     public byte[] readState() throws IOException {
         expect(FrameType.STATE);
+        // A receiver may raise its frame limit to 4 GiB - 1; a Java array stops short of 2 GiB.
+        if (bodyLeft > Integer.MAX_VALUE - 16) {
+            throw new ProtocolException("STATE frame of " + bodyLeft + " bytes is larger than a receiver can hold (at most "
+                    + (Integer.MAX_VALUE - 16) + ")");
+        }
         byte[] state = new byte[(int) bodyLeft];
         MemorySegment s = MemorySegment.ofArray(state);
         readBody(s, 0, state.length);

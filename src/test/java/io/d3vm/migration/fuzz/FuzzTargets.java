@@ -1,0 +1,166 @@
+package io.d3vm.migration.fuzz;
+
+import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.MemoryLayout;
+import io.d3vm.memory.MemoryRegion;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.wire.FrameDecoder;
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.PageBatch;
+import io.d3vm.migration.wire.ProtocolException;
+import io.d3vm.migration.wire.TestStreams;
+import io.d3vm.migration.wire.Wire;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The two fuzz targets, shared by the Jazzer fuzz tests ({@link WireFuzzTest}) and the seeded CI
+ * driver ({@link WireFuzzRegressionTest}). Each takes arbitrary bytes as a migration stream and
+ * throws {@link AssertionError} when the code under test breaks a rule:
+ * <ul>
+ * <li>nothing but {@link ProtocolException} escapes the decoder; the receiver fails only with a
+ *     {@link MigrationException} whose cause is a {@link ProtocolException} or none (a refusal);</li>
+ * <li>no byte outside guest memory changes (guard segments around every range stay intact);</li>
+ * <li>a guest that was not completed is never resumed, and is shut down.</li>
+ * </ul>
+ */
+final class FuzzTargets {
+    private FuzzTargets() {}
+
+    /** Guest kind the receiver target accepts; seeds describe their guest as {@code test:fuzz}. */
+    static final String KIND = "test";
+    /** Receiver limits for fuzzing: small guests so every layout the fuzzer finds is cheap to build. */
+    static final ReceiverLimits LIMITS = ReceiverLimits.defaults().withMaxGuestMemory(1 << 20).withReadTimeoutMillis(60_000);
+    /** The decoder target checks PAGES against this layout: two ranges with a hole between them. */
+    static final MemoryLayout DECODER_LAYOUT = MemoryLayout.of(0, 16 * 4096L, 1L << 20, 16 * 4096L);
+
+    enum Outcome { PROTOCOL_ERROR, REFUSED, COMPLETED, CLEAN_END }
+
+    /** Decodes frames until the stream ends or is refused, writing page data into guarded memory. */
+    static Outcome decode(byte[] data) {
+        try (GuardedMemory mem = new GuardedMemory(DECODER_LAYOUT)) {
+            Outcome o = decodeInto(data, mem.memory);
+            if (!mem.guardsIntact()) {
+                throw new AssertionError("the decoder wrote outside guest memory");
+            }
+            return o;
+        }
+    }
+
+    private static Outcome decodeInto(byte[] data, GuestMemory memory) {
+        FrameDecoder in = new FrameDecoder(TestStreams.channel(data), Wire.MIN_MAX_FRAME);
+        PageBatch batch = new PageBatch();
+        try {
+            for (int frames = 0; frames < 10_000; frames++) {
+                FrameType t = in.next();
+                switch (t) {
+                    case HANDSHAKE -> in.readHandshake();
+                    case LAYOUT -> in.readLayout();
+                    case PAGES -> {
+                        in.readPages(batch, DECODER_LAYOUT);
+                        MemoryRegion region = memory.regions().get(batch.range);
+                        long off = (batch.firstPage - batch.rangeFirstPage) << Wire.PAGE_SHIFT;
+                        for (int r = 0; r < batch.runCount; r++) {
+                            long bytes = (long) batch.runPages[r] << Wire.PAGE_SHIFT;
+                            if (batch.runClass[r] == Wire.CLASS_NORMAL) {
+                                in.readBody(region.host(), off, bytes);
+                            }
+                            off += bytes;
+                        }
+                        if (in.bodyLeft() != 0) {
+                            throw new AssertionError("a validated PAGES batch left " + in.bodyLeft() + " body bytes unread");
+                        }
+                    }
+                    case END_OF_ROUND -> in.readEndOfRound();
+                    case STATE -> in.readState();
+                    case COMPLETE -> in.readComplete();
+                    case ACK -> in.readAck();
+                    case ABORT -> in.readAbort();
+                }
+            }
+            return Outcome.CLEAN_END;
+        } catch (ProtocolException e) {
+            return Outcome.PROTOCOL_ERROR;
+        } catch (IOException e) {
+            throw new AssertionError("the decoder let a non-protocol IOException escape: " + e, e);
+        }
+    }
+
+    /** Runs the receiver's state machine over the bytes, with every guest built over guarded memory. */
+    static Outcome receive(byte[] data) {
+        List<FuzzGuest> built = new ArrayList<>();
+        GuestFactories factories = new GuestFactories().register(KIND, (desc, layout) -> {
+            FuzzGuest g = new FuzzGuest(new GuardedMemory(layout));
+            built.add(g);
+            return g;
+        });
+        MigrationReceiver receiver = new MigrationReceiver(factories, LIMITS);
+        TestStreams.Replay connection = new TestStreams.Replay(data);
+        Outcome outcome;
+        Migratable result = null;
+        try {
+            result = receiver.receive(connection);
+            outcome = Outcome.COMPLETED;
+        } catch (MigrationException e) {
+            Throwable c = e.getCause();
+            if (c != null && !(c instanceof ProtocolException)) {
+                throw new AssertionError("the receiver failed with something other than a protocol error: " + e, e);
+            }
+            outcome = c == null ? Outcome.REFUSED : Outcome.PROTOCOL_ERROR;
+        }
+        try {
+            for (FuzzGuest g : built) {
+                if (!g.memory.guardsIntact()) {
+                    throw new AssertionError("the receiver wrote outside guest memory");
+                }
+                if (g != result) {
+                    if (g.resumed) {
+                        throw new AssertionError("a guest that was not completed was resumed");
+                    }
+                    if (!g.shutdown) {
+                        throw new AssertionError("a half-received guest was not discarded");
+                    }
+                }
+            }
+            if (result != null && !((FuzzGuest) result).resumed) {
+                throw new AssertionError("a completed guest was not resumed");
+            }
+        } finally {
+            built.forEach(g -> g.memory.close());
+        }
+        return outcome;
+    }
+
+    /** A destination guest that records what the receiver did with it. */
+    static final class FuzzGuest implements Migratable {
+        final GuardedMemory memory;
+        volatile boolean resumed;
+        volatile boolean shutdown;
+
+        FuzzGuest(GuardedMemory memory) {
+            this.memory = memory;
+        }
+
+        @Override public GuestMemory memory() { return memory.memory; }
+        @Override public String describe() { return KIND + ":fuzz"; }
+        @Override public void startDirtyLogging() {}
+        @Override public void collectDirtyPages(DirtyBitmap into) {}
+        @Override public void stopDirtyLogging() {}
+        @Override public void pause() {}
+        @Override public void resume() { resumed = true; }
+        @Override public byte[] saveState() { return new byte[0]; }
+        @Override public void restoreState(byte[] state) {
+            if (state.length > 0 && state[0] == 'X') {
+                throw new IllegalArgumentException("state the guest cannot take"); // exercises the refusal path
+            }
+        }
+        @Override public void shutdown() { shutdown = true; }
+    }
+}
