@@ -6,7 +6,9 @@
 # running (and verifying) on the destination; its JSON report is kept under --out.
 #
 #   scripts/measure-kvm-migration.sh [--mem 2G] [--out build/measure-kvm] [--workloads "idle dirty verify"]
-#                                    [--detectors "none full d3"] [--repeat 1]
+#                                    [--detectors "none full d3"] [--repeat 1] [--jar FILE]
+#
+# --jar runs a copy of target/d3vm.jar (so a rebuild in the work tree cannot change it mid-run).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mem=2G
@@ -14,6 +16,7 @@ out="$here/build/measure-kvm"
 workloads="idle dirty verify"
 detectors="none full d3"
 repeat=1
+jar=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem) mem="$2"; shift 2 ;;
@@ -21,7 +24,8 @@ while [ $# -gt 0 ]; do
     --workloads) workloads="$2"; shift 2 ;;
     --detectors) detectors="$2"; shift 2 ;;
     --repeat) repeat="$2"; shift 2 ;;
-    *) echo "usage: $0 [--mem 2G] [--out DIR] [--workloads \"idle dirty verify\"] [--detectors \"none full d3\"] [--repeat N]" >&2; exit 2 ;;
+    --jar) jar="$2"; shift 2 ;;
+    *) echo "usage: $0 [--mem 2G] [--out DIR] [--workloads \"idle dirty verify\"] [--detectors \"none full d3\"] [--repeat N] [--jar FILE]" >&2; exit 2 ;;
   esac
 done
 command -v python3 >/dev/null || { echo "$0: needs python3 (to read the JSON reports)" >&2; exit 2; }
@@ -35,7 +39,15 @@ opts_for() {
     *) echo "" ;;
   esac
 }
-"$here/d3vm" --version >/dev/null # builds the jar first, outside the measurements
+if [ -n "$jar" ]; then
+  [ -f "$jar" ] || { echo "$0: no such jar: $jar" >&2; exit 2; }
+  java="${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java"
+  d3vm() { "$java" --enable-native-access=ALL-UNNAMED --add-modules jdk.incubator.vector -XX:+UseParallelGC -jar "$jar" "$@"; }
+else
+  d3vm() { "$here/d3vm" "$@"; }
+  d3vm --version >/dev/null # builds the jar first, outside the measurements
+fi
+echo "host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start, $(date -u +%FT%TZ)" >&2
 failed=0
 for r in $(seq 1 "$repeat"); do
   for w in $workloads; do
@@ -45,7 +57,7 @@ for r in $(seq 1 "$repeat"); do
       args=(demo --mem "$mem" --workload "$w" --detector "$d" --report "$out/$name.json")
       o="$(opts_for "$w")"
       [ -n "$o" ] && args+=(--guest-options "$o")
-      if ! "$here/d3vm" "${args[@]}" > "$out/$name.log" 2>&1; then
+      if ! d3vm "${args[@]}" > "$out/$name.log" 2>&1; then
         echo "   FAILED (log: $out/$name.log)" >&2
         tail -5 "$out/$name.log" >&2
         failed=1
@@ -79,4 +91,5 @@ for w, d, n, r in rows:
           f'{100.0 * ram["transferred"] / ram["total"]:.1f} % | {vs} | {len(r["rounds"])} | {p["normal"]} | '
           f'{p["zero"] + p["uniform"] + p["unpopulated"]} | {r.get("digest-match")} |')
 PY
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 exit $failed

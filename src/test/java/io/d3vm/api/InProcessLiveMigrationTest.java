@@ -101,8 +101,12 @@ class InProcessLiveMigrationTest {
         try (Destination toB = Destination.start(); ApiServer api = ApiServer.start(dir.resolve("a.sock"), new VmGuest(a, null))) {
             a.start();
             console.await("d3guest: tick=\\d+ .*", WAIT);
+            // Console input the guest has not read yet is device state: it must cross too.
+            byte[] typed = "typed before the move".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+            a.serial().enqueueInput(typed, typed.length);
             none = ApiDriver.migrate(api.path(), ApiDriver.args(toB.address(), "none"), WAIT);
             b = toB.guest();
+            assertThat(b.serial().save().rxBuffer()).isEqualTo(typed);
         } finally {
             a.close();
         }
