@@ -210,6 +210,7 @@ final class DemoCommand implements Callable<Integer> {
             dst.await("d3guest: tick=(\\d+) .*", t.index() + 1, timeout());
         }
         JsonNode status;
+        awaitSocket(b, dst);
         try (ApiClient api = ApiClient.connect(b)) {
             status = api.call("query-status");
             dst.echo(false);
@@ -287,7 +288,7 @@ final class DemoCommand implements Callable<Integer> {
                 return;
             } catch (IOException e) {
                 if (!owner.isAlive() || System.nanoTime() > deadline) {
-                    throw new IllegalStateException("the source's control API did not come up at " + socket + ": " + e.getMessage()
+                    throw new IllegalStateException("the control API did not come up at " + socket + ": " + e.getMessage()
                             + "; its last lines:\n" + owner.tail());
                 }
                 Thread.sleep(100);

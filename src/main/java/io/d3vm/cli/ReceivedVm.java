@@ -28,10 +28,11 @@ final class ReceivedVm {
     static ReceivedVm watch(Vm vm, ConsoleTap tap, Path apiSocket, Listener listener, PrintWriter out, PrintWriter err)
             throws IOException {
         ReceivedVm w = new ReceivedVm();
+        // The API first: whoever sees the guest's console continue can reach it at once.
+        ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
         if (tap != null) {
             tap.release();
         }
-        ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
         Thread.ofPlatform().name("received-vm").daemon().start(() -> w.follow(vm, api, listener, err));
         return w;
     }
