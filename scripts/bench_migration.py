@@ -264,6 +264,9 @@ def qemu_systems(a):
     if a.qemu and os.path.exists(os.path.join(HERE, "build/qemu10/usr/bin/qemu-system-x86_64")):
         systems.append(("qemu10-legacy", ["--qemu10", "--zero-page-detection", "legacy"]))
         systems.append(("qemu10-none", ["--qemu10", "--zero-page-detection", "none"]))
+    if a.qemu_systems:
+        wanted = a.qemu_systems.split(",")
+        systems = [x for x in systems if x[0] in wanted]
     return systems
 
 
@@ -313,7 +316,7 @@ def summarize(runs):
     for (w, c, s), rs in groups.items():
         ok = [r for r in rs if r.get("status") == "completed"]
         m = {"workload": w, "cap": c, "system": s, "runs": len(rs), "completed": len(ok)}
-        for key in ("total-time", "downtime", "ram.transferred"):
+        for key in ("total-time", "downtime", "ram.transferred", "digest-time"):
             vals = [metric(r, key) for r in ok if metric(r, key) is not None]
             m[key] = statistics.median(vals) if vals else None
         m["digest-match"] = all(r.get("digest-match", True) is not False for r in ok) if ok else None
@@ -336,14 +339,14 @@ def order_key(m):
 
 
 def table(med):
-    rows = ["| workload | cap | system | runs ok | total-time (s) | time vs none | downtime (ms) | transferred (MiB) | bytes vs none |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| workload | cap | system | runs ok | total-time (s) | time vs none | downtime (ms) | of which digest (ms) | transferred (MiB) | bytes vs none |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(med.values(), key=order_key):
         def f(v, fmt):
             return "-" if v is None else fmt.format(v)
         rows.append(f"| {m['workload']} | {m['cap']} | {m['system']} | {m['completed']}/{m['runs']} | "
                     f"{f(m['total-time'] and m['total-time'] / 1000, '{:.2f}')} | {f(m['time-vs-none'] and 100 * m['time-vs-none'], '{:.1f} %')} | "
-                    f"{f(m['downtime'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
+                    f"{f(m['downtime'], '{:.0f}')} | {f(m['digest-time'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
                     f"{f(m['bytes-vs-none'] and 100 * m['bytes-vs-none'], '{:.1f} %')} |")
     return "\n".join(rows)
 
@@ -404,6 +407,8 @@ def charts(runs, med, out):
                 plt.close(fig)
                 continue
             a1.set_yscale("log")
+            for ax in (a1, a2):
+                ax.xaxis.get_major_locator().set_params(integer=True)
             a1.set_xlabel("round (last = stop-and-copy)")
             a1.set_ylabel("pages sent (dirty set)")
             a2.set_xlabel("round")
@@ -429,6 +434,9 @@ def main():
     ap.add_argument("--synthetic-mem", default="1G", help="synthetic guest RAM (default 1G)")
     ap.add_argument("--image", help="memory image for `image` (default: the smallest build/images/linux-*.elf)")
     ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="leave out the QEMU column")
+    ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none (default: all installed)")
+    ap.add_argument("--from-json", nargs="+", metavar="RUNS_JSON",
+                    help="run nothing: summarize the runs in these runs.json / runs.partial.json files (merged) into --out")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, synthetic 64M guest, uncapped + max-bandwidth, no QEMU")
     ap.add_argument("--d3vm", default=os.path.join(HERE, "d3vm"), help="how to start d3vm (a command line)")
     ap.add_argument("--run-timeout", type=int, default=180, help="seconds one migration may take")
@@ -455,6 +463,8 @@ def main():
             ap.error(f"unknown detector {d}; choose from {', '.join(DETECTORS)}")
     if a.reps < 1:
         ap.error("--reps must be at least 1")
+    if a.from_json:
+        return resummarize(a)
     skipped = []
     if "image" in workloads:
         if not a.image:
@@ -556,6 +566,45 @@ def main():
     print(f"load average (1 min) during the series: {load}")
     print(f"wrote {out}/runs.json, {out}/results.md" + (", " + ", ".join(os.path.basename(p) for p in pngs) if pngs else ""))
     return 0 if all(r.get("status") == "completed" for r in runs) else 1
+
+
+def resummarize(a):
+    runs, metas = [], []
+    for path in a.from_json:
+        with open(path) as f:
+            d = json.load(f)
+        if isinstance(d, list):  # runs.partial.json
+            runs += d
+        elif isinstance(d, dict) and isinstance(d.get("runs"), list):
+            runs += d["runs"]
+            metas.append(d.get("meta"))
+        else:
+            print(f"{path}: not a runs.json (an object with `runs`) nor a runs.partial.json (a list)", file=sys.stderr)
+            return 2
+    for r in runs:
+        x = r.get("x-bench") if isinstance(r, dict) else None
+        if not isinstance(x, dict) or x.get("workload") not in WORKLOADS or x.get("cap") not in CAPS or not isinstance(x.get("system"), str):
+            print(f"a run without a valid x-bench block (workload/cap/system): {str(r)[:200]}", file=sys.stderr)
+            return 2
+    if not runs:
+        print("no runs in " + " ".join(a.from_json), file=sys.stderr)
+        return 2
+    out = a.out or os.path.join(HERE, "build/bench/summary")
+    os.makedirs(out, exist_ok=True)
+    med = summarize(runs)
+    md = table(med)
+    loads = [r["x-bench"][k] for r in runs for k in ("load-before", "load-after") if k in r["x-bench"]]
+    load = {"min": min(loads), "max": max(loads), "mean": round(statistics.mean(loads), 2)} if loads else None
+    pngs = charts(runs, med, out)
+    meta = {"from": a.from_json, "series": metas, "load-average-1min": load, "charts": [os.path.basename(p) for p in pngs]}
+    with open(os.path.join(out, "runs.json"), "w") as f:
+        json.dump({"meta": meta, "medians": sorted(med.values(), key=order_key), "runs": runs}, f, indent=1)
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(f"Medians of completed runs from {', '.join(a.from_json)}; 1-min load average {load}.\n\n{md}\n")
+    print(md)
+    print(f"load average (1 min) during the runs: {load}")
+    print(f"wrote {out}/runs.json, {out}/results.md" + (", " + ", ".join(os.path.basename(p) for p in pngs) if pngs else ""))
+    return 0
 
 
 if __name__ == "__main__":
