@@ -138,4 +138,95 @@ class MigrationTest {
             console.await("d3guest: tick=\\d+ .*", WAIT);
         }
     }
+
+    @Test
+    void shouldPauseSaveAndRestoreAVmWhoseSecondVcpuWaitsForStartup() throws Exception {
+        // vCPU 1 never gets an INIT/SIPI: it sits in KVM_RUN (UNINITIALIZED) and must still pause and save.
+        byte[] code = new GuestCode().print("A").spin().toArray();
+        ConsoleCapture console = new ConsoleCapture();
+        try (Vm src = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(32 << 20), 2, console, "test:hand"))) {
+            MemorySegment.copy(code, 0, src.memory().slice(VmTest.CODE, code.length), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, code.length);
+            src.setUpBootVcpu(io.d3vm.vmm.boot.LongMode.setUp(src.memory(), VmTest.CODE), 0);
+            src.start();
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!console.text().equals("A") && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            src.pause();
+            MachineState s = src.captureState();
+            assertThat(s.vcpus()).hasSize(2);
+            assertThat(s.vcpus().get(1).mpState()).isEqualTo(1); // KVM_MP_STATE_UNINITIALIZED
+            // Each vCPU reports its own APIC ID through CPUID leaf 1 (EBX[31:24]).
+            for (int i = 0; i < 2; i++) {
+                int id = i;
+                assertThat(s.vcpus().get(i).cpuid()).anySatisfy(e -> {
+                    assertThat(e.function()).isEqualTo(1);
+                    assertThat(e.ebx() >>> 24).isEqualTo(id);
+                });
+            }
+            try (Vm dst = Vm.create(KvmTestSupport.kvm(), new VmConfig(src.memory().layout(), 2, new ConsoleCapture(), "test:hand"))) {
+                copyMemory(src.memory(), dst.memory());
+                dst.applyState(s);
+                dst.resume();
+                Thread.sleep(100);
+                dst.pause();
+                assertThat(dst.captureState().vcpus().get(0).regs().rip()).isEqualTo(s.vcpus().get(0).regs().rip());
+                assertThat(dst.outcomeNow()).isNull();
+            }
+        }
+    }
+
+    /** Copies every page set in {@code dirty} from one guest memory to the other. */
+    static long copyPages(GuestMemory from, GuestMemory to, DirtyBitmap dirty) {
+        long n = 0;
+        for (long p = dirty.nextSet(0); p >= 0; p = dirty.nextSet(p + 1)) {
+            MemorySegment.copy(from.page(p), 0, to.page(p), 0, GuestMemory.PAGE_SIZE);
+            n++;
+        }
+        return n;
+    }
+
+    @Test
+    void shouldMigrateARunningVerifyGuestThroughDirtyLogRoundsWithoutLosingAWrite() throws Exception {
+        // A pre-copy in one process: full copy while the guest runs, three rounds of dirty pages,
+        // pause, the last dirty pages, state. The verify workload keeps rewriting part of its memory
+        // and checks all of it, so a write the dirty log lost would show as a MISMATCH.
+        ConsoleCapture srcConsole = new ConsoleCapture();
+        ConsoleCapture dstConsole = new ConsoleCapture();
+        try (Vm src = TestGuestSupport.load("test:verify,mem=48M,seed=77", srcConsole)) {
+            src.start();
+            srcConsole.await("d3guest: verify pass=\\d+ ok", WAIT);
+            try (Vm dst = (Vm) new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+                    .createDestination(src.describe(), src.memory().layout())) {
+                src.startDirtyLogging();
+                DirtyBitmap all = new DirtyBitmap(src.memory().pageCount());
+                all.setAll();
+                copyPages(src.memory(), dst.memory(), all);
+                long[] perRound = new long[3];
+                for (int round = 0; round < 3; round++) {
+                    Thread.sleep(100);
+                    DirtyBitmap d = new DirtyBitmap(src.memory().pageCount());
+                    src.collectDirtyPages(d);
+                    perRound[round] = copyPages(src.memory(), dst.memory(), d);
+                }
+                src.pause();
+                DirtyBitmap last = new DirtyBitmap(src.memory().pageCount());
+                src.collectDirtyPages(last);
+                copyPages(src.memory(), dst.memory(), last);
+                byte[] state = src.saveState();
+                src.stopDirtyLogging();
+                assertThat(java.util.Arrays.stream(perRound).min().orElseThrow()).as("the running guest dirtied pages every round").isPositive();
+                for (int i = 0; i < src.memory().regions().size(); i++) {
+                    assertThat(dst.memory().regions().get(i).host().mismatch(src.memory().regions().get(i).host()))
+                            .as("destination memory equals the paused source's").isEqualTo(-1L);
+                }
+                dst.restoreState(state);
+                src.shutdown();
+                dst.resume();
+                Matcher a = awaitOrExplain(dstConsole, dst, "d3guest: verify pass=(\\d+) ok", 0);
+                awaitOrExplain(dstConsole, dst, "d3guest: verify pass=(\\d+) ok", a.end());
+                assertThat(dstConsole.text()).doesNotContain("MISMATCH").doesNotContain("d3guest: boot");
+            }
+        }
+    }
 }
