@@ -57,7 +57,9 @@ final class ReceivedVm {
                 }
             }
             err.flush();
-        } catch (InterruptedException | RuntimeException e) {
+        } catch (InterruptedException | RuntimeException | Error e) {
+            err.println("d3vm: lost track of the received VM: " + e);
+            err.flush();
             exitCode.complete(1);
         }
     }
