@@ -59,7 +59,7 @@ final class ReceiveCommand implements Callable<Integer> {
     long maxMemory = ReceiverLimits.DEFAULT_MAX_GUEST_MEMORY;
 
     @Option(names = "--max-frame", paramLabel = "SIZE", converter = CliValues.Bytes.class,
-            description = "refuse frames longer than this (at least 2056K, one full page batch). Default: 8M")
+            description = "refuse frames longer than this (at least 2060K: one full page batch is 2105368 bytes). Default: 8M")
     long maxFrame = Wire.DEFAULT_MAX_FRAME;
 
     @Option(names = "--read-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
