@@ -2,6 +2,8 @@
 # Fetches the guest kernel and busybox from Debian's own packages (no other downloads), so the
 # Linux boot path runs a stock Debian kernel:
 #   build/linux/vmlinuz   the bzImage of the current bookworm linux-image-*-amd64
+#   build/linux/vmlinux   the same kernel decompressed from the bzImage's payload (an ELF): d3vm can
+#                         enter it directly and skip the bzImage's decompressor (docs/LINUX-BOOT.md)
 #   build/linux/config    that kernel's config (what is built in: 8250 console, initrd, PVH...)
 #   build/linux/busybox   busybox-static, for the initramfs (scripts/make-initramfs.sh)
 #   build/linux/VERSION   the package versions used
@@ -12,7 +14,31 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${D3VM_LINUX_DIR:-$root/build/linux}"
 
-if [ -s "$out/vmlinuz" ] && [ -s "$out/busybox" ] && [ -s "$out/VERSION" ]; then
+# The bzImage's payload (boot.rst: payload_offset/payload_length, from the protected-mode part) is
+# the compressed ELF vmlinux followed by its 4-byte uncompressed size.
+extract_vmlinux() {
+  local img="$1" dst="$2" sects po pl off magic
+  sects=$(od -An -t u1 -j $((0x1f1)) -N 1 "$img" | tr -d ' ')
+  if [ "$sects" -eq 0 ]; then sects=4; fi
+  read -r po pl < <(od -An -t u4 -j $((0x248)) -N 8 "$img")
+  off=$(( (sects + 1) * 512 + po ))
+  magic=$(od -An -t x1 -j "$off" -N 4 "$img" | tr -d ' ')
+  payload() { dd if="$img" bs=64K skip="$off" count=$((pl - 4)) iflag=skip_bytes,count_bytes status=none; }
+  case "$magic" in
+    fd377a58) payload | xz -dc > "$dst.tmp" ;;
+    1f8b*)    payload | gzip -dc > "$dst.tmp" ;;
+    28b52ffd) payload | zstd -dc > "$dst.tmp" ;;
+    *) echo "fetch-linux: unknown compression (magic $magic) in $img; no vmlinux" >&2; return 1 ;;
+  esac
+  [ "$(od -An -t x1 -N 4 "$dst.tmp" | tr -d ' ')" = 7f454c46 ] \
+    || { echo "fetch-linux: the payload of $img is not an ELF" >&2; rm -f "$dst.tmp"; return 1; }
+  mv "$dst.tmp" "$dst"
+}
+
+if [ -s "$out/vmlinuz" ] && [ -s "$out/busybox" ] && [ -s "$out/VERSION" ] && [ ! -s "$out/vmlinux" ]; then
+  extract_vmlinux "$out/vmlinuz" "$out/vmlinux"
+fi
+if [ -s "$out/vmlinuz" ] && [ -s "$out/vmlinux" ] && [ -s "$out/busybox" ] && [ -s "$out/VERSION" ]; then
   echo "fetch-linux: cached in $out ($(head -1 "$out/VERSION"))" >&2
   exit 0
 fi
@@ -51,9 +77,10 @@ mkdir -p "$out"
 cp "$vmlinuz" "$out/vmlinuz.tmp" && mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 cp "$work"/x/boot/config-* "$out/config" 2>/dev/null || true
 cp "$work/x/bin/busybox" "$out/busybox.tmp" && mv "$out/busybox.tmp" "$out/busybox"
+extract_vmlinux "$out/vmlinuz" "$out/vmlinux"
 {
   for deb in "$work"/linux-image*.deb "$work"/busybox*.deb; do
     dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"
   done
 } > "$out/VERSION"
-echo "fetch-linux: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $out/busybox; $(paste -sd', ' "$out/VERSION")" >&2
+echo "fetch-linux: $out/vmlinuz ($(stat -c %s "$out/vmlinuz") bytes), $out/vmlinux, $out/busybox; $(paste -sd', ' "$out/VERSION")" >&2

@@ -15,13 +15,17 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
 /**
- * Loads an x86-64 Linux bzImage into guest memory by the Linux boot protocol
+ * Loads an x86-64 Linux kernel into guest memory by the Linux boot protocol
  * ({@code Documentation/arch/x86/boot.rst}, "64-bit boot protocol") and returns the vCPU state for
  * its 64-bit entry. The VMM's {@code run --kernel} path calls it; tests call it on plain memory.
+ * The kernel is a bzImage (entered at its decompressor's startup_64) or the uncompressed ELF
+ * {@code vmlinux} ({@link VmlinuxElf}: segments at their physical addresses, entered at e_entry,
+ * with a setup header the loader writes as a bzImage would carry it).
  *
  * <p>Guest-physical placement (addresses below 1 MiB as Firecracker uses them):
  * <pre>
@@ -79,23 +83,47 @@ public final class LinuxLoader {
             long fileSize = kf.size();
             byte[] head = new byte[(int) Math.min(fileSize, SetupHeader.MAX_HEADER_END)];
             readFully(kf, ByteBuffer.wrap(head), 0, kernel);
-            SetupHeader header = SetupHeader.parse(head, fileSize, kernel.toString());
+            // Two kernel formats: a bzImage (its decompressor runs first) or the ELF vmlinux inside it.
+            SetupHeader header;
+            VmlinuxElf elf = null;
+            long kernelAddr, entry;
+            if (VmlinuxElf.isElf(head)) {
+                elf = VmlinuxElf.parse(Arrays.copyOf(head, Math.min(head.length, VmlinuxElf.EHDR_BYTES)), (off, len) -> {
+                    byte[] b = new byte[len];
+                    readFully(kf, ByteBuffer.wrap(b), off, kernel);
+                    return b;
+                }, fileSize, kernel.toString());
+                header = SetupHeader.forVmlinux(elf.start(), elf.end() - elf.start());
+                kernelAddr = elf.start();
+                entry = elf.entry();
+            } else {
+                header = SetupHeader.parse(head, fileSize, kernel.toString());
+                kernelAddr = kernelAddress(header);
+                entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
+            }
 
             if (cmdlineBytes.length > header.cmdlineSize()) {
                 throw new LinuxBootException("the command line is " + cmdlineBytes.length + " bytes; this kernel accepts at most "
                         + header.cmdlineSize() + " (cmdline_size)");
             }
 
-            long kernelAddr = kernelAddress(header);
             long kernelEnd = kernelAddr + header.initSize();
             MemoryLayout.Range kernelRange = rangeHolding(layout, kernelAddr, header.initSize());
             if (kernelRange == null || kernelEnd > LongMode.IDENTITY_MAPPED) {
                 throw new LinuxBootException(String.format(
-                        "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs init_size %d MiB from there, "
+                        "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs %d MiB (init_size) from there, "
                                 + "so at least %d MiB of contiguous RAM from address 0 (plus room for an initramfs); use a larger --mem",
                         layout.totalBytes() >> 20, kernel, kernelAddr >> 20, ceilMiB(header.initSize()), ceilMiB(kernelEnd)));
             }
-            copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, kernelAddr, kernel);
+            if (elf == null) {
+                copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, kernelAddr, kernel);
+            } else {
+                for (VmlinuxElf.Segment seg : elf.segments()) {
+                    copyFromFile(kf, seg.offset(), seg.fileSize(), memory, seg.paddr(), kernel);
+                    // bss: guest memory may hold an earlier boot's bytes.
+                    memory.slice(seg.paddr() + seg.fileSize(), seg.memSize() - seg.fileSize()).fill((byte) 0);
+                }
+            }
 
             long initrdAddr = 0, initrdSize = 0;
             if (initrd.isPresent()) {
@@ -118,7 +146,6 @@ public final class LinuxLoader {
             BootParams.write(memory.slice(BOOT_PARAMS_ADDR, BootParams.SIZE), header, CMDLINE_ADDR,
                     initrdAddr, initrdSize, e820);
 
-            long entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
             BootCpuState cpu = LongMode.setUp(memory, entry).withEntry(entry, BOOT_STACK_POINTER, BOOT_PARAMS_ADDR, 0);
             return new LinuxBoot(cpu, header, kernelAddr, header.kernelBytes(), initrdAddr, initrdSize,
                     BOOT_PARAMS_ADDR, CMDLINE_ADDR, cmdline, e820);

@@ -93,6 +93,35 @@ public record SetupHeader(int version, int setupBytes, long kernelBytes, int loa
     }
 
     /**
+     * The header a loader hands a kernel that came without one (an ELF vmlinux loaded at
+     * {@code loadAddress}, spanning {@code span} bytes): the values a bzImage of an x86-64 Debian
+     * kernel declares, with pref_address and init_size describing where the image really is.
+     */
+    public static SetupHeader forVmlinux(long loadAddress, long span) {
+        int headerEnd = 0x26c; // protocol 2.15's header
+        byte[] raw = new byte[headerEnd - OFF_SETUP_SECTS];
+        ByteBuffer b = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN);
+        int base = OFF_SETUP_SECTS;
+        int version = 0x020f, loadFlags = LOADED_HIGH, xloadFlags = XLF_KERNEL_64;
+        long alignment = 0x200000, cmdlineSize = 2047, initrdAddrMax = 0x7fffffff;
+        b.putShort(OFF_BOOT_FLAG - base, (short) BOOT_FLAG);
+        b.put(OFF_JUMP - base, (byte) 0xeb);
+        b.put(OFF_JUMP + 1 - base, (byte) (headerEnd - OFF_HEADER));
+        b.putInt(OFF_HEADER - base, HEADER_MAGIC);
+        b.putShort(OFF_VERSION - base, (short) version);
+        b.put(OFF_LOADFLAGS - base, (byte) loadFlags);
+        b.putInt(OFF_INITRD_ADDR_MAX - base, (int) initrdAddrMax);
+        b.putInt(OFF_KERNEL_ALIGNMENT - base, (int) alignment);
+        b.put(OFF_MIN_ALIGNMENT - base, (byte) Long.numberOfTrailingZeros(alignment));
+        b.putShort(OFF_XLOADFLAGS - base, (short) xloadFlags);
+        b.putInt(OFF_CMDLINE_SIZE - base, (int) cmdlineSize);
+        b.putLong(OFF_PREF_ADDRESS - base, loadAddress);
+        b.putInt(OFF_INIT_SIZE - base, (int) Math.min(span, 0xffffffffL));
+        return new SetupHeader(version, 0, span, loadFlags, xloadFlags, alignment, false, loadAddress, span,
+                cmdlineSize, initrdAddrMax, raw);
+    }
+
+    /**
      * Parses and validates the header.
      *
      * @param head     the image's first bytes: at least {@link #MIN_IMAGE_BYTES}, or the whole
@@ -112,7 +141,7 @@ public record SetupHeader(int version, int setupBytes, long kernelBytes, int loa
         if (bootFlag != BOOT_FLAG || magic != HEADER_MAGIC) {
             throw new LinuxBootException(what + " is not a bzImage: boot flag 0x" + Integer.toHexString(bootFlag)
                     + " (want 0xaa55), header magic 0x" + Integer.toHexString(magic)
-                    + " (want \"HdrS\"); pass a Linux kernel image (vmlinuz), not an ELF vmlinux or other file");
+                    + " (want \"HdrS\"); pass an x86-64 Linux kernel: a bzImage (vmlinuz) or an ELF vmlinux");
         }
         int version = Short.toUnsignedInt(b.getShort(OFF_VERSION));
         if (version < MIN_VERSION) {
