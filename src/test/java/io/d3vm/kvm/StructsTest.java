@@ -15,7 +15,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
 import static org.assertj.core.api.Assertions.assertThat;
 
-class StructsTest {
+public class StructsTest {
     @Test
     void shouldHaveTheSizesAndOffsetsOfLinuxKvmH() {
         // sizeof/offsetof printed by a C program including linux/kvm.h (x86-64).

@@ -19,6 +19,14 @@ import io.d3vm.vmm.devices.IoBus;
 import io.d3vm.vmm.devices.PowerOffPorts;
 import io.d3vm.vmm.devices.Serial8250;
 
+import io.d3vm.kvm.IrqchipState;
+import io.d3vm.kvm.MsrEntry;
+import io.d3vm.kvm.ClockData;
+import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.migration.guest.Migratable;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,7 +44,11 @@ import java.util.concurrent.TimeoutException;
  * when the guest powers off, resets or fails; {@link #close()} releases everything. The CLI's
  * {@code run} command and the migration engine (through {@code Migratable}) drive it.
  */
-public final class Vm implements AutoCloseable, Vcpu.Host {
+public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
+    /** IA32_TSC and IA32_TSC_DEADLINE: the deadline only restores after the TSC (it is relative to it). */
+    static final int MSR_IA32_TSC = 0x10;
+    static final int MSR_IA32_TSC_DEADLINE = 0x6e0;
+
     private final Kvm kvm;
     private final VmConfig config;
     private final VmFd vmFd;
@@ -46,8 +58,15 @@ public final class Vm implements AutoCloseable, Vcpu.Host {
     private final List<Vcpu> vcpus = new ArrayList<>();
     private final List<CpuidEntry> baselineCpuid;
     private final CompletableFuture<VmOutcome> outcome = new CompletableFuture<>();
+    private final DirtyBitmap vmmDirty;
+    private final int xsaveSize;
+    private final boolean hasXcrs;
+    private final int[] msrIndexList;
     private boolean started;
     private boolean closed;
+    // Dirty logging (guarded by this): one native bitmap per memslot while logging is on.
+    private Arena dirtyArena;
+    private MemorySegment[] dirtyBitmaps;
 
     private Vm(Kvm kvm, VmConfig config, VmFd vmFd, GuestMemory memory) {
         this.kvm = kvm;
@@ -56,6 +75,28 @@ public final class Vm implements AutoCloseable, Vcpu.Host {
         this.memory = memory;
         this.serial = new Serial8250(config.serialOut(), level -> vmFd.irqLine(Serial8250.COM1_IRQ, level));
         this.baselineCpuid = CpuProfile.baseline(kvm.supportedCpuid());
+        this.vmmDirty = new DirtyBitmap(memory.pageCount());
+        this.xsaveSize = kvm.checkExtension(Cap.XSAVE) > 0 ? Math.max(4096, kvm.checkExtension(Cap.XSAVE2)) : 0;
+        this.hasXcrs = kvm.checkExtension(Cap.XCRS) > 0;
+        this.msrIndexList = orderMsrs(kvm.msrIndexList());
+    }
+
+    /** The MSRs to save, in an order that restores: TSC deadline after the TSC. */
+    static int[] orderMsrs(int[] list) {
+        int[] out = new int[list.length];
+        int n = 0;
+        boolean deadline = false;
+        for (int m : list) {
+            if (m == MSR_IA32_TSC_DEADLINE) {
+                deadline = true;
+            } else {
+                out[n++] = m;
+            }
+        }
+        if (deadline) {
+            out[n++] = MSR_IA32_TSC_DEADLINE;
+        }
+        return java.util.Arrays.copyOf(out, n);
     }
 
     /**
@@ -288,6 +329,218 @@ public final class Vm implements AutoCloseable, Vcpu.Host {
         }
     }
 
+    // ---------------------------------------------------------------- Migratable
+
+    @Override
+    public String describe() {
+        return config.description();
+    }
+
+    /**
+     * Writes {@code data} into guest memory at {@code gpa} on behalf of the VMM (a device, a
+     * loader after boot) and records the pages in the VMM's own dirty bitmap, which KVM's log
+     * cannot see: {@link #collectDirtyPages} ORs both.
+     */
+    public void vmmWrite(long gpa, byte[] data) {
+        MemorySegment.copy(data, 0, memory.slice(gpa, data.length), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, data.length);
+        long first = memory.pageIndexOf(gpa);
+        long last = memory.pageIndexOf(gpa + Math.max(0, data.length - 1));
+        for (long p = first; p <= last; p++) {
+            vmmDirty.set(p);
+        }
+    }
+
+    /** Re-registers every memslot with {@code KVM_MEM_LOG_DIRTY_PAGES}; the log starts empty. */
+    @Override
+    public synchronized void startDirtyLogging() {
+        if (dirtyArena != null) {
+            return;
+        }
+        Arena arena = Arena.ofShared();
+        MemorySegment[] bitmaps = new MemorySegment[memory.regions().size()];
+        for (int slot = 0; slot < bitmaps.length; slot++) {
+            long words = (memory.regions().get(slot).pages() + 63) >>> 6;
+            bitmaps[slot] = arena.allocate(words * 8, 8);
+        }
+        vmmDirty.clearAll();
+        registerMemory(VmFd.MEM_LOG_DIRTY_PAGES);
+        dirtyArena = arena;
+        dirtyBitmaps = bitmaps;
+    }
+
+    /**
+     * ORs into {@code into} the pages written since the last call: KVM's per-slot log
+     * ({@code KVM_GET_DIRTY_LOG} fetches and clears it atomically per word) and the VMM's own
+     * bitmap (drained word by word atomically). A write racing with this call shows now or next time.
+     */
+    @Override
+    public synchronized void collectDirtyPages(DirtyBitmap into) {
+        if (dirtyArena == null) {
+            throw new IllegalStateException("dirty logging is not on");
+        }
+        if (into.pages() != memory.pageCount()) {
+            throw new IllegalArgumentException("bitmap of " + into.pages() + " pages for a guest of " + memory.pageCount());
+        }
+        List<MemoryRegion> regions = memory.regions();
+        for (int slot = 0; slot < regions.size(); slot++) {
+            MemoryRegion r = regions.get(slot);
+            MemorySegment bitmap = dirtyBitmaps[slot];
+            vmFd.getDirtyLog(slot, bitmap);
+            long[] words = bitmap.toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
+            into.orWords(r.firstPageIndex(), words, r.pages());
+        }
+        vmmDirty.drainInto(into);
+    }
+
+    @Override
+    public synchronized void stopDirtyLogging() {
+        if (dirtyArena == null) {
+            return;
+        }
+        if (!closed) {
+            registerMemory(0);
+        }
+        dirtyArena.close();
+        dirtyArena = null;
+        dirtyBitmaps = null;
+    }
+
+    @Override
+    public void pause() {
+        pauseVcpus();
+    }
+
+    @Override
+    public void resume() {
+        start();
+    }
+
+    /** The state of a paused VM, encoded by {@link StateCodec}. */
+    @Override
+    public byte[] saveState() {
+        return StateCodec.encode(captureState());
+    }
+
+    /** Reads the state of every vCPU, the in-kernel devices and the serial port. The VM must be paused. */
+    public MachineState captureState() {
+        List<VcpuState> states = new ArrayList<>();
+        for (Vcpu v : vcpus) {
+            states.add(v.call(this::saveVcpu));
+        }
+        // kvmclock is read after the vCPUs so the clock value is the latest the guest could have seen.
+        ClockData clock = vmFd.getClock();
+        // KVM_CLOCK_TSC_STABLE describes the source host; KVM_SET_CLOCK must not be told it.
+        clock = new ClockData(clock.clock(), clock.flags() & ~ClockData.TSC_STABLE, clock.realtime(), clock.hostTsc());
+        VmState vm = new VmState(vmFd.getIrqchip(IrqchipState.PIC_MASTER), vmFd.getIrqchip(IrqchipState.PIC_SLAVE),
+                vmFd.getIrqchip(IrqchipState.IOAPIC), vmFd.getPit2(), clock);
+        return new MachineState(vm, states, serial.save());
+    }
+
+    private VcpuState saveVcpu(VcpuFd fd) {
+        // KVM_GET_MP_STATE first: it runs kvm_apic_accept_events(), which may change vCPU and
+        // LAPIC state that the later reads must see.
+        int mp = fd.getMpState();
+        var regs = fd.getRegs();
+        // SREGS carries a pending interrupt (interrupt_bitmap), as VCPU_EVENTS does.
+        var sregs = fd.getSregs();
+        var xsave = xsaveSize > 0 ? fd.getXsave(xsaveSize) : null;
+        var fpu = xsaveSize > 0 ? null : fd.getFpu();
+        var xcrs = hasXcrs ? fd.getXcrs() : null;
+        var debug = fd.getDebugRegs();
+        // KVM_GET_LAPIC may update the LAPIC before returning it.
+        var lapic = fd.getLapic();
+        List<MsrEntry> msrs = readMsrs(fd);
+        var cpuid = fd.getCpuid2();
+        int tscKhz;
+        try {
+            tscKhz = fd.getTscKhz();
+        } catch (io.d3vm.kvm.KvmException e) {
+            tscKhz = 0;
+        }
+        // VCPU_EVENTS last: the GETs above may change pending-event state.
+        var events = fd.getVcpuEvents();
+        return new VcpuState(fd.id(), mp, regs, sregs, xsave, fpu, xcrs, debug, lapic, msrs, events, cpuid, tscKhz);
+    }
+
+    /**
+     * KVM_GET_MSRS stops at the first MSR it cannot read (some on the index list depend on CPUID
+     * features the guest lacks); such an MSR has no state to carry, so it is left out and the rest
+     * read on.
+     */
+    private List<MsrEntry> readMsrs(VcpuFd fd) {
+        List<MsrEntry> out = new ArrayList<>();
+        int[] rest = msrIndexList;
+        while (rest.length > 0) {
+            List<MsrEntry> got = fd.getMsrs(rest);
+            out.addAll(got);
+            int skip = got.size() + 1; // the one KVM refused
+            rest = skip >= rest.length ? new int[0] : java.util.Arrays.copyOfRange(rest, skip, rest.length);
+        }
+        return out;
+    }
+
+    @Override
+    public void restoreState(byte[] state) {
+        applyState(StateCodec.decode(state));
+    }
+
+    /** Writes a saved state into this paused VM (built with the same layout and vCPU count). */
+    public void applyState(MachineState s) {
+        if (s.vcpus().size() != vcpus.size()) {
+            throw new IllegalArgumentException("saved state has " + s.vcpus().size() + " vCPUs, this VM " + vcpus.size());
+        }
+        // VM-wide devices first, as Firecracker does: PIT, then kvmclock, then the PICs and IOAPIC,
+        // so the LAPIC restores below see the interrupt controllers they are wired to.
+        vmFd.setPit2(s.vm().pit());
+        vmFd.setClock(s.vm().clock());
+        vmFd.setIrqchip(s.vm().picMaster());
+        vmFd.setIrqchip(s.vm().picSlave());
+        vmFd.setIrqchip(s.vm().ioapic());
+        for (int i = 0; i < vcpus.size(); i++) {
+            VcpuState v = s.vcpus().get(i);
+            vcpus.get(i).call(fd -> {
+                restoreVcpu(fd, v);
+                return null;
+            });
+        }
+        serial.restore(s.serial());
+    }
+
+    private void restoreVcpu(VcpuFd fd, VcpuState v) {
+        // CPUID first: MSR and XSAVE restores check features against it, and SET_MP_STATE depends
+        // on the vCPU being (or not being) the BSP, which CPUID-derived state decides.
+        fd.setCpuid2(v.cpuid());
+        fd.setMpState(v.mpState());
+        // SET_REGS clears pending exceptions, so it comes before SET_VCPU_EVENTS, which restores them.
+        fd.setRegs(v.regs());
+        fd.setSregs(v.sregs());
+        if (v.xsave() != null) {
+            fd.setXsave(v.xsave());
+        } else {
+            fd.setFpu(v.fpu());
+        }
+        if (v.xcrs() != null) {
+            fd.setXcrs(v.xcrs());
+        }
+        fd.setDebugRegs(v.debugRegs());
+        // SET_LAPIC after SET_SREGS (which restores the APIC base MSR and may reset the LAPIC),
+        // and before SET_MSRS (the TSC deadline MSR only restores into a configured LAPIC).
+        fd.setLapic(v.lapic());
+        // The list keeps IA32_TSC before IA32_TSC_DEADLINE (orderMsrs): the deadline is relative to it.
+        int set = fd.setMsrs(v.msrs());
+        if (set != v.msrs().size()) {
+            throw new IllegalStateException(String.format("KVM_SET_MSRS on vCPU %d stopped at MSR 0x%x (%d of %d set)",
+                    v.id(), v.msrs().get(set).index(), set, v.msrs().size()));
+        }
+        // VCPU_EVENTS last: pending exceptions, NMIs and interrupt shadow on top of everything else.
+        fd.setVcpuEvents(v.events());
+    }
+
+    @Override
+    public void shutdown() {
+        close();
+    }
+
     /** Ends the VM from the VMM side (e.g. after a migration) and releases it. */
     @Override
     public synchronized void close() {
@@ -299,6 +552,7 @@ public final class Vm implements AutoCloseable, Vcpu.Host {
         for (Vcpu v : vcpus) {
             v.join();
         }
+        stopDirtyLogging();
         vmFd.close();
         memory.close();
     }

@@ -1,0 +1,43 @@
+package io.d3vm.vmm.vstate;
+
+import io.d3vm.kvm.Kvm;
+import io.d3vm.memory.MemoryLayout;
+import io.d3vm.migration.guest.GuestFactory;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.vmm.boot.testguest.TestGuestSpec;
+
+import java.io.OutputStream;
+
+/**
+ * Builds the destination of a migrating test guest ({@code test:<workload>,mem=...}): a paused KVM
+ * VM with zeroed memory of the source's layout and the same vCPU count, nothing loaded — memory
+ * arrives over the wire and the vCPUs from the saved state. Registered by the receiver under the
+ * {@code test} prefix.
+ */
+public final class TestGuestFactory implements GuestFactory {
+    private final Kvm kvm;
+    private final int vcpus;
+    private final OutputStream console;
+
+    /**
+     * @param kvm     the process's /dev/kvm (the factory does not close it)
+     * @param vcpus   vCPUs of the destination (the source's count; saved state with another count is refused)
+     * @param console where the destination guest's serial output goes
+     */
+    public TestGuestFactory(Kvm kvm, int vcpus, OutputStream console) {
+        this.kvm = kvm;
+        this.vcpus = vcpus;
+        this.console = console;
+    }
+
+    @Override
+    public Migratable createDestination(String description, MemoryLayout layout) {
+        TestGuestSpec spec = TestGuestSpec.parse(description);
+        MemoryLayout expected = X86Layout.forMemory(spec.memBytes());
+        if (!expected.equals(layout)) {
+            throw new IllegalArgumentException("memory layout " + layout + " does not match " + description
+                    + " (expected " + expected + ")");
+        }
+        return Vm.create(kvm, new VmConfig(layout, vcpus, console, spec.describe()));
+    }
+}

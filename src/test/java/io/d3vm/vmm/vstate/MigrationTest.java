@@ -1,0 +1,141 @@
+package io.d3vm.vmm.vstate;
+
+import io.d3vm.kvm.KvmTestSupport;
+import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.migration.guest.Migratable;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.regex.Matcher;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The KVM VM as a Migratable: dirty log, save/restore into a second VM in this process. */
+@Tag("kvm")
+class MigrationTest {
+    static final Duration WAIT = Duration.ofSeconds(60);
+
+    static void copyMemory(GuestMemory from, GuestMemory to) {
+        for (int i = 0; i < from.regions().size(); i++) {
+            MemorySegment.copy(from.regions().get(i).host(), 0, to.regions().get(i).host(), 0, from.regions().get(i).size());
+        }
+    }
+
+    /** Waits for a console line; on timeout the error also says how the VM ended (if it did). */
+    static Matcher awaitOrExplain(ConsoleCapture console, Vm vm, String regex, int from) throws InterruptedException {
+        try {
+            return console.await(regex, from, Duration.ofSeconds(20));
+        } catch (AssertionError e) {
+            String where = "";
+            if (vm.outcomeNow() == null) {
+                vm.pause();
+                VcpuState v = vm.captureState().vcpus().getFirst();
+                where = String.format(" vCPU 0: mp_state %d, RIP 0x%x, RFLAGS 0x%x, events %s;", v.mpState(),
+                        v.regs().rip(), v.regs().rflags(), v.events());
+            }
+            throw new AssertionError("VM outcome: " + vm.outcomeNow() + ", KVM exits " + vm.exitCount() + ";" + where
+                    + " " + e.getMessage(), e);
+        }
+    }
+
+    @Test
+    void shouldContinueTheTickCounterInASecondVmAfterSaveAndRestore() throws Exception {
+        ConsoleCapture srcConsole = new ConsoleCapture();
+        ConsoleCapture dstConsole = new ConsoleCapture();
+        try (Vm src = TestGuestSupport.load("test:idle,mem=64M,tick-ms=100", srcConsole)) {
+            src.start();
+            Matcher last = srcConsole.await("d3guest: tick=(\\d+) .*", WAIT);
+            last = srcConsole.await("d3guest: tick=(\\d+) .*", last.end(), WAIT);
+            src.pause();
+            // The last complete tick line the source printed.
+            Matcher m = java.util.regex.Pattern.compile("(?m)^d3guest: tick=(\\d+) ").matcher(srcConsole.text());
+            long lastTick = 0;
+            while (m.find()) {
+                lastTick = Long.parseLong(m.group(1));
+            }
+            byte[] state = src.saveState();
+
+            Migratable dst = new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+                    .createDestination(src.describe(), src.memory().layout());
+            try {
+                copyMemory(src.memory(), dst.memory());
+                dst.restoreState(state);
+                src.shutdown();
+                dst.resume();
+                Matcher next = awaitOrExplain(dstConsole, (Vm) dst, "d3guest: tick=(\\d+) .*", 0);
+                assertThat(Long.parseLong(next.group(1))).isEqualTo(lastTick + 1);
+                Matcher after = dstConsole.await("d3guest: tick=(\\d+) .*", next.end(), WAIT);
+                assertThat(Long.parseLong(after.group(1))).isEqualTo(lastTick + 2);
+                assertThat(dstConsole.text()).doesNotContain("d3guest: boot");
+            } finally {
+                dst.shutdown();
+            }
+        }
+    }
+
+    @Test
+    void shouldKeepVerifyingWithoutMismatchAfterRestore() throws Exception {
+        ConsoleCapture srcConsole = new ConsoleCapture();
+        ConsoleCapture dstConsole = new ConsoleCapture();
+        try (Vm src = TestGuestSupport.load("test:verify,mem=48M,seed=21", srcConsole)) {
+            src.start();
+            srcConsole.await("d3guest: verify pass=\\d+ ok", WAIT);
+            src.pause();
+            byte[] state = src.saveState();
+            try (Vm dst = (Vm) new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+                    .createDestination(src.describe(), src.memory().layout())) {
+                copyMemory(src.memory(), dst.memory());
+                dst.restoreState(state);
+                dst.resume();
+                Matcher a = dstConsole.await("d3guest: verify pass=(\\d+) ok", WAIT);
+                dstConsole.await("d3guest: verify pass=(\\d+) ok", a.end(), WAIT);
+                assertThat(dstConsole.text()).doesNotContain("MISMATCH").doesNotContain("d3guest: boot");
+                // Saving the destination again gives the same kind of state (it is a full VM now).
+                dst.pause();
+                assertThat(StateCodec.decode(dst.saveState()).vcpus()).hasSize(1);
+            }
+        }
+    }
+
+    @Test
+    void shouldReportGuestWritesAndVmmWritesInTheDirtyLogAndClearIt() throws Exception {
+        ConsoleCapture console = new ConsoleCapture();
+        try (Vm vm = TestGuestSupport.load("test:dirty,mem=64M,wss=4,rate=20000", console)) {
+            vm.start();
+            console.await("d3guest: dirty .*", WAIT);
+            vm.startDirtyLogging();
+            DirtyBitmap first = new DirtyBitmap(vm.memory().pageCount());
+            Thread.sleep(300);
+            vm.collectDirtyPages(first);
+            // The working set lives from 16 MiB; the guest rewrites it at 20000 pages/s.
+            long workStart = (16L << 20) >> 12;
+            long inWorkSet = 0;
+            for (long p = first.nextSet(workStart); p >= 0 && p < workStart + 1024; p = first.nextSet(p + 1)) {
+                inWorkSet++;
+            }
+            assertThat(inWorkSet).isPositive();
+
+            vm.pause();
+            DirtyBitmap drain = new DirtyBitmap(vm.memory().pageCount());
+            vm.collectDirtyPages(drain);
+            DirtyBitmap quiet = new DirtyBitmap(vm.memory().pageCount());
+            vm.collectDirtyPages(quiet);
+            assertThat(quiet.count()).as("a paused guest writes nothing; the log was cleared").isZero();
+
+            long gpa = 40L << 20;
+            vm.vmmWrite(gpa, new byte[] {1, 2, 3});
+            DirtyBitmap own = new DirtyBitmap(vm.memory().pageCount());
+            vm.collectDirtyPages(own);
+            assertThat(own.count()).isEqualTo(1);
+            assertThat(own.get(gpa >> 12)).isTrue();
+            vm.stopDirtyLogging();
+            assertThatThrownBy(() -> vm.collectDirtyPages(own)).hasMessageContaining("not on");
+            vm.resume();
+            console.await("d3guest: tick=\\d+ .*", WAIT);
+        }
+    }
+}
