@@ -4,6 +4,9 @@ import io.d3vm.kvm.Kvm;
 import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryImage;
 import io.d3vm.vmm.boot.BootCpuState;
+import io.d3vm.vmm.boot.linux.LinuxBoot;
+import io.d3vm.vmm.boot.linux.LinuxBootException;
+import io.d3vm.vmm.boot.linux.LinuxLoader;
 import io.d3vm.vmm.boot.testguest.TestGuestImage;
 import io.d3vm.vmm.boot.testguest.TestGuestLoader;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
@@ -27,14 +30,16 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 /**
  * {@code d3vm run}: boots a guest on KVM with its serial console on stdout/stdin and exits when
  * the guest powers off or resets (exit 0) or fails (exit 1, with the exit reason and guest RIP).
  *
- * <p>Guest kinds are chosen in {@link #prepareGuest}: today the test guest ({@code --guest
- * test:...}); another kind adds its options here and a branch there.
+ * <p>Guest kinds are chosen in {@link #prepareGuest}: the test guest ({@code --guest test:...}) or
+ * a Linux kernel ({@code --kernel FILE [--initrd FILE] [--cmdline ...] [--mem SIZE]}, loaded by
+ * {@link LinuxLoader}); another kind adds its options here and a branch there.
  */
 @Command(name = "run",
         description = {"Boot a guest on KVM; its serial console is on stdout/stdin.",
@@ -49,6 +54,23 @@ public final class RunCommand implements Callable<Integer> {
                     "mem=SIZE (default 256M, at least 32M); other keys go to the guest's command line",
                     "(e.g. test:dirty,mem=1G,wss=64,rate=2000 or test:verify,mem=512M,seed=7)"})
     String guest;
+
+    @Option(names = "--kernel", paramLabel = "FILE",
+            description = {"a Linux kernel to boot: a bzImage (build/linux/vmlinuz) or its ELF vmlinux",
+                    "(build/linux/vmlinux); scripts/fetch-linux.sh fetches Debian's"})
+    Path kernel;
+
+    @Option(names = "--initrd", paramLabel = "FILE",
+            description = "initramfs for --kernel (scripts/make-initramfs.sh builds build/linux/initramfs.cpio.gz)")
+    Path initrd;
+
+    @Option(names = "--cmdline", paramLabel = "\"ARGS\"",
+            description = "kernel command line for --kernel (default \"" + DEFAULT_CMDLINE + "\")")
+    String cmdline;
+
+    @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class,
+            description = "RAM for --kernel (default 1G; the test guest takes mem= in --guest)")
+    Long mem;
 
     @Option(names = "--vcpus", paramLabel = "N", description = "virtual CPUs (default ${DEFAULT-VALUE})")
     int vcpus = 1;
@@ -69,6 +91,9 @@ public final class RunCommand implements Callable<Integer> {
 
     @Option(names = {"-v", "--verbose"}, description = "report layout, start-up times and exit counts on stderr")
     boolean verbose;
+
+    static final String DEFAULT_CMDLINE = "console=ttyS0";
+    static final long DEFAULT_LINUX_MEM = 1L << 30;
 
     private final InputStream consoleIn;
     private final OutputStream consoleOut;
@@ -94,6 +119,11 @@ public final class RunCommand implements Callable<Integer> {
 
         /** Writes the guest into the VM's memory; returns the boot vCPU state and RAX. */
         Loaded load(Vm vm) throws IOException;
+
+        /** The console line that says the guest is up (for the start-up time). */
+        default String bootLine() {
+            return "d3guest: boot";
+        }
     }
 
     record Loaded(BootCpuState cpu, long rax, String summary) {}
@@ -125,7 +155,7 @@ public final class RunCommand implements Callable<Integer> {
             log = Files.newOutputStream(serialLog);
             console = new Tee(consoleOut, log);
         }
-        StartupProbe probe = new StartupProbe(console);
+        StartupProbe probe = new StartupProbe(console, prepared.bootLine());
         long createStart = System.nanoTime();
         try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
                 prepared.description()))) {
@@ -165,8 +195,15 @@ public final class RunCommand implements Callable<Integer> {
 
     /** Picks the guest kind from the options. */
     PreparedGuest prepareGuest() throws IOException {
+        if (kernel != null) {
+            return prepareLinux();
+        }
+        if (initrd != null || cmdline != null || mem != null) {
+            throw new IllegalArgumentException("--initrd, --cmdline and --mem go with --kernel (the test guest takes mem= in --guest)");
+        }
         if (guest == null) {
-            throw new IllegalArgumentException("say what to boot: --guest test:<workload>[,mem=SIZE] (workloads: idle, dirty, verify, image)");
+            throw new IllegalArgumentException("say what to boot: --guest test:<workload>[,mem=SIZE] (workloads: idle, dirty, verify, image)"
+                    + " or --kernel FILE [--initrd FILE] [--cmdline \"...\"] [--mem SIZE]");
         }
         TestGuestSpec ts = TestGuestSpec.parse(guest);
         if (ts.workload().equals("image") && image == null) {
@@ -196,6 +233,44 @@ public final class RunCommand implements Callable<Integer> {
                         memImage.close();
                     }
                 }
+            }
+        };
+    }
+
+    /**
+     * A Linux kernel: every check the loader makes (file, format, command line, memory size and
+     * placement) runs here, before /dev/kvm is opened, so bad arguments exit 2 with the reason.
+     */
+    private PreparedGuest prepareLinux() {
+        if (guest != null || guestBinary != null || image != null) {
+            throw new IllegalArgumentException("--kernel boots Linux; --guest, --guest-binary and --image are for the test guest");
+        }
+        long memBytes = mem != null ? mem : DEFAULT_LINUX_MEM;
+        var layout = X86Layout.forMemory(memBytes);
+        String args = cmdline != null ? cmdline : DEFAULT_CMDLINE;
+        Optional<Path> initramfs = Optional.ofNullable(initrd);
+        String plan;
+        try {
+            plan = LinuxLoader.check(layout, kernel, initramfs, args, vcpus);
+        } catch (LinuxBootException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
+        return new PreparedGuest() {
+            public long memBytes() {
+                return memBytes;
+            }
+
+            public String description() {
+                return "linux:" + kernel.getFileName() + ",mem=" + io.d3vm.memory.Sizes.format(memBytes);
+            }
+
+            public Loaded load(Vm vm) {
+                LinuxBoot b = LinuxLoader.load(vm.memory(), kernel, initramfs, args, vcpus);
+                return new Loaded(b.cpu(), 0, plan + "; " + b.summary());
+            }
+
+            public String bootLine() {
+                return "d3vm-linux: init ok";
             }
         };
     }
@@ -243,15 +318,16 @@ public final class RunCommand implements Callable<Integer> {
 
     /** Passes console output through and notes when the first byte and the guest's boot line arrive. */
     private static final class StartupProbe extends OutputStream {
-        private static final byte[] BOOT = "d3guest: boot".getBytes(StandardCharsets.US_ASCII);
+        private final byte[] boot;
         private final OutputStream out;
         private volatile long firstByteNanos;
         private volatile long bootLineNanos;
         private int matched;
         private boolean lineStart = true;
 
-        StartupProbe(OutputStream out) {
+        StartupProbe(OutputStream out, String bootLine) {
             this.out = out;
+            this.boot = bootLine.getBytes(StandardCharsets.US_ASCII);
         }
 
         @Override
@@ -261,8 +337,8 @@ public final class RunCommand implements Callable<Integer> {
             }
             if (bootLineNanos == 0) {
                 if (lineStart || matched > 0) {
-                    matched = (x & 0xff) == BOOT[matched] ? matched + 1 : 0;
-                    if (matched == BOOT.length) {
+                    matched = (x & 0xff) == boot[matched] ? matched + 1 : 0;
+                    if (matched == boot.length) {
                         bootLineNanos = System.nanoTime();
                     }
                 }

@@ -134,6 +134,7 @@ public final class MigrationReceiver {
         private GuestMemory memory;
         private DirtyBitmap received;
         private byte[] savedState;
+        private java.util.concurrent.FutureTask<Long> digest;
         private long roundPages;
         private long roundNormal;
         private long roundBytesStart;
@@ -167,7 +168,11 @@ public final class MigrationReceiver {
                             }
                             endOfRound(((ReceiveState.BetweenRounds) next).completed());
                         }
-                        case STATE -> savedState = in.readState();
+                        case STATE -> {
+                            savedState = in.readState();
+                            // Every page is in: digest now, while the source computes its own.
+                            startDigest();
+                        }
                         case COMPLETE -> {
                             complete(((ReceiveState.Completed) next).rounds());
                             Migratable done = guest;
@@ -179,6 +184,13 @@ public final class MigrationReceiver {
                     }
                 }
             } finally {
+                if (digest != null) {
+                    try {
+                        digest.get(); // it reads the guest's memory: let it finish before the memory goes
+                    } catch (Exception ignored) {
+                        // only waiting
+                    }
+                }
                 if (guest != null) {
                     // A half-received guest must never run: discard it.
                     guest.shutdown();
@@ -311,9 +323,7 @@ public final class MigrationReceiver {
             }
             stats.bytesReceived = in.bytesRead();
             stats.sourceDigest = c.digest();
-            long t0 = System.nanoTime();
-            stats.digest = MemoryDigest.compute(memory, digestThreads);
-            stats.digestNanos = System.nanoTime() - t0;
+            stats.digest = joinDigest();
             stats.digestMatch = stats.digest == c.digest();
             if (!stats.digestMatch) {
                 refuseCompletion("memory digest mismatch: source 0x" + Long.toHexString(c.digest()) + ", destination 0x"
@@ -328,6 +338,27 @@ public final class MigrationReceiver {
             out.writeTo(connection.output());
             // Only after the ACK is on its way: from here the source stops its copy for good.
             guest.resume();
+        }
+
+        private void startDigest() {
+            digest = new java.util.concurrent.FutureTask<>(() -> {
+                long t0 = System.nanoTime();
+                long d = MemoryDigest.compute(memory, digestThreads);
+                stats.digestNanos = System.nanoTime() - t0;
+                return d;
+            });
+            Thread.ofPlatform().daemon().name("destination-digest").start(digest);
+        }
+
+        private long joinDigest() throws IOException {
+            try {
+                return digest.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while computing the digest", e);
+            } catch (java.util.concurrent.ExecutionException e) {
+                throw new IllegalStateException("computing the memory digest failed: " + e.getCause(), e.getCause());
+            }
         }
 
         private void refuseCompletion(String why) throws Refused {

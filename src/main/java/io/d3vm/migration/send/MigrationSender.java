@@ -26,8 +26,6 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 
 /**
  * The source side of a live migration: pre-copy rounds, convergence decision, stop-and-copy, and
@@ -42,8 +40,8 @@ import java.util.concurrent.ExecutionException;
  *     thread while a writer thread sends the previous buffers ({@link FrameSink}).</li>
  * <li>After each round the {@link ConvergencePolicy} reads a {@link PrecopyContext} and says go on
  *     or stop.</li>
- * <li>Stop-and-copy: pause, a final dirty pass, the guest's state, the memory digest (computed on
- *     the paused memory while the final pass is sent), COMPLETE; then wait for the ACK.</li>
+ * <li>Stop-and-copy: pause, a final dirty pass, the guest's state, then the memory digest of the
+ *     paused memory (while the destination computes its own), COMPLETE; then wait for the ACK.</li>
  * <li>Only a positive ACK ends the source guest (stop dirty logging, shut down). Any failure before
  *     it — IO error, stall, protocol error, refusal — stops dirty logging and resumes the guest, which
  *     keeps running intact, and throws {@link MigrationException} saying what failed.</li>
@@ -178,19 +176,19 @@ public final class MigrationSender {
                 guest.collectDirtyPages(pending);
                 report.dirtySyncCount++;
                 dirtyPages = pending.count();
-                CompletableFuture<long[]> digest = CompletableFuture.supplyAsync(() -> {
-                    long t0 = System.nanoTime();
-                    long d = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
-                    return new long[] {d, System.nanoTime() - t0};
-                }, r -> Thread.ofPlatform().daemon().name("source-digest").start(r));
                 round++;
                 sendRound(memory, classifier, cls, pending, s);
                 byte[] state = guest.saveState();
                 s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
-                long[] dg = join(digest);
-                report.digest = dg[0];
-                report.digestTimeMs = dg[1] / 1e6;
-                s.buffer().complete(dg[0], round);
+                s.flush();
+                // The destination starts its own digest when STATE arrives, so the two digests run
+                // at the same time; computing ours only now keeps it off the final round's CPU.
+                watchdog.arm(options.ackTimeoutMillis()); // nothing moves while we hash
+                long digestFrom = System.nanoTime();
+                long digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+                report.digest = digest;
+                report.digestTimeMs = (System.nanoTime() - digestFrom) / 1e6;
+                s.buffer().complete(digest, round);
                 s.flush();
 
                 // ---- hand-over ----
@@ -199,7 +197,7 @@ public final class MigrationSender {
                 watchdog.arm(options.ackTimeoutMillis());
                 Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
                 report.ackWaitMs = (System.nanoTime() - ackFrom) / 1e6;
-                report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != dg[0] ? Boolean.FALSE : null;
+                report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
                 if (!done.ok()) {
                     throw new Refusal("the destination refused the completed migration: " + done.message());
                 }
@@ -370,17 +368,6 @@ public final class MigrationSender {
         report.falseDispensable = st.falseDispensable;
         report.detectorNanos = st.detectorNanos;
         report.ramRemaining = "completed".equals(report.status) ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
-    }
-
-    private static long[] join(CompletableFuture<long[]> f) throws IOException {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while computing the digest", e);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("computing the memory digest failed: " + e.getCause(), e.getCause());
-        }
     }
 
     private static void closeQuietly(Connection c) {

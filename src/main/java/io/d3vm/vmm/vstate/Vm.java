@@ -249,6 +249,34 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         }
     }
 
+    /**
+     * Where vCPU {@code id} is: RIP, RSP, control registers, EFER and its MP state, in one line.
+     * Pauses the vCPUs for the read and lets them run again if they were running. For diagnosing a
+     * guest that hangs without an exit (the opt-in Linux suite prints it at its time limit).
+     */
+    public String describeVcpu(int id) {
+        boolean wasRunning;
+        synchronized (this) {
+            wasRunning = started && !closed && outcome.getNow(null) == null;
+        }
+        pauseVcpus();
+        try {
+            return vcpus.get(id).call(fd -> {
+                Regs r = fd.getRegs();
+                Sregs s = fd.getSregs();
+                return String.format("vCPU %d: RIP 0x%x RSP 0x%x RFLAGS 0x%x CR0 0x%x CR2 0x%x CR3 0x%x CR4 0x%x EFER 0x%x"
+                                + " IDT 0x%x/%d mp_state %d", id, r.rip(), r.rsp(), r.rflags(), s.cr0(), s.cr2(), s.cr3(),
+                        s.cr4(), s.efer(), s.idt().base(), s.idt().limit(), fd.getMpState());
+            });
+        } catch (IllegalStateException e) {
+            return "vCPU " + id + ": " + e.getMessage();
+        } finally {
+            if (wasRunning && outcome.getNow(null) == null) {
+                start();
+            }
+        }
+    }
+
     /** Blocks until the guest powers off, resets or fails. */
     public VmOutcome awaitOutcome() throws InterruptedException {
         try {

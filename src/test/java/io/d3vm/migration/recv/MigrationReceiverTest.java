@@ -200,7 +200,8 @@ class MigrationReceiverTest {
     @ValueSource(longs = {11, 12, 13, 14, 15, 16, 17, 18})
     void shouldFailCleanlyOnTruncatedOrGarbledStreamsWithoutWritingOutsideGuestMemory(long seed) throws Exception {
         Random rnd = new Random(seed);
-        try (GuestMemory src = source(seed); Arena arena = Arena.ofConfined()) {
+        // Shared: the receiver digests guest memory on another thread.
+        try (GuestMemory src = source(seed); Arena arena = Arena.ofShared()) {
             byte[] ok = validStream(src, rnd);
             for (int trial = 0; trial < 60; trial++) {
                 byte[] bad = ok.clone();

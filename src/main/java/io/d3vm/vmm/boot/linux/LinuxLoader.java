@@ -73,70 +73,29 @@ public final class LinuxLoader {
      */
     public static LinuxBoot load(GuestMemory memory, Path kernel, Optional<Path> initrd, String cmdline, int vcpus) {
         MemoryLayout layout = memory.layout();
-        if (vcpus < 1 || vcpus > MpTable.MAX_CPUS) {
-            throw new LinuxBootException("a Linux guest can have 1 to " + MpTable.MAX_CPUS + " vCPUs, not " + vcpus);
-        }
-        requireLowMemory(layout);
-        byte[] cmdlineBytes = checkCmdline(cmdline);
-
         try (FileChannel kf = open(kernel, "kernel")) {
-            long fileSize = kf.size();
-            byte[] head = new byte[(int) Math.min(fileSize, SetupHeader.MAX_HEADER_END)];
-            readFully(kf, ByteBuffer.wrap(head), 0, kernel);
-            // Two kernel formats: a bzImage (its decompressor runs first) or the ELF vmlinux inside it.
-            SetupHeader header;
-            VmlinuxElf elf = null;
-            long kernelAddr, entry;
-            if (VmlinuxElf.isElf(head)) {
-                elf = VmlinuxElf.parse(Arrays.copyOf(head, Math.min(head.length, VmlinuxElf.EHDR_BYTES)), (off, len) -> {
-                    byte[] b = new byte[len];
-                    readFully(kf, ByteBuffer.wrap(b), off, kernel);
-                    return b;
-                }, fileSize, kernel.toString());
-                header = SetupHeader.forVmlinux(elf.start(), elf.end() - elf.start());
-                kernelAddr = elf.start();
-                entry = elf.entry();
+            Plan plan = plan(kf, layout, kernel, initrd, cmdline, vcpus);
+            SetupHeader header = plan.header();
+            // Nothing is written before every check has passed.
+            if (plan.elf() == null) {
+                copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, plan.kernelAddr(), kernel);
             } else {
-                header = SetupHeader.parse(head, fileSize, kernel.toString());
-                kernelAddr = kernelAddress(header);
-                entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
-            }
-
-            if (cmdlineBytes.length > header.cmdlineSize()) {
-                throw new LinuxBootException("the command line is " + cmdlineBytes.length + " bytes; this kernel accepts at most "
-                        + header.cmdlineSize() + " (cmdline_size)");
-            }
-
-            long kernelEnd = kernelAddr + header.initSize();
-            MemoryLayout.Range kernelRange = rangeHolding(layout, kernelAddr, header.initSize());
-            if (kernelRange == null || kernelEnd > LongMode.IDENTITY_MAPPED) {
-                throw new LinuxBootException(String.format(
-                        "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs %d MiB (init_size) from there, "
-                                + "so at least %d MiB of contiguous RAM from address 0 (plus room for an initramfs); use a larger --mem",
-                        layout.totalBytes() >> 20, kernel, kernelAddr >> 20, ceilMiB(header.initSize()), ceilMiB(kernelEnd)));
-            }
-            if (elf == null) {
-                copyFromFile(kf, header.setupBytes(), header.kernelBytes(), memory, kernelAddr, kernel);
-            } else {
-                for (VmlinuxElf.Segment seg : elf.segments()) {
+                for (VmlinuxElf.Segment seg : plan.elf().segments()) {
                     copyFromFile(kf, seg.offset(), seg.fileSize(), memory, seg.paddr(), kernel);
                     // bss: guest memory may hold an earlier boot's bytes.
                     memory.slice(seg.paddr() + seg.fileSize(), seg.memSize() - seg.fileSize()).fill((byte) 0);
                 }
             }
-
-            long initrdAddr = 0, initrdSize = 0;
             if (initrd.isPresent()) {
                 try (FileChannel rf = open(initrd.get(), "initramfs")) {
-                    initrdSize = rf.size();
-                    if (initrdSize == 0) {
-                        throw new LinuxBootException("initramfs " + initrd.get() + " is empty");
+                    if (rf.size() != plan.initrdSize()) {
+                        throw new LinuxBootException("initramfs " + initrd.get() + " changed size while it was being loaded");
                     }
-                    initrdAddr = initrdAddress(layout, header, kernelAddr, kernelEnd, initrdSize, initrd.get());
-                    copyFromFile(rf, 0, initrdSize, memory, initrdAddr, initrd.get());
+                    copyFromFile(rf, 0, plan.initrdSize(), memory, plan.initrdAddr(), initrd.get());
                 }
             }
 
+            byte[] cmdlineBytes = plan.cmdline();
             MemorySegment cmd = memory.slice(CMDLINE_ADDR, cmdlineBytes.length + 1L);
             MemorySegment.copy(MemorySegment.ofArray(cmdlineBytes), 0, cmd, 0, cmdlineBytes.length);
             cmd.set(java.lang.foreign.ValueLayout.JAVA_BYTE, cmdlineBytes.length, (byte) 0);
@@ -144,15 +103,96 @@ public final class LinuxLoader {
             MpTable.write(memory, vcpus);
             List<E820Entry> e820 = E820Entry.forLayout(layout);
             BootParams.write(memory.slice(BOOT_PARAMS_ADDR, BootParams.SIZE), header, CMDLINE_ADDR,
-                    initrdAddr, initrdSize, e820);
+                    plan.initrdAddr(), plan.initrdSize(), e820);
 
+            long entry = plan.entry();
             BootCpuState cpu = LongMode.setUp(memory, entry).withEntry(entry, BOOT_STACK_POINTER, BOOT_PARAMS_ADDR, 0);
-            return new LinuxBoot(cpu, header, kernelAddr, header.kernelBytes(), initrdAddr, initrdSize,
+            return new LinuxBoot(cpu, header, plan.kernelAddr(), header.kernelBytes(), plan.initrdAddr(), plan.initrdSize(),
                     BOOT_PARAMS_ADDR, CMDLINE_ADDR, cmdline, e820);
         } catch (IOException e) {
             // Reads report their own file; this is the kernel's size query or a close.
             throw new LinuxBootException("cannot load " + kernel + ": " + e, e);
         }
+    }
+
+    /**
+     * Runs every check {@link #load} makes (files, formats, command line, vCPUs, memory size and
+     * placement) without guest memory, so a VMM can reject bad arguments before it creates a VM.
+     *
+     * @return one line describing the kernel and where it would go
+     * @throws LinuxBootException as {@link #load} would
+     */
+    public static String check(MemoryLayout layout, Path kernel, Optional<Path> initrd, String cmdline, int vcpus) {
+        try (FileChannel kf = open(kernel, "kernel")) {
+            Plan p = plan(kf, layout, kernel, initrd, cmdline, vcpus);
+            return String.format("%s, boot protocol %s, loads at 0x%x (%d MiB with init_size), entry 0x%x%s",
+                    p.elf() == null ? "bzImage" : "ELF vmlinux", p.header().versionString(), p.kernelAddr(),
+                    ceilMiB(p.header().initSize()), p.entry(),
+                    p.initrdSize() == 0 ? "" : String.format(", initramfs %d KiB at 0x%x", p.initrdSize() >> 10, p.initrdAddr()));
+        } catch (IOException e) {
+            throw new LinuxBootException("cannot read " + kernel + ": " + e, e);
+        }
+    }
+
+    /** Where everything goes; every value checked. */
+    private record Plan(SetupHeader header, VmlinuxElf elf, long kernelAddr, long entry, long initrdAddr, long initrdSize,
+                        byte[] cmdline) {}
+
+    private static Plan plan(FileChannel kf, MemoryLayout layout, Path kernel, Optional<Path> initrd, String cmdline, int vcpus)
+            throws IOException {
+        if (vcpus < 1 || vcpus > MpTable.MAX_CPUS) {
+            throw new LinuxBootException("a Linux guest can have 1 to " + MpTable.MAX_CPUS + " vCPUs, not " + vcpus);
+        }
+        requireLowMemory(layout);
+        byte[] cmdlineBytes = checkCmdline(cmdline);
+
+        long fileSize = kf.size();
+        byte[] head = new byte[(int) Math.min(fileSize, SetupHeader.MAX_HEADER_END)];
+        readFully(kf, ByteBuffer.wrap(head), 0, kernel);
+        // Two kernel formats: a bzImage (its decompressor runs first) or the ELF vmlinux inside it.
+        SetupHeader header;
+        VmlinuxElf elf = null;
+        long kernelAddr, entry;
+        if (VmlinuxElf.isElf(head)) {
+            elf = VmlinuxElf.parse(Arrays.copyOf(head, Math.min(head.length, VmlinuxElf.EHDR_BYTES)), (off, len) -> {
+                byte[] b = new byte[len];
+                readFully(kf, ByteBuffer.wrap(b), off, kernel);
+                return b;
+            }, fileSize, kernel.toString());
+            header = SetupHeader.forVmlinux(elf.start(), elf.end() - elf.start());
+            kernelAddr = elf.start();
+            entry = elf.entry();
+        } else {
+            header = SetupHeader.parse(head, fileSize, kernel.toString());
+            kernelAddr = kernelAddress(header);
+            entry = kernelAddr + SetupHeader.ENTRY_64_OFFSET;
+        }
+
+        if (cmdlineBytes.length > header.cmdlineSize()) {
+            throw new LinuxBootException("the command line is " + cmdlineBytes.length + " bytes; this kernel accepts at most "
+                    + header.cmdlineSize() + " (cmdline_size)");
+        }
+
+        long kernelEnd = kernelAddr + header.initSize();
+        MemoryLayout.Range kernelRange = rangeHolding(layout, kernelAddr, header.initSize());
+        if (kernelRange == null || kernelEnd > LongMode.IDENTITY_MAPPED) {
+            throw new LinuxBootException(String.format(
+                    "guest memory of %d MiB is too small for %s: it loads at %d MiB and needs %d MiB (init_size) from there, "
+                            + "so at least %d MiB of contiguous RAM from address 0 (plus room for an initramfs); use a larger --mem",
+                    layout.totalBytes() >> 20, kernel, kernelAddr >> 20, ceilMiB(header.initSize()), ceilMiB(kernelEnd)));
+        }
+
+        long initrdAddr = 0, initrdSize = 0;
+        if (initrd.isPresent()) {
+            try (FileChannel rf = open(initrd.get(), "initramfs")) {
+                initrdSize = rf.size();
+            }
+            if (initrdSize == 0) {
+                throw new LinuxBootException("initramfs " + initrd.get() + " is empty");
+            }
+            initrdAddr = initrdAddress(layout, header, kernelAddr, kernelEnd, initrdSize, initrd.get());
+        }
+        return new Plan(header, elf, kernelAddr, entry, initrdAddr, initrdSize, cmdlineBytes);
     }
 
     /** pref_address, moved up to kernel_alignment (and 1 MiB) when the kernel is relocatable. */

@@ -328,6 +328,20 @@ class LinuxLoaderTest {
         }
     }
 
+    @Test
+    void shouldCheckEverythingWithoutGuestMemory() throws IOException {
+        SyntheticBzImage img = new SyntheticBzImage();
+        img.initSize = 0x3f98000;
+        Path kernel = img.write(dir);
+        assertThatThrownBy(() -> LinuxLoader.check(MemoryLayout.flat(64 * MiB), kernel, Optional.empty(), "", 1))
+                .isInstanceOf(LinuxBootException.class).hasMessageContaining("at least 80 MiB");
+        assertThatThrownBy(() -> LinuxLoader.check(MemoryLayout.flat(128 * MiB), kernel, Optional.empty(), "", 0))
+                .isInstanceOf(LinuxBootException.class).hasMessageContaining("vCPUs");
+        Path initrd = randomFile("initrd", 10_000, 1);
+        assertThat(LinuxLoader.check(MemoryLayout.flat(128 * MiB), kernel, Optional.of(initrd), "quiet", 2))
+                .contains("bzImage").contains("2.15").contains("0x1000000").contains("0x1000200").contains("initramfs 9 KiB");
+    }
+
     /** The real Debian kernel, when scripts/fetch-linux.sh has cached it. */
     @Test
     void shouldLoadTheDebianKernelWhenItIsCached() throws IOException {

@@ -12,7 +12,7 @@ import java.util.Random;
  * the test chooses, then a random protected-mode payload. It is not a bootable kernel; the loader
  * only needs the header and the bytes to place.
  */
-final class SyntheticBzImage {
+public final class SyntheticBzImage {
     int setupSects = 3;
     int version = 0x020f;
     int loadFlags = SetupHeader.LOADED_HIGH;
@@ -20,7 +20,7 @@ final class SyntheticBzImage {
     long kernelAlignment = 0x200000;
     boolean relocatable = true;
     long prefAddress = 0x1000000;
-    long initSize = 8L << 20;
+    public long initSize = 8L << 20;
     long cmdlineSize = 2047;
     long initrdAddrMax = 0x7fffffff;
     int bootFlag = SetupHeader.BOOT_FLAG;
@@ -30,11 +30,16 @@ final class SyntheticBzImage {
     int payloadBytes = 96 * 1024;
     long syssizeOverride = -1;
     long seed = 42;
+    /** When set, written into the payload at {@link SetupHeader#ENTRY_64_OFFSET} (the 64-bit entry). */
+    public byte[] entryCode;
 
     /** The protected-mode payload this image carries (deterministic in {@link #seed}). */
     byte[] payload() {
         byte[] p = new byte[payloadBytes];
         new Random(seed).nextBytes(p);
+        if (entryCode != null) {
+            System.arraycopy(entryCode, 0, p, (int) SetupHeader.ENTRY_64_OFFSET, entryCode.length);
+        }
         return p;
     }
 
@@ -77,7 +82,7 @@ final class SyntheticBzImage {
         return img;
     }
 
-    Path write(Path dir) throws IOException {
+    public Path write(Path dir) throws IOException {
         Path f = Files.createTempFile(dir, "bzImage", "");
         Files.write(f, bytes());
         return f;

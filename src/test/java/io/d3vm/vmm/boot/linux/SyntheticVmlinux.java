@@ -13,7 +13,7 @@ import java.util.Random;
  * Builds a vmlinux-shaped ELF64 file for loader tests: PT_LOAD segments of random bytes at chosen
  * physical addresses (with bss where memsz exceeds filesz), a non-loadable note, and an entry point.
  */
-final class SyntheticVmlinux {
+public final class SyntheticVmlinux {
     record Seg(long paddr, int fileSize, long memSize) {}
 
     final List<Seg> segs = new ArrayList<>(List.of(new Seg(0x1000000, 40_000, 40_000), new Seg(0x1200000, 10_000, 300_000)));
@@ -25,9 +25,15 @@ final class SyntheticVmlinux {
     /** When >= 0, the file is cut to this many bytes. */
     int truncateTo = -1;
 
+    /** When set, written at the entry point (which must be in segment 0). */
+    public byte[] entryCode;
+
     byte[] segmentBytes(int i) {
         byte[] b = new byte[segs.get(i).fileSize()];
         new Random(seed + i).nextBytes(b);
+        if (i == 0 && entryCode != null) {
+            System.arraycopy(entryCode, 0, b, (int) (entry - segs.get(0).paddr()), entryCode.length);
+        }
         return b;
     }
 
@@ -69,7 +75,7 @@ final class SyntheticVmlinux {
         return truncateTo >= 0 ? java.util.Arrays.copyOf(all, truncateTo) : all;
     }
 
-    Path write(Path dir) throws IOException {
+    public Path write(Path dir) throws IOException {
         Path f = Files.createTempFile(dir, "vmlinux", "");
         Files.write(f, bytes());
         return f;
