@@ -112,8 +112,10 @@ final class AnalyzeCommand implements Callable<Integer> {
             n.put("normal-pages", d.normalPages());
             n.put("dispensable-pages", d.dispensablePages());
             n.put("ns-per-page", round(d.nsPerPage(r.total())));
-            n.put("gbps", round(d.gbPerSecond(r.bytes())));
-            n.put("vs-plain-read", round((double) r.plainReadNanos() / Math.max(1, d.nanos())));
+            if (reads(d)) {   // none reads nothing: a speed in GB/s would only time its loop
+                n.put("gbps", round(d.gbPerSecond(r.bytes())));
+                n.put("vs-plain-read", round((double) r.plainReadNanos() / Math.max(1, d.nanos())));
+            }
             n.put("sampled-words", d.sampledWords());
             n.put("full-checks", d.fullChecks());
             n.put("false-dispensable", d.falseDispensable());
@@ -145,14 +147,20 @@ final class AnalyzeCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "%ndetector  %15s  %7s  %8s  %7s  %9s  %12s  %11s  %9s%n",
                 "would send (B)", "vs none", "ns/page", "GB/s", "vs read", "sampled words", "full checks", "false-disp");
         for (ImageAnalysis.DetectorResult d : r.detectors()) {
-            out.printf(Locale.ROOT, "%-8s  %,15d  %6.1f%%  %8.1f  %7.2f  %8.2fx  %,13d  %,11d  %,9d%n",
+            String gbps = reads(d) ? String.format(Locale.ROOT, "%.2f", d.gbPerSecond(r.bytes())) : "-";
+            String vsRead = reads(d)
+                    ? String.format(Locale.ROOT, "%.2fx", (double) r.plainReadNanos() / Math.max(1, d.nanos())) : "-";
+            out.printf(Locale.ROOT, "%-8s  %,15d  %6.1f%%  %8.1f  %7s  %9s  %,13d  %,11d  %,9d%n",
                     d.name() + (d.name().equals("d3") ? "/" + samples : ""), d.bytesSent(),
-                    100.0 * d.bytesSent() / noneBytes, d.nsPerPage(total), d.gbPerSecond(r.bytes()),
-                    (double) r.plainReadNanos() / Math.max(1, d.nanos()), d.sampledWords(), d.fullChecks(),
-                    d.falseDispensable());
+                    100.0 * d.bytesSent() / noneBytes, d.nsPerPage(total), gbps, vsRead, d.sampledWords(),
+                    d.fullChecks(), d.falseDispensable());
         }
         out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit)%n", plainGbps);
         out.println("bytes: normal pages x (4096 + 8) + 16 per run of like dispensable pages (+8 per uniform run)");
+    }
+
+    private static boolean reads(ImageAnalysis.DetectorResult d) {
+        return !d.name().equals("none");
     }
 
     private static double pct(long part, long total) {

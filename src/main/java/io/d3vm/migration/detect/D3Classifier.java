@@ -7,20 +7,25 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * D3 detection (DESIGN.md, "Our decisions" 1, 2 and 4): residency, then the first cache line,
- * then {@code k} sampled words from {@link SamplePlan}. Any word that differs from word 0 makes
+ * then {@code k} sampled words from {@link SamplePlan}; any word that differs from word 0 makes
  * the page NORMAL at once. Sampling only rejects: a page whose samples all agree gets the full
  * check, and only that may call it dispensable; when it does not, the page counts as a
  * false-dispensable (what sampling-only acceptance would have lost).
+ *
+ * <p>Shape, chosen by measurement (docs/BENCHMARKS.md, "Detector"): the first line is folded
+ * into one branch (most normal pages differ there), the samples exit at the first disagreement
+ * (on pages whose content starts late that saves the rest of the probes). Folding the samples
+ * too, or pipelining the probe one page ahead of the full check, measured slower.
  */
 final class D3Classifier extends BatchClassifier {
     private final int samples;
-    private int planRound = -1;
+    private int planRound;
     private int[] plan;
 
     D3Classifier(int samples) {
+        this.samples = samples;
         this.plan = SamplePlan.offsets(samples, 1);
         this.planRound = 1;
-        this.samples = samples;
     }
 
     @Override
@@ -45,31 +50,20 @@ final class D3Classifier extends BatchClassifier {
     @Override
     protected PageClass classifyResident(MemorySegment host, long offset, int round, long[] patterns, int i) {
         long word0 = PageScan.word(host, offset);
-        // The first cache line is one memory access and, in real guests, where most normal pages
-        // already differ: fold it whole rather than branch per word.
-        long diff = (PageScan.word(host, offset + 8) ^ word0)
-                | (PageScan.word(host, offset + 16) ^ word0)
-                | (PageScan.word(host, offset + 24) ^ word0)
-                | (PageScan.word(host, offset + 32) ^ word0)
-                | (PageScan.word(host, offset + 40) ^ word0)
-                | (PageScan.word(host, offset + 48) ^ word0)
-                | (PageScan.word(host, offset + 56) ^ word0);
-        long read = 8;
-        if (diff != 0) {
-            stats.sampledWords += read;
+        if (!PageScan.uniformLine0(host, offset, word0)) {
+            stats.sampledWords += 8;
             patterns[i] = 0;
             return PageClass.NORMAL;
         }
         int[] p = plan;
         for (int s = 0; s < p.length; s++) {
-            read++;
             if (PageScan.word(host, offset + p[s]) != word0) {
-                stats.sampledWords += read;
+                stats.sampledWords += 9 + s;
                 patterns[i] = 0;
                 return PageClass.NORMAL;
             }
         }
-        stats.sampledWords += read;
+        stats.sampledWords += 8 + p.length;
         stats.fullChecks++;
         if (!PageScan.uniformFrom(host, offset, PageScan.CACHE_LINE, word0)) {
             stats.falseDispensable++;

@@ -7,7 +7,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * QEMU-style detection: residency, then a check of every resident page from its first word,
- * stopping at the first cache line that differs from word 0 (counted as a full check).
+ * stopping at the first cache line that differs from word 0 (counted as a full check). The first
+ * line is checked with plain loads: most normal pages differ there, and for a page decided in one
+ * line the vector set-up costs more than it saves.
  */
 final class FullClassifier extends BatchClassifier {
     @Override
@@ -25,7 +27,7 @@ final class FullClassifier extends BatchClassifier {
     protected PageClass classifyResident(MemorySegment host, long offset, int round, long[] patterns, int i) {
         stats.fullChecks++;
         long word0 = PageScan.word(host, offset);
-        if (!PageScan.uniformFrom(host, offset, 0, word0)) {
+        if (!PageScan.uniformLine0(host, offset, word0) || !PageScan.uniformFrom(host, offset, PageScan.CACHE_LINE, word0)) {
             patterns[i] = 0;
             return PageClass.NORMAL;
         }

@@ -42,6 +42,17 @@ final class PageScan {
         return uniformVector(seg, pageOffset, from, word0);
     }
 
+    /** True when words 1..7 (the rest of the first cache line) of the page at {@code o} equal {@code word0}. */
+    static boolean uniformLine0(MemorySegment seg, long o, long word0) {
+        return ((seg.get(WORD, o + 8) ^ word0)
+                | (seg.get(WORD, o + 16) ^ word0)
+                | (seg.get(WORD, o + 24) ^ word0)
+                | (seg.get(WORD, o + 32) ^ word0)
+                | (seg.get(WORD, o + 40) ^ word0)
+                | (seg.get(WORD, o + 48) ^ word0)
+                | (seg.get(WORD, o + 56) ^ word0)) == 0;
+    }
+
     /** Long-at-a-time: one cache line (8 words) folded with XOR/OR, then one branch. */
     static boolean uniformScalar(MemorySegment seg, long pageOffset, int from, long word0) {
         long end = pageOffset + GuestMemory.PAGE_SIZE;

@@ -266,7 +266,7 @@ class PageClassifierTest {
             mem.page(0).set(LE_LONG, plan[2], 5L);
             PageClassifier c = Detectors.create("d3", 8);
             assertThat(classifyAll(c, mem, 3)).containsExactly(PageClass.NORMAL);
-            assertThat(c.stats().sampledWords).isEqualTo(8 + 3);
+            assertThat(c.stats().sampledWords).as("first line, then samples up to the third").isEqualTo(8 + 3);
             assertThat(c.stats().fullChecks).isZero();
             assertThat(c.stats().falseDispensable).isZero();
         }
