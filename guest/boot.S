@@ -143,6 +143,7 @@ isr\n:
     .endr
 
     ISR 129                             /* int $0x81: system call from the user-mode workload */
+    ISR 255                             /* LAPIC spurious vector */
 
     .align 16
 isr_common:
@@ -210,6 +211,9 @@ isr_table:
     .globl isr_syscall
 isr_syscall:
     .quad isr129
+    .globl isr_spurious
+isr_spurious:
+    .quad isr255
 
     .data
     .align 16

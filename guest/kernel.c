@@ -24,7 +24,7 @@ struct idt_gate {
 
 static struct idt_gate idt[256] __attribute__((aligned(16)));
 extern const uint64_t isr_table[48];
-extern const uint64_t isr_syscall;
+extern const uint64_t isr_syscall, isr_spurious;
 extern uint64_t gdt_tss[2];
 extern char boot_stack_top[], user_stack_top[];
 void enter_user(void (*rip)(void), void *rsp) __attribute__((noreturn));
@@ -218,6 +218,8 @@ void isr_dispatch(struct isr_frame *f)
         syscall_dispatch(f);
         return;
     }
+    if (f->vector == 0xff)
+        return;                         /* LAPIC spurious interrupt: no EOI */
     in_user = 0;                        /* we are in ring 0: print directly */
     console_flush();
     kprintf("d3guest: panic exception vector=%lu error=0x%lx rip=0x%lx cs=0x%lx cr2=0x%lx "
@@ -267,8 +269,9 @@ static void idt_init(void)
 {
     for (int v = 0; v < 256; v++) {
         /* Only vectors 0..47 (exceptions, PIC at 0x20..0x2f) and 0x81 can fire; the rest point at
-         * the IRQ15 stub, which acknowledges and returns. 0x81 is the system call. */
-        uint64_t h = v == SYSCALL_VECTOR ? isr_syscall : isr_table[v < 48 ? v : 47];
+         * the IRQ15 stub, which acknowledges and returns. 0x81 is the system call, 0xff the
+         * LAPIC's spurious vector. */
+        uint64_t h = v == SYSCALL_VECTOR ? isr_syscall : v == 0xff ? isr_spurious : isr_table[v < 48 ? v : 47];
         idt[v].off0 = (uint16_t)h;
         idt[v].sel = 0x10;
         idt[v].ist = 0;
@@ -295,6 +298,33 @@ static void tss_init(void)
                  ((limit >> 16 & 0xf) << 48) | ((base >> 24 & 0xff) << 56);
     gdt_tss[1] = base >> 32;
     __asm__ volatile("ltr %w0" : : "r"(0x30));
+}
+
+/* Local APIC in virtual-wire mode (enabled, LINT0 = ExtINT, LINT1 = NMI), as a BIOS leaves it, so
+ * the 8259's interrupts reach the CPU whatever the firmware did: SeaBIOS sets this up, qboot
+ * leaves LINT0 masked, and d3vm's in-kernel LAPIC starts in KVM's reset state. Skipped when the
+ * CPU reports no APIC or the APIC is disabled in IA32_APIC_BASE (then the PIC is wired directly). */
+static void lapic_virtual_wire(void)
+{
+    uint32_t eax = 1, ebx, ecx = 0, edx;
+    __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+    if (!(edx & (1u << 9)))
+        return;
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0x1b));
+    uint64_t base = ((uint64_t)hi << 32 | lo);
+    if (!(base & (1u << 11)))
+        return;
+    volatile uint32_t *apic = (volatile uint32_t *)(base & ~0xfffULL);
+    if ((uint64_t)apic >= 4 * GiB)
+        return;                         /* outside the identity map */
+    uint32_t lint0 = apic[0x350 / 4];
+    if ((lint0 & 0x10700) == 0x700)
+        return;                         /* LINT0 already unmasked ExtINT (SeaBIOS, KVM's reset) */
+    apic[0x80 / 4] = 0;                 /* TPR: accept every priority */
+    apic[0xf0 / 4] = 0x100 | 0xff;      /* SVR: software enable, spurious vector 0xff */
+    apic[0x350 / 4] = 0x700;            /* LVT LINT0: ExtINT, unmasked */
+    apic[0x360 / 4] = 0x400;            /* LVT LINT1: NMI */
 }
 
 static void pic_pit_init(void)
@@ -549,6 +579,7 @@ void kmain(uint64_t info, uint32_t magic)
     warn_unknown_options();
 
     tss_init();
+    lapic_virtual_wire();
     pic_pit_init();
     in_user = 1;
     enter_user(user_main, user_stack_top);

@@ -8,7 +8,9 @@
 #   --qemu10                 use QEMU 10 from Debian bookworm-backports, unpacked under
 #                            build/qemu10 (scripts/install-qemu10.sh; the system QEMU 7.2 stays)
 #   --mem MiB                guest RAM (default 512)
-#   --image FILE@0xADDR      raw memory image for the `image` workload (-device loader)
+#   --image FILE[@0xADDR]    memory image (raw, or ELF core as dump-guest-memory writes it) for the
+#                            `image` workload, placed like `d3vm run --image` (default 16 MiB;
+#                            image=0xADDR:0xSIZE is added to the guest command line)
 #   --downtime-ms N          migrate parameter downtime-limit (default 300)
 #   --max-bandwidth B        bytes/s, K/M/G suffixes (125M = 1 Gbit/s); default uncapped
 #   --zero-page-detection M  none|legacy|multifd (QEMU 9.0+ only)
@@ -16,6 +18,7 @@
 #   --out FILE.json          QEMU's final query-migrate object (+ "x-d3vm": settings, checks)
 #   --log-dir DIR            serial logs and QEMU stderr (default: a temp dir)
 #   --accel kvm|tcg          default kvm
+#   --bios qboot|seabios     firmware (default qboot: SeaBIOS takes ~8 s to boot under kvm_pvm)
 #
 # Example:
 #   scripts/qemu-migrate.sh --mem 1024 --out build/qemu-dirty.json -- dirty wss=256 rate=20000
@@ -40,7 +43,8 @@ command -v python3 >/dev/null || { echo "qemu-migrate: needs python3 (apt-get in
 if [ "$qemu10" = 1 ]; then
   "$here/scripts/install-qemu10.sh" >&2
   root="$here/build/qemu10"
-  exec python3 "$here/scripts/qemu_migrate.py" --elf "$elf" --qemu "$root/usr/bin/qemu-system-x86_64" \
+  exec python3 "$here/scripts/qemu_migrate.py" --elf "$elf" --image-cache "$here/build/images" \
+    --qemu "$root/usr/bin/qemu-system-x86_64" \
     --qemu-datadir "$root/usr/share/qemu" --qemu-datadir "$root/usr/share/seabios" \
     --qemu-datadir /usr/share/qemu "${args[@]}"
 fi
@@ -50,4 +54,4 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   $sudo apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-system-x86 >&2 \
     || { echo "qemu-migrate: could not install qemu-system-x86 (apt-get failed)" >&2; exit 2; }
 fi
-exec python3 "$here/scripts/qemu_migrate.py" --elf "$elf" "${args[@]}"
+exec python3 "$here/scripts/qemu_migrate.py" --elf "$elf" --image-cache "$here/build/images" "${args[@]}"

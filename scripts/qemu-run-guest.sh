@@ -2,24 +2,29 @@
 # Boots the d3vm test guest (guest/, target/guest/d3guest.elf) under QEMU, the way the benchmarks
 # compare d3vm with QEMU on the very same guest. Installs Debian's qemu-system-x86 if it is missing.
 #
-#   scripts/qemu-run-guest.sh [--accel kvm|tcg] [--mem 512] [--image FILE@0xADDR]
+#   scripts/qemu-run-guest.sh [--accel kvm|tcg] [--bios qboot|seabios] [--mem 512] [--image FILE[@0xADDR]]
 #                             [--qemu PATH] [--timeout SECONDS] [--] <workload> [key=value ...]
 #
 # Examples:
 #   scripts/qemu-run-guest.sh dirty wss=64 rate=2000 run-seconds=10
 #   scripts/qemu-run-guest.sh --accel tcg verify seed=3 run-seconds=5
-#   scripts/qemu-run-guest.sh --mem 1024 --image linux.raw@0x2000000 image image=0x2000000:0x20000000
+#   scripts/qemu-run-guest.sh --mem 1536 --image build/images/linux-1g.elf image rate=5000
 #
+# --image takes a raw image or an ELF core (dump-guest-memory), placed like `d3vm run --image`
+# (default at 16 MiB); for the image workload image=0xADDR:0xSIZE is added to the command line.
+#
+# Firmware: qboot by default (~0.5 s to the guest under KVM here; SeaBIOS ~8 s, --bios seabios).
 # The serial console goes to stdout. Exit status: QEMU's (0 when the guest powers off through ACPI;
 # 1 when only isa-debug-exit worked; 99 on a guest panic), 124 on timeout.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-accel=kvm mem=512 image="" qemu="${QEMU:-qemu-system-x86_64}" timeout_s=0 extra=()
+accel=kvm bios=qboot mem=512 image="" qemu="${QEMU:-qemu-system-x86_64}" timeout_s=0 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --accel) accel="$2"; shift 2 ;;
     --mem) mem="$2"; shift 2 ;;
+    --bios) bios="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
     --qemu) qemu="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
@@ -31,6 +36,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ $# -gt 0 ] || { echo "qemu-run-guest: give the workload and its options, e.g. 'idle run-seconds=5'" >&2; exit 2; }
+case "$bios" in qboot|seabios) ;; *) echo "qemu-run-guest: --bios must be qboot or seabios, not '$bios'" >&2; exit 2 ;; esac
 case "$accel" in kvm|tcg) ;; *) echo "qemu-run-guest: --accel must be kvm or tcg, not '$accel'" >&2; exit 2 ;; esac
 [[ "$mem" =~ ^[0-9]+$ ]] || { echo "qemu-run-guest: --mem is MiB as a number, not '$mem'" >&2; exit 2; }
 
@@ -51,8 +57,11 @@ if [ ! -f "$elf" ] || [ -n "$(find "$here/guest" -newer "$elf" -type f 2>/dev/nu
 fi
 ensure_qemu
 
-args=(-M pc -m "$mem" -nographic -no-reboot -kernel "$elf" -append "$*"
+args=(-M pc -m "$mem" -nographic -no-reboot -kernel "$elf"
       -device isa-debug-exit,iobase=0xf4,iosize=4)
+# qboot reaches the guest in ~0.5 s under this host's kvm_pvm; SeaBIOS (QEMU's default) takes ~8 s
+# there because kvm_pvm emulates its real-mode code instruction by instruction.
+[ "$bios" = qboot ] && args+=(-bios qboot.rom)
 if [ "$accel" = kvm ]; then
   [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "qemu-run-guest: /dev/kvm is not usable here; try --accel tcg" >&2; exit 2; }
   # QEMU 7.2 on this host's kvm_pvm aborts on MSR 0x10a with plain "-cpu host" (HOST-KVM.md).
@@ -60,12 +69,19 @@ if [ "$accel" = kvm ]; then
 else
   args+=(-accel tcg -cpu qemu64)
 fi
+cmdline=("$@")
 if [ -n "$image" ]; then
-  file="${image%@*}" addr="${image##*@}"
+  if [[ "$image" == *@* ]]; then file="${image%@*}" addr="${image##*@}"; else file="$image" addr=0x1000000; fi
   [ -f "$file" ] || { echo "qemu-run-guest: image file '$file' not found" >&2; exit 2; }
-  [[ "$addr" =~ ^0x[0-9a-fA-F]+$ ]] || { echo "qemu-run-guest: --image wants FILE@0xADDR" >&2; exit 2; }
-  args+=(-device "loader,file=$file,addr=$addr,force-raw=on")
+  [[ "$addr" =~ ^0x[0-9a-fA-F]+$ ]] || { echo "qemu-run-guest: --image wants FILE[@0xADDR]" >&2; exit 2; }
+  read -r raw size < <(python3 "$here/scripts/memory_image_raw.py" "$file" "$here/build/images") \
+    || { echo "qemu-run-guest: cannot use image $file" >&2; exit 2; }
+  args+=(-device "loader,file=$raw,addr=$addr,force-raw=on")
+  if [ "$1" = image ] && ! printf '%s\n' "$@" | grep -q '^image='; then
+    cmdline+=("image=$addr:0x$(printf '%x' "$size")")
+  fi
 fi
+args+=(-append "${cmdline[*]}")
 if [ "$timeout_s" != 0 ]; then
   exec timeout --foreground "$timeout_s" "$qemu" "${args[@]}" "${extra[@]}"
 fi

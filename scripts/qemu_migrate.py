@@ -161,8 +161,14 @@ def main():
                     help="extra -L directory for firmware (for a QEMU unpacked outside /usr)")
     ap.add_argument("--elf", required=True, help="the test guest (target/guest/d3guest.elf)")
     ap.add_argument("--accel", choices=["kvm", "tcg"], default="kvm")
+    ap.add_argument("--bios", choices=["qboot", "seabios"], default="qboot",
+                    help="firmware: qboot (default; ~0.5 s to the guest under KVM here) or SeaBIOS "
+                    "(QEMU's default; ~8 s under this host's kvm_pvm, which emulates its real mode)")
     ap.add_argument("--mem", type=int, default=512, help="guest RAM in MiB (default 512)")
-    ap.add_argument("--image", help="FILE@0xADDR: raw memory image placed with -device loader")
+    ap.add_argument("--image", help="FILE[@0xADDR]: memory image (raw or ELF core) placed with "
+                    "-device loader at 0xADDR (default 16 MiB), like d3vm run --image")
+    ap.add_argument("--image-cache", help="where ELF cores converted to raw are kept "
+                    "(default: <log-dir>/images)")
     ap.add_argument("--downtime-ms", type=int, default=300, help="downtime-limit (default 300)")
     ap.add_argument("--max-bandwidth", default="0",
                     help="bytes/s with K/M/G suffix; 0 = uncapped (default; QEMU's own default is a cap)")
@@ -192,6 +198,30 @@ def main():
     log_dir = a.log_dir or tempfile.mkdtemp(prefix="qemu-migrate-")
     os.makedirs(log_dir, exist_ok=True)
     port = free_port()
+    image_raw = image_addr = None
+    if a.image:
+        file, sep, addr = a.image.rpartition("@")
+        if not sep:
+            file, addr = a.image, "0x1000000"
+        if not re.fullmatch(r"0x[0-9a-fA-F]+", addr):
+            die("--image wants FILE[@0xADDR]")
+        if not os.path.isfile(file):
+            die(f"image file {file} not found")
+        conv = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "memory_image_raw.py"),
+                               file, os.path.join(log_dir, "images") if not a.image_cache else a.image_cache],
+                              capture_output=True, text=True)
+        if conv.returncode != 0:
+            die(conv.stderr.strip())
+        image_raw, size = conv.stdout.split()
+        image_addr = addr
+        given = [w for w in a.cmdline if w.startswith("image=")]
+        want = f"image={addr}:0x{int(size):x}"
+        if given and given[0].lower() != want.lower():
+            die(f"{given[0]} does not match the image file ({want})")
+        if workload == "image" and not given:
+            a.cmdline.append(want)
+    elif workload == "image":
+        die("the image workload needs --image FILE[@0xADDR]")
     cmdline = " ".join(a.cmdline)
 
     def qemu_args(role):
@@ -202,18 +232,15 @@ def main():
                 "-qmp", f"unix:{log_dir}/{role}.qmp,server=on,wait=off"]
         for d in a.qemu_datadir:
             args += ["-L", d]
+        if a.bios == "qboot":
+            args += ["-bios", "qboot.rom"]
         if a.accel == "kvm":
             # This host's kvm_pvm: plain "-cpu host" aborts QEMU 7.2 on MSR 0x10a (HOST-KVM.md).
             args += ["-accel", "kvm", "-cpu", "host,-arch-capabilities"]
         else:
             args += ["-accel", "tcg", "-cpu", "qemu64"]
-        if a.image:
-            file, _, addr = a.image.rpartition("@")
-            if not file or not re.fullmatch(r"0x[0-9a-fA-F]+", addr):
-                die("--image wants FILE@0xADDR")
-            if not os.path.isfile(file):
-                die(f"image file {file} not found")
-            args += ["-device", f"loader,file={file},addr={addr},force-raw=on"]
+        if image_raw:
+            args += ["-device", f"loader,file={image_raw},addr={image_addr},force-raw=on"]
         if role == "dst":
             args += ["-incoming", f"tcp:127.0.0.1:{port}"]
         return args
@@ -322,6 +349,7 @@ def main():
             "qemu": f"{ver[0]}.{ver[1]}.{version['micro']}",
             "qemu-binary": a.qemu,
             "accel": a.accel,
+            "bios": a.bios,
             "mem-mib": a.mem,
             "guest-cmdline": cmdline,
             "image": a.image,

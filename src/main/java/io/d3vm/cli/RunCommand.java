@@ -97,7 +97,6 @@ public final class RunCommand implements Callable<Integer> {
 
     private final InputStream consoleIn;
     private final OutputStream consoleOut;
-    private final long processStartNanos;
 
     /** The CLI's instance: console on the process's stdin/stdout. */
     public RunCommand() {
@@ -108,7 +107,6 @@ public final class RunCommand implements Callable<Integer> {
     public RunCommand(InputStream consoleIn, OutputStream consoleOut) {
         this.consoleIn = consoleIn;
         this.consoleOut = consoleOut;
-        this.processStartNanos = System.nanoTime();
     }
 
     /** A guest ready to boot: memory size, what {@code describe()} says, and how to load it. */
@@ -130,6 +128,7 @@ public final class RunCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        long callStart = System.nanoTime();
         PrintWriter err = spec.commandLine().getErr();
         PreparedGuest prepared;
         try {
@@ -159,21 +158,26 @@ public final class RunCommand implements Callable<Integer> {
         long createStart = System.nanoTime();
         try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
                 prepared.description()))) {
+            long created = System.nanoTime();
             Loaded loaded = prepared.load(vm);
             vm.setUpBootVcpu(loaded.cpu(), loaded.rax());
+            long loadedAt = System.nanoTime();
             if (verbose) {
                 err.printf("d3vm: %s; %d MiB RAM in %d region(s), %d vCPU(s)%n", loaded.summary(),
                         prepared.memBytes() >> 20, vm.memory().regions().size(), vcpus);
             }
             startConsoleInput(vm);
             vm.start();
+            long startedAt = System.nanoTime();
             VmOutcome outcome = vm.awaitOutcome();
             long end = System.nanoTime();
             if (verbose) {
-                err.printf("d3vm: start-up: process start -> boot line %s, VM create -> boot line %s,"
-                                + " VM create -> first serial byte %s%n",
-                        ms(probe.bootLineNanos, processStartNanos), ms(probe.bootLineNanos, createStart),
-                        ms(probe.firstByteNanos, createStart));
+                err.printf("d3vm: start-up: JVM start -> command %s, -> VM create %s, -> boot line %s; VM create -> boot line %s"
+                                + " (create %s, load %s, start -> first serial byte %s, -> boot line %s)%n",
+                        sinceJvmStart(callStart), sinceJvmStart(createStart), sinceJvmStart(probe.bootLineNanos),
+                        ms(probe.bootLineNanos, createStart),
+                        ms(created, createStart), ms(loadedAt, created), ms(probe.firstByteNanos, startedAt),
+                        ms(probe.bootLineNanos, startedAt));
                 double secs = (end - createStart) / 1e9;
                 err.printf("d3vm: %d KVM exits in %.2f s (%.0f/s); %d accesses to unclaimed ports (last 0x%x)%n",
                         vm.exitCount(), secs, vm.exitCount() / secs, vm.ioBus().unclaimedAccesses(),
@@ -187,6 +191,16 @@ public final class RunCommand implements Callable<Integer> {
                 log.close();
             }
         }
+    }
+
+    /** Time from the JVM's start (wall clock, ms) to the moment {@code at} (a {@link System#nanoTime} value). */
+    private static String sinceJvmStart(long at) {
+        if (at == 0) {
+            return "n/a";
+        }
+        long jvmStart = java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
+        long atWall = System.currentTimeMillis() - (System.nanoTime() - at) / 1_000_000;
+        return (atWall - jvmStart) + " ms";
     }
 
     private static String ms(long at, long from) {

@@ -138,4 +138,41 @@ class MigrationTest {
             console.await("d3guest: tick=\\d+ .*", WAIT);
         }
     }
+
+    @Test
+    void shouldPauseSaveAndRestoreAVmWhoseSecondVcpuWaitsForStartup() throws Exception {
+        // vCPU 1 never gets an INIT/SIPI: it sits in KVM_RUN (UNINITIALIZED) and must still pause and save.
+        byte[] code = new GuestCode().print("A").spin().toArray();
+        ConsoleCapture console = new ConsoleCapture();
+        try (Vm src = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(32 << 20), 2, console, "test:hand"))) {
+            MemorySegment.copy(code, 0, src.memory().slice(VmTest.CODE, code.length), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, code.length);
+            src.setUpBootVcpu(io.d3vm.vmm.boot.LongMode.setUp(src.memory(), VmTest.CODE), 0);
+            src.start();
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!console.text().equals("A") && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            src.pause();
+            MachineState s = src.captureState();
+            assertThat(s.vcpus()).hasSize(2);
+            assertThat(s.vcpus().get(1).mpState()).isEqualTo(1); // KVM_MP_STATE_UNINITIALIZED
+            // Each vCPU reports its own APIC ID through CPUID leaf 1 (EBX[31:24]).
+            for (int i = 0; i < 2; i++) {
+                int id = i;
+                assertThat(s.vcpus().get(i).cpuid()).anySatisfy(e -> {
+                    assertThat(e.function()).isEqualTo(1);
+                    assertThat(e.ebx() >>> 24).isEqualTo(id);
+                });
+            }
+            try (Vm dst = Vm.create(KvmTestSupport.kvm(), new VmConfig(src.memory().layout(), 2, new ConsoleCapture(), "test:hand"))) {
+                copyMemory(src.memory(), dst.memory());
+                dst.applyState(s);
+                dst.resume();
+                Thread.sleep(100);
+                dst.pause();
+                assertThat(dst.captureState().vcpus().get(0).regs().rip()).isEqualTo(s.vcpus().get(0).regs().rip());
+                assertThat(dst.outcomeNow()).isNull();
+            }
+        }
+    }
 }

@@ -99,16 +99,22 @@ class VmTest {
 
     @Test
     void shouldSustainAPortIoLoopAndCountItsExits() throws Exception {
-        int n = 20_000;
-        byte[] code = new GuestCode().portLoop(n).powerOff().spin().toArray();
-        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
-            long t0 = System.nanoTime();
-            vm.start();
-            assertThat(vm.awaitOutcome(Duration.ofSeconds(60))).isInstanceOf(VmOutcome.PowerOff.class);
-            long t1 = System.nanoTime();
-            assertThat(vm.exitCount()).isGreaterThanOrEqualTo(n + 1);
-            System.out.printf("port-I/O loop: %d exits in %.1f ms = %.0f exits/s%n", vm.exitCount(),
-                    (t1 - t0) / 1e6, vm.exitCount() / ((t1 - t0) / 1e9));
+        // Two VMs: the first warms up the JIT on the exit path, the second is measured (printed
+        // for docs/VMM.md; nothing here asserts on time).
+        for (int round = 0; round < 2; round++) {
+            int n = 50_000;
+            byte[] code = new GuestCode().portLoop(n).powerOff().spin().toArray();
+            try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+                long t0 = System.nanoTime();
+                vm.start();
+                assertThat(vm.awaitOutcome(Duration.ofSeconds(120))).isInstanceOf(VmOutcome.PowerOff.class);
+                long t1 = System.nanoTime();
+                assertThat(vm.exitCount()).isGreaterThanOrEqualTo(n + 1);
+                assertThat(vm.ioBus().unclaimedAccesses()).isEqualTo(n);
+                System.out.printf("port-I/O loop (%s): %d exits in %.1f ms = %.0f exits/s, %.1f us per exit%n",
+                        round == 0 ? "warm-up" : "measured", vm.exitCount(), (t1 - t0) / 1e6,
+                        vm.exitCount() / ((t1 - t0) / 1e9), (t1 - t0) / 1e3 / vm.exitCount());
+            }
         }
     }
 }
