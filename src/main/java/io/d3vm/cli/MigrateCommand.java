@@ -98,7 +98,7 @@ final class MigrateCommand implements Callable<Integer> {
         MigrationSender sender = new MigrationSender(g, options);
         MigrationReport r;
         boolean ok;
-        try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || System.console() != null)) {
+        try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || (System.console() != null && System.console().isTerminal()))) {
             sender.migrate(transport(), target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
             ok = true;
         } catch (MigrationException e) {

@@ -18,6 +18,7 @@ public final class Cap {
     public static final int DEBUGREGS = 0x32;
     public static final int XSAVE = 0x37;
     public static final int XCRS = 0x38;
+    public static final int TSC_CONTROL = 0x3c;
     public static final int GET_TSC_KHZ = 0x3d;
     public static final int MAX_VCPUS = 0x42;
     public static final int TSC_DEADLINE_TIMER = 0x48;

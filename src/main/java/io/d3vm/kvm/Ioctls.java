@@ -87,6 +87,7 @@ public final class Ioctls {
     public static final long KVM_SET_VCPU_EVENTS = iow(KVMIO, 0xa0, Structs.VCPU_EVENTS_SIZE);
     public static final long KVM_GET_DEBUGREGS = ior(KVMIO, 0xa1, Structs.DEBUGREGS_SIZE);
     public static final long KVM_SET_DEBUGREGS = iow(KVMIO, 0xa2, Structs.DEBUGREGS_SIZE);
+    public static final long KVM_SET_TSC_KHZ = io(KVMIO, 0xa2);
     public static final long KVM_GET_TSC_KHZ = io(KVMIO, 0xa3);
     public static final long KVM_GET_XSAVE = ior(KVMIO, 0xa4, Structs.XSAVE_SIZE);
     public static final long KVM_SET_XSAVE = iow(KVMIO, 0xa5, Structs.XSAVE_SIZE);

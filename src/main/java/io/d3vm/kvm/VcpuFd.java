@@ -279,6 +279,11 @@ public final class VcpuFd implements AutoCloseable {
         return Fd.ioctl(fd, Ioctls.KVM_GET_TSC_KHZ, 0, "KVM_GET_TSC_KHZ");
     }
 
+    /** {@code KVM_SET_TSC_KHZ}: the guest TSC frequency (needs {@code KVM_CAP_TSC_CONTROL}). */
+    public void setTscKhz(int khz) {
+        Fd.ioctl(fd, Ioctls.KVM_SET_TSC_KHZ, khz, "KVM_SET_TSC_KHZ");
+    }
+
     @Override
     public synchronized void close() {
         if (!closed) {

@@ -22,7 +22,7 @@ class IoctlsTest {
             "KVM_SET_DEBUGREGS, 4080aea2", "KVM_GET_LAPIC, 8400ae8e", "KVM_SET_LAPIC, 4400ae8f",
             "KVM_GET_MSRS, c008ae88", "KVM_SET_MSRS, 4008ae89", "KVM_GET_MP_STATE, 8004ae98",
             "KVM_SET_MP_STATE, 4004ae99", "KVM_GET_VCPU_EVENTS, 8040ae9f", "KVM_SET_VCPU_EVENTS, 4040aea0",
-            "KVM_SET_CPUID2, 4008ae90", "KVM_GET_CPUID2, c008ae91", "KVM_GET_TSC_KHZ, aea3",
+            "KVM_SET_CPUID2, 4008ae90", "KVM_GET_CPUID2, c008ae91", "KVM_GET_TSC_KHZ, aea3", "KVM_SET_TSC_KHZ, aea2",
             "KVM_GET_XSAVE2, 9000aecf",
     })
     void shouldMatchTheNumbersInLinuxKvmH(String name, String hex) throws Exception {

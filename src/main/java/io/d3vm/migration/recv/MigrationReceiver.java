@@ -226,6 +226,7 @@ public final class MigrationReceiver {
                 refuseSetup("the guest built for '" + description + "' has a different memory layout than the source's");
             }
             received = new DirtyBitmap(memory.pageCount());
+            MemoryDigest.warmUpInBackground();
             stats.totalBytes = layout.totalBytes();
             out.ack(Wire.STAGE_SETUP, true, 0, "");
             out.writeTo(connection.output());

@@ -130,6 +130,7 @@ public final class MigrationSender {
             sink = s;
             try {
                 // ---- setup ----
+                MemoryDigest.warmUpInBackground();
                 watchdog.arm(options.ackTimeoutMillis());
                 FrameBuffer fb = s.buffer();
                 fb.handshake(guest.describe(), Wire.FEATURE_DIGEST);

@@ -37,6 +37,7 @@ public final class Serial8250 implements PioDevice {
     private boolean fifoEnabled;
     private boolean thrEmptyPending;
     private boolean irqLevel;
+    private boolean inputFrozen;
 
     public Serial8250(OutputStream out, IrqLine irq) {
         this.out = out;
@@ -123,13 +124,22 @@ public final class Serial8250 implements PioDevice {
     public void enqueueInput(byte[] bytes, int length) throws InterruptedException {
         synchronized (this) {
             for (int i = 0; i < length; i++) {
-                while (rx.size() >= RX_CAPACITY) {
+                while (rx.size() >= RX_CAPACITY || inputFrozen) {
                     wait();
                 }
                 rx.add(bytes[i]);
             }
             updateIrq();
         }
+    }
+
+    /**
+     * While frozen (the VM is paused for a migration), console input waits in
+     * {@link #enqueueInput} instead of changing the state being saved.
+     */
+    public synchronized void freezeInput(boolean frozen) {
+        inputFrozen = frozen;
+        notifyAll();
     }
 
     public synchronized SerialState save() {

@@ -62,6 +62,7 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
     private final int xsaveSize;
     private final boolean hasXcrs;
     private final int[] msrIndexList;
+    private final boolean canScaleTsc;
     private boolean started;
     private boolean closed;
     // Dirty logging (guarded by this): one native bitmap per memslot while logging is on.
@@ -79,6 +80,18 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         this.xsaveSize = kvm.checkExtension(Cap.XSAVE) > 0 ? Math.max(4096, kvm.checkExtension(Cap.XSAVE2)) : 0;
         this.hasXcrs = kvm.checkExtension(Cap.XCRS) > 0;
         this.msrIndexList = orderMsrs(kvm.msrIndexList());
+        this.canScaleTsc = kvm.checkExtension(Cap.TSC_CONTROL) > 0;
+    }
+
+    /** Firecracker's tolerance: TSC calibrations of the same CPU model differ by less than this. */
+    static final double TSC_KHZ_TOLERANCE = 250e-6;
+
+    /** Whether a guest whose TSC ran at {@code savedKhz} needs scaling to run at {@code hereKhz}. */
+    static boolean tscNeedsScaling(int savedKhz, int hereKhz) {
+        if (savedKhz <= 0 || hereKhz <= 0) {
+            return false; // one side could not tell: nothing to compare
+        }
+        return Math.abs((long) savedKhz - hereKhz) > Math.round(savedKhz * TSC_KHZ_TOLERANCE);
     }
 
     /** The MSRs to save, in an order that restores: TSC deadline after the TSC. */
@@ -433,14 +446,17 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         dirtyBitmaps = null;
     }
 
+    /** Stops the vCPUs and freezes console input, so the saved serial state is the last one. */
     @Override
     public void pause() {
+        serial.freezeInput(true);
         pauseVcpus();
     }
 
     @Override
     public void resume() {
         start();
+        serial.freezeInput(false);
     }
 
     /** The state of a paused VM, encoded by {@link StateCodec}. */
@@ -535,6 +551,21 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
     }
 
     private void restoreVcpu(VcpuFd fd, VcpuState v) {
+        // The guest's TSC rate before anything TSC-relative (the TSC and TSC deadline MSRs).
+        int hereKhz;
+        try {
+            hereKhz = fd.getTscKhz();
+        } catch (io.d3vm.kvm.KvmException e) {
+            hereKhz = 0;
+        }
+        if (tscNeedsScaling(v.tscKhz(), hereKhz)) {
+            if (!canScaleTsc) {
+                throw new IllegalStateException(String.format("the guest's TSC ran at %d kHz, this host's at %d kHz, and"
+                        + " KVM here cannot scale it (no KVM_CAP_TSC_CONTROL): migrate between hosts of one CPU model",
+                        v.tscKhz(), hereKhz));
+            }
+            fd.setTscKhz(v.tscKhz());
+        }
         // CPUID first: MSR and XSAVE restores check features against it, and SET_MP_STATE depends
         // on the vCPU being (or not being) the BSP, which CPUID-derived state decides.
         fd.setCpuid2(v.cpuid());

@@ -76,4 +76,23 @@ class Serial8250Test {
         assertThat(other.read(7, 1)).isEqualTo(0x42);
         assertThat(other.read(0, 1)).isEqualTo('x');
     }
+
+    @Test
+    void shouldHoldConsoleInputWhileFrozenAndDeliverItAfter() throws Exception {
+        uart.freezeInput(true);
+        Thread feeder = Thread.ofPlatform().start(() -> {
+            try {
+                uart.enqueueInput(new byte[] {'z'}, 1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        feeder.join(200);
+        assertThat(feeder.isAlive()).isTrue();
+        assertThat(uart.save().rxBuffer()).isEmpty();
+        uart.freezeInput(false);
+        feeder.join(5000);
+        assertThat(feeder.isAlive()).isFalse();
+        assertThat(uart.read(0, 1)).isEqualTo('z');
+    }
 }

@@ -175,4 +175,58 @@ class MigrationTest {
             }
         }
     }
+
+    /** Copies every page set in {@code dirty} from one guest memory to the other. */
+    static long copyPages(GuestMemory from, GuestMemory to, DirtyBitmap dirty) {
+        long n = 0;
+        for (long p = dirty.nextSet(0); p >= 0; p = dirty.nextSet(p + 1)) {
+            MemorySegment.copy(from.page(p), 0, to.page(p), 0, GuestMemory.PAGE_SIZE);
+            n++;
+        }
+        return n;
+    }
+
+    @Test
+    void shouldMigrateARunningVerifyGuestThroughDirtyLogRoundsWithoutLosingAWrite() throws Exception {
+        // A pre-copy in one process: full copy while the guest runs, three rounds of dirty pages,
+        // pause, the last dirty pages, state. The verify workload keeps rewriting part of its memory
+        // and checks all of it, so a write the dirty log lost would show as a MISMATCH.
+        ConsoleCapture srcConsole = new ConsoleCapture();
+        ConsoleCapture dstConsole = new ConsoleCapture();
+        try (Vm src = TestGuestSupport.load("test:verify,mem=48M,seed=77", srcConsole)) {
+            src.start();
+            srcConsole.await("d3guest: verify pass=\\d+ ok", WAIT);
+            try (Vm dst = (Vm) new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+                    .createDestination(src.describe(), src.memory().layout())) {
+                src.startDirtyLogging();
+                DirtyBitmap all = new DirtyBitmap(src.memory().pageCount());
+                all.setAll();
+                copyPages(src.memory(), dst.memory(), all);
+                long[] perRound = new long[3];
+                for (int round = 0; round < 3; round++) {
+                    Thread.sleep(100);
+                    DirtyBitmap d = new DirtyBitmap(src.memory().pageCount());
+                    src.collectDirtyPages(d);
+                    perRound[round] = copyPages(src.memory(), dst.memory(), d);
+                }
+                src.pause();
+                DirtyBitmap last = new DirtyBitmap(src.memory().pageCount());
+                src.collectDirtyPages(last);
+                copyPages(src.memory(), dst.memory(), last);
+                byte[] state = src.saveState();
+                src.stopDirtyLogging();
+                assertThat(java.util.Arrays.stream(perRound).min().orElseThrow()).as("the running guest dirtied pages every round").isPositive();
+                for (int i = 0; i < src.memory().regions().size(); i++) {
+                    assertThat(dst.memory().regions().get(i).host().mismatch(src.memory().regions().get(i).host()))
+                            .as("destination memory equals the paused source's").isEqualTo(-1L);
+                }
+                dst.restoreState(state);
+                src.shutdown();
+                dst.resume();
+                Matcher a = awaitOrExplain(dstConsole, dst, "d3guest: verify pass=(\\d+) ok", 0);
+                awaitOrExplain(dstConsole, dst, "d3guest: verify pass=(\\d+) ok", a.end());
+                assertThat(dstConsole.text()).doesNotContain("MISMATCH").doesNotContain("d3guest: boot");
+            }
+        }
+    }
 }

@@ -112,4 +112,13 @@ class StateCodecTest {
         int[] ordered = Vm.orderMsrs(new int[] {0x174, 0x6e0, 0x10, 0xc0000080});
         assertThat(ordered).containsExactly(0x174, 0x10, 0xc0000080, 0x6e0);
     }
+
+    @Test
+    void shouldScaleTheTscOnlyBeyond250PartsPerMillion() {
+        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440)).isFalse();
+        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440 + 600)).isFalse();
+        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440 + 800)).isTrue();
+        assertThat(Vm.tscNeedsScaling(0, 2_000_000)).isFalse();
+        assertThat(Vm.tscNeedsScaling(3_000_000, 2_000_000)).isTrue();
+    }
 }
