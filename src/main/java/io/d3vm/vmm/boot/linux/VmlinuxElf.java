@@ -25,9 +25,11 @@ public record VmlinuxElf(long entry, List<Segment> segments) {
     static final int PHDR_BYTES = 56;
     static final int MAX_PHDRS = 64;
     private static final int PT_LOAD = 1, ET_EXEC = 2, EM_X86_64 = 62;
+    /** __START_KERNEL_map: an x86-64 kernel's text is linked in the top 2 GiB of the address space. */
+    static final long KERNEL_TEXT_MAP = 0xffffffff80000000L;
 
     /** One PT_LOAD segment: file bytes [offset, +fileSize) go to paddr; the rest up to memSize is zero. */
-    public record Segment(long offset, long paddr, long fileSize, long memSize) {
+    public record Segment(long offset, long paddr, long vaddr, long fileSize, long memSize) {
         public long end() {
             return paddr + memSize;
         }
@@ -85,7 +87,8 @@ public record VmlinuxElf(long entry, List<Segment> segments) {
             if (p.getInt(o) != PT_LOAD) {
                 continue;
             }
-            long offset = p.getLong(o + 8), paddr = p.getLong(o + 0x18), filesz = p.getLong(o + 0x20), memsz = p.getLong(o + 0x28);
+            long offset = p.getLong(o + 8), vaddr = p.getLong(o + 0x10), paddr = p.getLong(o + 0x18);
+            long filesz = p.getLong(o + 0x20), memsz = p.getLong(o + 0x28);
             if (offset < 0 || filesz < 0 || offset > fileSize - filesz) {
                 throw new LinuxBootException(what + " is truncated: segment " + i + " needs file bytes [" + offset + ", +"
                         + filesz + ") of " + fileSize);
@@ -95,7 +98,7 @@ public record VmlinuxElf(long entry, List<Segment> segments) {
                         + " (needs paddr >= 1 MiB and memsz >= filesz)", what, i, paddr, filesz, memsz));
             }
             if (memsz > 0) {
-                segments.add(new Segment(offset, paddr, filesz, memsz));
+                segments.add(new Segment(offset, paddr, vaddr, filesz, memsz));
             }
         }
         if (segments.isEmpty()) {
@@ -107,10 +110,13 @@ public record VmlinuxElf(long entry, List<Segment> segments) {
                 throw new LinuxBootException(what + " has overlapping segments at 0x" + Long.toHexString(segments.get(i).paddr()));
             }
         }
-        boolean entryLoaded = segments.stream().anyMatch(s -> entry >= s.paddr() && entry < s.paddr() + s.fileSize());
-        if (!entryLoaded) {
-            throw new LinuxBootException(String.format("%s's entry point 0x%x is not a physical address inside its loaded code"
-                    + " (is it a vmlinux, whose entry is phys_startup_64?)", what, entry));
+        Segment code = segments.stream().filter(s -> entry >= s.paddr() && entry < s.paddr() + s.fileSize())
+                .findFirst().orElseThrow(() -> new LinuxBootException(String.format("%s's entry point 0x%x is not a physical"
+                        + " address inside its loaded code (is it a vmlinux, whose entry is phys_startup_64?)", what, entry)));
+        // A static user-space program (busybox, say) passes every check above; a kernel is linked high.
+        if (Long.compareUnsigned(code.vaddr(), KERNEL_TEXT_MAP) < 0) {
+            throw new LinuxBootException(String.format("%s is an x86-64 executable but not a Linux kernel: its code is linked at"
+                    + " 0x%x, not in the kernel text mapping (0xffffffff80000000 and up)", what, code.vaddr()));
         }
         return new VmlinuxElf(entry, segments);
     }

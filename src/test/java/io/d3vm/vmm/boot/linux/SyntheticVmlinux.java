@@ -24,6 +24,8 @@ public final class SyntheticVmlinux {
     long seed = 5;
     /** When >= 0, the file is cut to this many bytes. */
     int truncateTo = -1;
+    /** Virtual = physical + this; a kernel's text mapping by default, 0 for a user-space program. */
+    long vaddrOffset = 0xffffffff80000000L;
 
     /** When set, written at the entry point (which must be in segment 0). */
     public byte[] entryCode;
@@ -61,7 +63,7 @@ public final class SyntheticVmlinux {
             b.putInt(ph, 1);
             b.putInt(ph + 4, 5);
             b.putLong(ph + 8, off);
-            b.putLong(ph + 0x10, 0xffffffff80000000L + s.paddr());
+            b.putLong(ph + 0x10, vaddrOffset + s.paddr());
             b.putLong(ph + 0x18, s.paddr());
             b.putLong(ph + 0x20, s.fileSize());
             b.putLong(ph + 0x28, s.memSize());

@@ -114,6 +114,17 @@ class VmlinuxLoaderTest {
     }
 
     @Test
+    void shouldRejectAUserSpaceExecutable() throws IOException {
+        SyntheticVmlinux elf = new SyntheticVmlinux();
+        elf.vaddrOffset = 0;
+        assertLoadFails(elf.write(dir), 128 * MiB, "not a Linux kernel", "0x1000000");
+        Path busybox = Path.of(System.getProperty("d3vm.projectDir", "."), "build", "linux", "busybox");
+        if (Files.isRegularFile(busybox)) {
+            assertLoadFails(busybox, 128 * MiB, "not a Linux kernel");
+        }
+    }
+
+    @Test
     void shouldRejectMemoryTooSmallForTheImage() throws IOException {
         SyntheticVmlinux elf = new SyntheticVmlinux();
         elf.segs.add(new SyntheticVmlinux.Seg(0x4000000, 100, 100));
