@@ -188,14 +188,20 @@ public final class GuestMemory implements AutoCloseable {
             java.util.Arrays.fill(out, 0, count, true);
             return;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment vec = arena.allocate(count);
-            LibC.mincore(range, vec);
-            for (int i = 0; i < count; i++) {
-                out[i] = (vec.get(ValueLayout.JAVA_BYTE, i) & 1) != 0;
-            }
+        // The sender asks once per batch (once per page in sparse dirty rounds): reuse one
+        // result vector per thread instead of an arena per call.
+        MemorySegment vec = MINCORE_VEC.get();
+        if (vec.byteSize() < count) {
+            vec = Arena.ofAuto().allocate(Math.max(count, 2 * vec.byteSize()));
+            MINCORE_VEC.set(vec);
+        }
+        LibC.mincore(range, vec);
+        for (int i = 0; i < count; i++) {
+            out[i] = (vec.get(ValueLayout.JAVA_BYTE, i) & 1) != 0;
         }
     }
+
+    private static final ThreadLocal<MemorySegment> MINCORE_VEC = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(512));
 
     /** Gives a page's host memory back to the kernel: it reads as zero and is unpopulated again. */
     public void discardPage(long pageIndex) {

@@ -212,6 +212,7 @@ public final class MigrationReceiver {
 
         private void layout() throws IOException, Refused {
             layout = in.readLayout();
+            stats.totalBytes = layout.totalBytes();
             if (layout.totalBytes() > limits.maxGuestMemory()) {
                 refuseSetup("guest memory of " + layout.totalBytes() + " bytes exceeds this receiver's limit of "
                         + limits.maxGuestMemory() + " bytes (receive --max-memory)");
@@ -227,7 +228,6 @@ public final class MigrationReceiver {
             }
             received = new DirtyBitmap(memory.pageCount());
             MemoryDigest.warmUpInBackground();
-            stats.totalBytes = layout.totalBytes();
             out.ack(Wire.STAGE_SETUP, true, 0, "");
             out.writeTo(connection.output());
             stats.setupNanos = System.nanoTime() - stats.startNanos;

@@ -47,6 +47,13 @@ import java.net.SocketTimeoutException;
  *     keeps running intact, and throws {@link MigrationException} saying what failed.</li>
  * </ol>
  *
+ * <p>The one window this leaves: if the connection breaks after the destination wrote its positive
+ * ACK but before the source read it, the destination resumes and the source, which never saw the
+ * ACK, resumes too. A further confirmation message only moves the window (the destination would
+ * then not know whether the source saw it). QEMU closes it the other way — a source that sent
+ * everything stays paused and an operator decides — at the cost of a guest that may run nowhere;
+ * this engine keeps the guest running on the source, as its contract says.
+ *
  * <p>One instance per migration; the CLI's {@code migrate} and the VMM's control API create them.
  */
 public final class MigrationSender {
