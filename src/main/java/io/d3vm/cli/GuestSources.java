@@ -5,6 +5,11 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.guest.SyntheticGuest;
 import io.d3vm.migration.guest.SyntheticSpec;
 
+import io.d3vm.kvm.Kvm;
+import io.d3vm.vmm.vstate.TestGuestFactory;
+
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Function;
@@ -21,12 +26,28 @@ final class GuestSources {
     static Map<String, Function<String, Migratable>> sources() {
         Map<String, Function<String, Migratable>> m = new LinkedHashMap<>();
         m.put(SyntheticSpec.PREFIX, SyntheticGuest::create);
+        m.put("test", d -> testGuests().bootSource(d));
         return m;
     }
 
     /** Destination factories for {@code receive}. */
     static GuestFactories destinations() {
-        return SyntheticGuest.register(new GuestFactories());
+        // The KVM kind is registered even without /dev/kvm: opening it is deferred to the first guest.
+        return SyntheticGuest.register(new GuestFactories())
+                .register("test", (d, layout) -> testGuests().createDestination(d, layout));
+    }
+
+    private static Kvm kvm;
+
+    /**
+     * KVM test guests (the VMM's {@code test:} kind): one vCPU, serial console on stdout. /dev/kvm
+     * is opened on first use and kept for the process.
+     */
+    private static synchronized TestGuestFactory testGuests() {
+        if (kvm == null) {
+            kvm = Kvm.open();
+        }
+        return new TestGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out));
     }
 
     /** Builds the running source guest of {@code description}. */

@@ -67,12 +67,39 @@ public sealed interface VcpuExit {
                 default -> "suberror " + suberror;
             };
             StringBuilder sb = new StringBuilder(kind);
+            String insn = instructionBytes();
+            if (insn != null) {
+                return sb.append(" of instruction bytes [").append(insn).append(']').toString();
+            }
             if (data.length > 0) {
                 sb.append(" data=[");
                 for (int i = 0; i < data.length; i++) {
                     sb.append(i == 0 ? "" : ", ").append("0x").append(Long.toHexString(data[i]));
                 }
                 sb.append(']');
+            }
+            return sb.toString();
+        }
+
+        /**
+         * For an emulation failure with {@code KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES}
+         * (data[0] bit 0), the bytes at the failing RIP: the union continues {@code u8 insn_size,
+         * u8 insn_bytes[15]} from data[1]. Null when KVM did not include them.
+         */
+        public String instructionBytes() {
+            if (suberror != 1 || data.length < 3 || (data[0] & 1) == 0) {
+                return null;
+            }
+            byte[] raw = new byte[(data.length - 1) * 8];
+            for (int i = 1; i < data.length; i++) {
+                for (int b = 0; b < 8; b++) {
+                    raw[(i - 1) * 8 + b] = (byte) (data[i] >>> (8 * b));
+                }
+            }
+            int size = Math.min(raw[0] & 0xff, Math.min(15, raw.length - 1));
+            StringBuilder sb = new StringBuilder();
+            for (int i = 0; i < size; i++) {
+                sb.append(i == 0 ? "" : " ").append(String.format("%02x", raw[1 + i] & 0xff));
             }
             return sb.toString();
         }

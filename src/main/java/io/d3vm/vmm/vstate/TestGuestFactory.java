@@ -4,9 +4,13 @@ import io.d3vm.kvm.Kvm;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.guest.GuestFactory;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.vmm.boot.testguest.TestGuestImage;
+import io.d3vm.vmm.boot.testguest.TestGuestLoader;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 
+import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 
 /**
  * Builds the destination of a migrating test guest ({@code test:<workload>,mem=...}): a paused KVM
@@ -28,6 +32,30 @@ public final class TestGuestFactory implements GuestFactory {
         this.kvm = kvm;
         this.vcpus = vcpus;
         this.console = console;
+    }
+
+    /**
+     * Boots the built-in test guest described by {@code description} and lets it run: the source
+     * side of a migration ({@code d3vm migrate --guest test:...}).
+     */
+    public Vm bootSource(String description) {
+        TestGuestSpec spec = TestGuestSpec.parse(description);
+        TestGuestImage image;
+        try {
+            image = TestGuestImage.builtIn();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(spec.memBytes()), vcpus, console, spec.describe()));
+        try {
+            TestGuestLoader.Boot boot = TestGuestLoader.load(vm.memory(), image, spec, null);
+            vm.setUpBootVcpu(boot.cpu(), boot.rax());
+            vm.start();
+            return vm;
+        } catch (RuntimeException e) {
+            vm.close();
+            throw e;
+        }
     }
 
     @Override

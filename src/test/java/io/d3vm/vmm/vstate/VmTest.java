@@ -56,6 +56,25 @@ class VmTest {
     }
 
     @Test
+    void shouldNameTheExitAndRipWhenTheGuestRunsAnInstructionKvmCannotEmulate() throws Exception {
+        // popcnt rax, rbx: kvm_pvm's emulator rejects it (HOST-KVM.md); hardware KVM runs it.
+        byte[] code = new GuestCode().bytes(0xf3, 0x48, 0x0f, 0xb8, 0xc3).powerOff().spin().toArray();
+        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+            vm.start();
+            VmOutcome o = vm.awaitOutcome(Duration.ofSeconds(20));
+            if (o instanceof VmOutcome.Failed f) {
+                assertThat(f.exitCode()).isNotZero();
+                assertThat(f.describe()).contains("KVM_EXIT_INTERNAL_ERROR").contains("emulation failure")
+                        .contains("RIP 0x" + Long.toHexString(CODE))
+                        .containsAnyOf("instruction bytes [f3 48 0f b8 c3", "data=[");
+            } else {
+                assertThat(o).isInstanceOf(VmOutcome.PowerOff.class);
+            }
+            System.out.println("popcnt: " + o.describe());
+        }
+    }
+
+    @Test
     void shouldIgnoreUnclaimedPortsAndCountThem() throws Exception {
         byte[] code = new GuestCode().movDx(0x510).inAlDx().storeAl(0x200000).outDxAl().powerOff().spin().toArray();
         try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
