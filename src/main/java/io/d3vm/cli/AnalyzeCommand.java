@@ -45,7 +45,8 @@ final class AnalyzeCommand implements Callable<Integer> {
     @Option(names = "--samples", paramLabel = "K", description = "words d3 samples after the first cache line (default ${DEFAULT-VALUE})")
     int samples = Detectors.DEFAULT_SAMPLES;
 
-    @Option(names = "--passes", paramLabel = "N", description = "timed passes per detector, the fastest counts (default ${DEFAULT-VALUE})")
+    @Option(names = "--passes", paramLabel = "N",
+            description = "timed passes per detector (thread CPU time), the fastest counts (default ${DEFAULT-VALUE})")
     int passes = 3;
 
     @Option(names = "--top", paramLabel = "N", description = "uniform patterns to list (default ${DEFAULT-VALUE})")
@@ -155,7 +156,8 @@ final class AnalyzeCommand implements Callable<Integer> {
                     100.0 * d.bytesSent() / noneBytes, d.nsPerPage(total), gbps, vsRead, d.sampledWords(),
                     d.fullChecks(), d.falseDispensable());
         }
-        out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit)%n", plainGbps);
+        out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit); times are thread CPU time%n",
+                plainGbps);
         out.println("bytes: normal pages x (4096 + 8) + 16 per run of like dispensable pages (+8 per uniform run)");
     }
 

@@ -46,6 +46,11 @@ public final class CpuTimeHarness {
         // Without the residency query (mincore per batch): the same memory viewed as an image.
         variants.add(new Variant("full/no-mincore", m -> classify(m.withoutResidency(), m, Detectors.create("full"))));
 
+        // The full check's two kernels alone (no residency, no counters): the measurement behind
+        // PageScan.uniformFrom's choice of the Vector API.
+        variants.add(new Variant("kernelScalar", m -> kernel(m, false)));
+        variants.add(new Variant("kernelVector", m -> kernel(m, true)));
+
         // Warm the JIT on small memory first: the Vector API is slow until C2 compiles it, and a
         // loop run once per pass over 1 GiB would otherwise be timed in its OSR/C1 versions.
         MemoryMix warm = new MemoryMix();
@@ -116,5 +121,17 @@ public final class CpuTimeHarness {
             }
         }
         return c.stats().dispensablePages();
+    }
+
+    private static long kernel(MemoryMix m, boolean vector) {
+        MemorySegment h = m.memory.regions().getFirst().host();
+        long uniform = 0;
+        for (long o = 0; o < h.byteSize(); o += GuestMemory.PAGE_SIZE) {
+            long w = PageScan.word(h, o);
+            if (vector ? PageScan.uniformVector(h, o, 0, w) : PageScan.uniformScalar(h, o, 0, w)) {
+                uniform++;
+            }
+        }
+        return uniform;
     }
 }
