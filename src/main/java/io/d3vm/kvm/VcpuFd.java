@@ -21,7 +21,6 @@ public final class VcpuFd implements AutoCloseable {
     private final int id;
     private final MemorySegment runMapping;
     private final KvmRun run;
-    /** Reused by KVM_GET/SET calls; confined to the vCPU thread like the fd itself. */
     private boolean closed;
 
     VcpuFd(int fd, int id, MemorySegment runMapping) {

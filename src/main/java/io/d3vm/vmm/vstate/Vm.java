@@ -237,10 +237,10 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
                     BootCpuState.CR0, 0, boot.cr3(), BootCpuState.CR4, 0, BootCpuState.EFER,
                     cur.apicBase(), new long[4]);
             fd.setSregs(s);
-            Regs r = Regs.initial();
+            // RFLAGS 0x2: only the reserved bit, interrupts off (the contract's entry state).
             fd.setRegs(new Regs(rax, 0, 0, 0, boot.rsi(), boot.rdi(), boot.rsp(), 0, 0, 0, 0, 0, 0, 0, 0, 0,
                     boot.rip(), 0x2));
-            return r;
+            return null;
         });
     }
 
