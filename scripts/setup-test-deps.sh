@@ -21,7 +21,7 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
   fi
 fi
 
-if [ ! -f build/linux/vmlinuz ] || [ ! -f build/linux/initramfs.cpio.gz ]; then
+if [ ! -f build/linux/vmlinuz ] || [ ! -f build/linux/vmlinux ] || [ ! -f build/linux/initramfs.cpio.gz ]; then
   { timeout 600 scripts/fetch-linux.sh && timeout 300 scripts/make-initramfs.sh; } >/dev/null \
     || warn "could not fetch the Debian kernel / build the initramfs: the real-kernel loader tests will skip"
 fi

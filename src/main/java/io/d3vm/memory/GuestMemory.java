@@ -84,7 +84,8 @@ public final class GuestMemory implements AutoCloseable {
     /**
      * Read-only guest memory over slices of a file mapping (a memory image; {@code analyze} and
      * the benchmarks use it). Every page counts as resident: a file page holds its data whether or
-     * not the page cache has it. Writes throw; {@link #close} unmaps {@code mapping}.
+     * not the page cache has it. Writes throw; {@link #close} unmaps {@code mapping} (when not null:
+     * a caller that views memory it owns elsewhere passes null).
      */
     public static GuestMemory ofImage(MemoryLayout layout, List<MemorySegment> segments, MemorySegment mapping) {
         if (segments.size() != layout.ranges().size()) {

@@ -135,6 +135,16 @@ class LinuxLoaderTest {
         }
     }
 
+    @Test
+    void shouldReportAdjacentLayoutRangesAsOneRamEntry() throws IOException {
+        MemoryLayout layout = MemoryLayout.of(0, 256 * MiB, 256 * MiB, 256 * MiB);
+        try (GuestMemory mem = GuestMemory.allocate(layout)) {
+            LinuxBoot boot = LinuxLoader.load(mem, new SyntheticBzImage().write(dir), Optional.empty(), "");
+            assertThat(readE820(mem.slice(boot.bootParamsAddress(), 4096)))
+                    .endsWith(new E820Entry(0x100000, 512 * MiB - 0x100000, E820Entry.RAM)).hasSize(4);
+        }
+    }
+
     /** Random memory sizes, initramfs sizes and initrd_addr_max: the initramfs always lands where the protocol allows, as high as it can. */
     @ParameterizedTest
     @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
