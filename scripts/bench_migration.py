@@ -242,10 +242,15 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             raise RuntimeError("no source report: " + procs[-1].tail())
         with open(src_report) as f:
             result = json.load(f)
-        if os.path.exists(dst_report):
-            with open(dst_report) as f:
-                dr = json.load(f)
-            result["x-bench-destination"] = {k: dr.get(k) for k in ("status", "total-time", "digest-time", "digest-match")}
+        # The destination may still be writing its report: retry briefly, and never fail the run for it.
+        for _ in range(20):
+            try:
+                with open(dst_report) as f:
+                    dr = json.load(f)
+                result["x-bench-destination"] = {k: dr.get(k) for k in ("status", "total-time", "digest-time", "digest-match")}
+                break
+            except (OSError, ValueError):
+                time.sleep(0.25)
     except Exception as e:  # a failed run is recorded, the series goes on
         result = {"status": "failed", "error": str(e)}
     finally:
