@@ -7,6 +7,8 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.tls.TlsDir;
+import io.d3vm.migration.tls.TlsTransport;
 import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.migration.transport.Transport;
 import picocli.CommandLine.Command;
@@ -14,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -78,9 +81,19 @@ final class MigrateCommand implements Callable<Integer> {
     @Option(names = "--progress", description = "draw the progress line in place even when stdout is not a terminal")
     boolean progress;
 
-    /** How bytes travel; plain TCP here, TLS when the security options supply another transport. */
-    Transport transport() {
-        return new TcpTransport();
+    @Option(names = "--tls-dir", paramLabel = "DIR",
+            description = {"TLS 1.3 with mutual authentication: DIR holds ca-cert.pem, cert.pem, key.pem (make test ones with",
+                    "`d3vm certs --out DIR`); the destination must present a certificate from the same CA. Default: plain TCP"})
+    Path tlsDir;
+
+    private Transport transport;
+
+    /** How bytes travel: plain TCP, or TLS 1.3 with {@code --tls-dir} (the directory is checked once, here). */
+    Transport transport() throws IOException {
+        if (transport == null) {
+            transport = tlsDir == null ? new TcpTransport() : new TlsTransport(TlsDir.load(tlsDir));
+        }
+        return transport;
     }
 
     @Override
@@ -90,6 +103,7 @@ final class MigrateCommand implements Callable<Integer> {
         SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                 SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS);
         InetSocketAddress target = CliValues.resolve(to);
+        Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
         Migratable g = GuestSources.createSource(guest);
         out.printf(Locale.ROOT, "guest %s: %s, ready in %.1f s; migrating to %s with detector %s%n", g.describe(),
@@ -99,7 +113,7 @@ final class MigrateCommand implements Callable<Integer> {
         MigrationReport r;
         boolean ok;
         try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || (System.console() != null && System.console().isTerminal()))) {
-            sender.migrate(transport(), target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
+            sender.migrate(channel, target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
             ok = true;
         } catch (MigrationException e) {
             ok = false;

@@ -7,6 +7,8 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.tls.TlsDir;
+import io.d3vm.migration.tls.TlsTransport;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
@@ -57,16 +59,27 @@ final class ReceiveCommand implements Callable<Integer> {
     long maxMemory = ReceiverLimits.DEFAULT_MAX_GUEST_MEMORY;
 
     @Option(names = "--max-frame", paramLabel = "SIZE", converter = CliValues.Bytes.class,
-            description = "refuse frames longer than this (at least 2056K, one full page batch). Default: 8M")
+            description = "refuse frames longer than this (at least 2060K: one full page batch is 2105368 bytes). Default: 8M")
     long maxFrame = Wire.DEFAULT_MAX_FRAME;
 
     @Option(names = "--read-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
             description = "drop a source that sends nothing for this long. Default: 30s")
     long readTimeoutMillis = ReceiverLimits.DEFAULT_READ_TIMEOUT_MILLIS;
 
-    /** How bytes travel; plain TCP here, TLS when the security options supply another transport. */
-    Transport transport() {
-        return new TcpTransport();
+    @Option(names = "--tls-dir", paramLabel = "DIR",
+            description = {"TLS 1.3 with mutual authentication: DIR holds ca-cert.pem, cert.pem, key.pem (make test ones with",
+                    "`d3vm certs --out DIR`); sources must present a certificate from the same CA. Default: plain TCP"})
+    Path tlsDir;
+
+    private Transport transport;
+
+    /** How bytes travel: plain TCP, or TLS 1.3 with {@code --tls-dir} (the directory is checked once, here). */
+    Transport transport() throws IOException {
+        if (transport == null) {
+            transport = tlsDir == null ? new TcpTransport()
+                    : new TlsTransport(TlsDir.load(tlsDir), (int) Math.min(Integer.MAX_VALUE, readTimeoutMillis));
+        }
+        return transport;
     }
 
     /** The guest kinds accepted. */

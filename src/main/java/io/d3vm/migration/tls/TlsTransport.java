@@ -26,7 +26,8 @@ import java.nio.channels.WritableByteChannel;
  * {@code needClientAuth}); no other protocol version is enabled. The CLI's {@code migrate} and
  * {@code receive} use it for {@code --tls-dir}; the engine sees only {@link Transport}.
  *
- * <p>The client handshakes inside {@link #connect}, so a wrong destination fails there. The server
+ * <p>The client handshakes inside {@link #connect} (bounded by the handshake timeout, not the
+ * connect timeout), so a wrong destination fails there. The server
  * handshakes on the first read or write of an accepted connection — inside the receiver, whose
  * stall watchdog bounds it and whose error path reports it and keeps serving — so a refused peer
  * never blocks {@link Listener#accept} for the next one. A refused handshake is an {@link IOException}
@@ -42,7 +43,7 @@ public final class TlsTransport implements Transport {
     private final TlsDir dir;
     private final int handshakeTimeoutMillis;
 
-    /** @param handshakeTimeoutMillis the longest a server-side handshake may take before the peer is dropped */
+    /** @param handshakeTimeoutMillis the longest a handshake may take (either side) before the peer is dropped */
     public TlsTransport(TlsDir dir, int handshakeTimeoutMillis) {
         if (handshakeTimeoutMillis < 1) {
             throw new IllegalArgumentException("handshake timeout must be positive");
@@ -69,7 +70,9 @@ public final class TlsTransport implements Transport {
             ssl.setUseClientMode(true);
             configure(ssl);
             TlsConnection c = new TlsConnection(plain, ssl, peerOf(plain), true);
-            plain.setSoTimeout(timeoutMillis);
+            // The handshake has its own bound: a cold JVM on a busy host can need seconds for it,
+            // more than a TCP connect timeout allows.
+            plain.setSoTimeout(handshakeTimeoutMillis);
             c.handshake();
             plain.setSoTimeout(0); // from here the engine's stall watchdogs decide
             return c;
@@ -202,7 +205,7 @@ public final class TlsTransport implements Transport {
             if (closed) {
                 why = "the connection was closed during the TLS handshake";
             } else if (e instanceof SocketTimeoutException) {
-                why = "no TLS handshake within " + (client ? "the connect timeout" : handshakeTimeoutMillis + " ms");
+                why = "no TLS handshake within " + handshakeTimeoutMillis + " ms";
             } else if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext connection")) {
                 why = who + " does not speak TLS (run it with --tls-dir too, or drop --tls-dir on both ends on a trusted network)";
             } else if (m.contains("Empty client certificate chain") || m.contains("certificate_required")) {
