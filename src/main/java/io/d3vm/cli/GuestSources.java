@@ -50,6 +50,14 @@ final class GuestSources {
         return new TestGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out));
     }
 
+    /**
+     * Destination factories for {@code receive}: synthetic guests, and KVM test guests built by
+     * {@code testGuests} (its console tap per guest, its /dev/kvm path).
+     */
+    static GuestFactories destinations(TestGuestDestinations testGuests) {
+        return SyntheticGuest.register(new GuestFactories()).register("test", testGuests);
+    }
+
     /** Builds the running source guest of {@code description}. */
     static Migratable createSource(String description) {
         var f = sources().get(GuestFactories.kindOf(description));

@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
                 AnalyzeCommand.class,
                 RunCommand.class,
                 CertsCommand.class,
+                DemoCommand.class,
         })
 public final class Main implements Runnable {
 

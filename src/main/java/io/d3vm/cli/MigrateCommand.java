@@ -43,11 +43,15 @@ final class MigrateCommand implements Callable<Integer> {
             description = "where `d3vm receive --listen` runs")
     InetSocketAddress to;
 
-    @Option(names = "--guest", required = true, paramLabel = "SPEC",
+    @Option(names = "--guest", paramLabel = "SPEC",
             description = {"the guest to create and migrate:",
                     "synthetic:mem=SIZE[,zero=PCT][,uniform=PCT][,touched-zero=PCT][,dirty-rate=PAGES/S][,wss=SIZE][,threads=N][,seed=N]",
                     "(defaults: zero=70, uniform=10, touched-zero=50, dirty-rate=0, wss=mem, threads=1, seed=1)"})
     String guest;
+
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "migrate the running VM whose control API is there (`d3vm run ... --api-socket PATH`) instead of building --guest")
+    Path apiSocket;
 
     @Option(names = "--detector", paramLabel = "NAME", description = "none (send every page), full (scan every page), d3 (sample, then confirm). Default: ${DEFAULT-VALUE}")
     String detector = "d3";
@@ -100,6 +104,14 @@ final class MigrateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        if ((guest == null) == (apiSocket == null)) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), guest == null
+                    ? "say what to migrate: --api-socket PATH (a running VM) or --guest SPEC (a guest built here)"
+                    : "give --guest or --api-socket, not both");
+        }
+        if (apiSocket != null) {
+            return ApiMigration.run(this, out, err);
+        }
         SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                 SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS);
         InetSocketAddress target = CliValues.resolve(to);

@@ -1,6 +1,8 @@
 package io.d3vm.cli;
 
+import io.d3vm.kvm.Kvm;
 import io.d3vm.memory.Sizes;
+import io.d3vm.vmm.vstate.Vm;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -20,7 +22,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.net.BindException;
 import java.net.InetSocketAddress;
@@ -66,6 +71,26 @@ final class ReceiveCommand implements Callable<Integer> {
             description = "drop a source that sends nothing for this long. Default: 30s")
     long readTimeoutMillis = ReceiverLimits.DEFAULT_READ_TIMEOUT_MILLIS;
 
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "serve the control API of each received VM here (to migrate it on: `d3vm migrate --api-socket PATH --to ...`)")
+    Path apiSocket;
+
+    @Option(names = "--kvm-device", paramLabel = "PATH", description = "the KVM device for test: guests (default ${DEFAULT-VALUE})")
+    String kvmDevice = Kvm.DEFAULT_PATH;
+
+    private final OutputStream console;
+    private TestGuestDestinations testGuests;
+
+    /** The CLI's instance: received VMs' consoles on this process's stdout. */
+    ReceiveCommand() {
+        this(new FileOutputStream(FileDescriptor.out));
+    }
+
+    /** For tests: received VMs' consoles go to {@code console}. */
+    ReceiveCommand(OutputStream console) {
+        this.console = console;
+    }
+
     @Option(names = "--tls-dir", paramLabel = "DIR",
             description = {"TLS 1.3 with mutual authentication: DIR holds ca-cert.pem, cert.pem, key.pem (make test ones with",
                     "`d3vm certs --out DIR`); sources must present a certificate from the same CA. Default: plain TCP"})
@@ -84,7 +109,8 @@ final class ReceiveCommand implements Callable<Integer> {
 
     /** The guest kinds accepted. */
     GuestFactories factories() {
-        return GuestSources.destinations();
+        testGuests = new TestGuestDestinations(kvmDevice, console);
+        return GuestSources.destinations(testGuests);
     }
 
     @Override
@@ -102,6 +128,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     + " (another process holds the port, or the address is not local)");
         }
         Migratable running = null;
+        ReceivedVm vm = null;
         try (l) {
             out.printf(Locale.ROOT, "listening on %s:%d for migrations (guests: %s; max memory %s)%n", l.localAddress().getHostString(),
                     l.localAddress().getPort(), factories.kinds(), Sizes.format(maxMemory));
@@ -111,11 +138,17 @@ final class ReceiveCommand implements Callable<Integer> {
                 try {
                     c = l.accept();
                 } catch (IOException e) {
+                    if (vm != null && vm.endedOnItsOwn()) {
+                        return vm.exitCode(); // the guest powered off or failed here: the listener was closed for that
+                    }
                     err.println("d3vm: accept failed: " + e.getMessage());
                     return 1;
                 }
                 if (running != null) {
                     // One guest at a time: the previous one makes room for the next.
+                    if (vm != null) {
+                        vm.replaced();
+                    }
                     running.shutdown();
                     running = null;
                 }
@@ -133,7 +166,12 @@ final class ReceiveCommand implements Callable<Integer> {
                 }
                 MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
                 out.print(MigrationOutput.summary(r));
-                if (ok) {
+                vm = null;
+                if (ok && running instanceof Vm v) {
+                    out.println("  guest " + r.guest + " is running here; its console continues below");
+                    out.flush();
+                    vm = ReceivedVm.watch(v, testGuests.tapOf(v), apiSocket, l, out, err);
+                } else if (ok) {
                     out.println("  guest " + r.guest + " is running here");
                 }
                 out.flush();
@@ -143,14 +181,24 @@ final class ReceiveCommand implements Callable<Integer> {
                 }
                 MigrationOutput.writeReport(report, r, err);
                 if (once) {
+                    if (vm != null) {
+                        // A VM runs until it ends here (power-off: its exit code) or migrates on (0).
+                        int code = vm.awaitExitCode();
+                        running = null;
+                        return code;
+                    }
                     if (running != null) {
                         running.shutdown();
+                        running = null;
                     }
                     return ok ? 0 : 1;
                 }
             }
         } finally {
             if (running != null) {
+                if (vm != null) {
+                    vm.replaced();
+                }
                 running.shutdown();
             }
         }

@@ -1,5 +1,7 @@
 package io.d3vm.cli;
 
+import io.d3vm.api.ApiServer;
+import io.d3vm.api.ConsoleTap;
 import io.d3vm.kvm.Kvm;
 import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryImage;
@@ -89,6 +91,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--kvm-device", paramLabel = "PATH", description = "the KVM device (default ${DEFAULT-VALUE})")
     String kvmDevice = Kvm.DEFAULT_PATH;
 
+    @Option(names = "--api-socket", paramLabel = "PATH",
+            description = "serve the control API (JSON lines, QMP style; see README) on this Unix socket while the guest runs")
+    Path apiSocket;
+
     @Option(names = {"-v", "--verbose"}, description = "report layout, start-up times and exit counts on stderr")
     boolean verbose;
 
@@ -154,7 +160,8 @@ public final class RunCommand implements Callable<Integer> {
             log = Files.newOutputStream(serialLog);
             console = new Tee(consoleOut, log);
         }
-        StartupProbe probe = new StartupProbe(console, prepared.bootLine());
+        ConsoleTap tap = new ConsoleTap(console);
+        StartupProbe probe = new StartupProbe(tap, prepared.bootLine());
         long createStart = System.nanoTime();
         try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
                 prepared.description()))) {
@@ -166,10 +173,12 @@ public final class RunCommand implements Callable<Integer> {
                 err.printf("d3vm: %s; %d MiB RAM in %d region(s), %d vCPU(s)%n", loaded.summary(),
                         prepared.memBytes() >> 20, vm.memory().regions().size(), vcpus);
             }
+            ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
             startConsoleInput(vm);
             vm.start();
             long startedAt = System.nanoTime();
             VmOutcome outcome = vm.awaitOutcome();
+            String migratedTo = VmApi.end(api, outcome);
             long end = System.nanoTime();
             if (verbose) {
                 err.printf("d3vm: start-up: JVM start -> command %s, -> VM create %s, -> boot line %s; VM create -> boot line %s"
@@ -182,6 +191,11 @@ public final class RunCommand implements Callable<Integer> {
                 err.printf("d3vm: %d KVM exits in %.2f s (%.0f/s); %d accesses to unclaimed ports (last 0x%x)%n",
                         vm.exitCount(), secs, vm.exitCount() / secs, vm.ioBus().unclaimedAccesses(),
                         Math.max(0, vm.ioBus().lastUnclaimedPort()));
+            }
+            if (migratedTo != null) {
+                err.println("d3vm: the guest migrated live to " + migratedTo + " and runs there; it has ended here");
+                err.flush();
+                return 0;
             }
             err.println("d3vm: " + outcome.describe());
             err.flush();

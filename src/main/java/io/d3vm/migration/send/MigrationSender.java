@@ -70,6 +70,12 @@ public final class MigrationSender {
     private volatile long dirtyPages;
     private volatile FrameSink sink;
     private volatile long bytesBeforeSink;
+    // Cancellation (the control API's migrate-cancel): honoured until COMPLETE is about to go out.
+    // After that point the destination may already run the guest, so only the ACK decides.
+    private final Object commitLock = new Object();
+    private boolean cancelRequested;
+    private boolean committed;
+    private volatile Connection connection;
 
     public MigrationSender(Migratable guest, SendOptions options) {
         this.guest = guest;
@@ -94,6 +100,27 @@ public final class MigrationSender {
                 s == null ? bytesBeforeSink : s.bytesWritten(), dirtyPages, System.nanoTime() - startNanos);
     }
 
+    /**
+     * Stops a running migration before its point of no return: the connection is closed, the
+     * sender's failure path resumes the guest here (intact) and tells the destination to discard,
+     * and {@link #migrate} throws with status {@code cancelled}. Returns false when it is too late
+     * (COMPLETE is on its way: the destination may already be running the guest) or the migration
+     * already ended. Callable from any thread.
+     */
+    public boolean cancel() {
+        synchronized (commitLock) {
+            if (committed || "completed".equals(phase) || "failed".equals(phase)) {
+                return false;
+            }
+            cancelRequested = true;
+        }
+        Connection c = connection;
+        if (c != null) {
+            closeQuietly(c);
+        }
+        return true;
+    }
+
     /** Connects through {@code transport} and migrates; a refused connection names the likely cause. */
     public MigrationReport migrate(Transport transport, InetSocketAddress to, int connectTimeoutMillis) throws MigrationException {
         report.transport = transport.name();
@@ -115,7 +142,7 @@ public final class MigrationSender {
     }
 
     private void fail(String message) throws MigrationException {
-        report.status = "failed";
+        report.status = cancelRequested() ? "cancelled" : "failed";
         report.error = message + "; the guest keeps running here";
         report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
         phase = "failed";
@@ -126,6 +153,10 @@ public final class MigrationSender {
     public MigrationReport migrate(Connection c) throws MigrationException {
         if (report.peer == null) {
             report.peer = c.peer();
+        }
+        connection = c;
+        if (cancelRequested()) {
+            closeQuietly(c); // cancelled while connecting: the first write fails and recovery runs
         }
         GuestMemory memory = guest.memory();
         PageClassifier classifier = Detectors.create(options.detector(), options.samples());
@@ -196,6 +227,12 @@ public final class MigrationSender {
                 long digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
                 report.digest = digest;
                 report.digestTimeMs = (System.nanoTime() - digestFrom) / 1e6;
+                synchronized (commitLock) {
+                    if (cancelRequested) {
+                        throw new Refusal("migration cancelled");
+                    }
+                    committed = true;
+                }
                 s.buffer().complete(digest, round);
                 s.flush();
 
@@ -315,6 +352,9 @@ public final class MigrationSender {
         if (e instanceof Refusal) {
             return e.getMessage();
         }
+        if (cancelRequested()) {
+            return "migration cancelled in phase " + phase;
+        }
         if (watchdog.fired()) {
             return "the destination " + report.peer + " stopped responding (nothing moved for " + watchdog.timeoutMillis() + " ms in phase "
                     + phase + ")";
@@ -376,6 +416,12 @@ public final class MigrationSender {
         report.falseDispensable = st.falseDispensable;
         report.detectorNanos = st.detectorNanos;
         report.ramRemaining = "completed".equals(report.status) ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
+    }
+
+    private boolean cancelRequested() {
+        synchronized (commitLock) {
+            return cancelRequested;
+        }
     }
 
     private static void closeQuietly(Connection c) {

@@ -1,0 +1,413 @@
+package io.d3vm.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The control API of a running VM, in the style of QEMU's QMP: JSON lines over a Unix domain
+ * socket. The server greets each client with {@code {"d3vm": {...}}}; each request is one line
+ * {@code {"execute": "CMD", "arguments": {...}, "id": ...}} and gets one line back,
+ * {@code {"return": {...}}} or {@code {"error": {"class": ..., "desc": ...}}} (with the request's
+ * {@code id}, if it had one). Commands:
+ * <ul>
+ * <li>{@code query-status}: the VM ({@code status} running / paused / migrated / ended, guest,
+ *     console counters of the test guest)</li>
+ * <li>{@code migrate} {@code {"to": "HOST:PORT", "detector", "samples", "max-bandwidth",
+ *     "downtime-limit", "max-rounds", "connect-timeout", "ack-timeout", "tls-dir"}}: starts a live
+ *     migration ({@link MigrateRequest}) and returns at once</li>
+ * <li>{@code query-migrate}: its status with the JSON report's fields ({@link MigrationJob#query})</li>
+ * <li>{@code migrate-cancel}: stops it; the guest keeps running here, intact</li>
+ * <li>{@code quit}: ends the guest (as a power-off)</li>
+ * <li>{@code query-commands}</li>
+ * </ul>
+ * {@code run --api-socket} and {@code receive --api-socket} start one per guest; {@link ApiClient}
+ * is the matching client. The socket file is created with mode 0600 and removed on {@link #close}.
+ */
+public final class ApiServer implements AutoCloseable {
+    public static final List<String> COMMANDS = List.of("query-status", "migrate", "query-migrate", "migrate-cancel", "quit",
+            "query-commands");
+    /** A request line longer than this is refused and the client disconnected. */
+    static final int MAX_LINE = 64 * 1024;
+    static final int MAX_CLIENTS = 16;
+    /** How long {@link #close} waits for connected clients to read their last answer and leave. */
+    static final Duration LINGER = Duration.ofSeconds(2);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path path;
+    private final ServerSocketChannel server;
+    private final ControlledGuest guest;
+    private final Set<SocketChannel> clients = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger clientCount = new AtomicInteger();
+    private final Thread acceptor;
+    private volatile MigrationJob job;
+    private volatile boolean closed;
+
+    private ApiServer(Path path, ServerSocketChannel server, ControlledGuest guest) {
+        this.path = path;
+        this.server = server;
+        this.guest = guest;
+        this.acceptor = Thread.ofPlatform().name("api-accept").daemon().start(this::acceptLoop);
+    }
+
+    /**
+     * Listens on {@code socket}. A stale socket file left by a dead process is replaced; one that a
+     * live process answers on, or a file that is not a socket, is an error.
+     */
+    public static ApiServer start(Path socket, ControlledGuest guest) throws IOException {
+        Path abs = socket.toAbsolutePath();
+        if (Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
+            if (!"s".equals(fileType(abs))) {
+                throw new IOException("--api-socket " + socket + " exists and is not a socket; remove it or choose another path");
+            }
+            boolean answered;
+            try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(abs))) {
+                answered = true;
+            } catch (IOException e) {
+                answered = false;
+            }
+            if (answered) {
+                throw new IOException("--api-socket " + socket + " is in use: another process serves its API there");
+            }
+            Files.deleteIfExists(abs); // nobody answers: left behind by a process that died
+        }
+        if (abs.getParent() != null && !Files.isDirectory(abs.getParent())) {
+            throw new IOException("--api-socket " + socket + ": directory " + abs.getParent() + " does not exist");
+        }
+        ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            ch.bind(UnixDomainSocketAddress.of(abs));
+            // Whoever can connect can move or end the guest: owner only.
+            Files.setPosixFilePermissions(abs, PosixFilePermissions.fromString("rw-------"));
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw new IOException("cannot serve the API on " + socket + ": " + e.getMessage(), e);
+        }
+        return new ApiServer(abs, ch, guest);
+    }
+
+    private static String fileType(Path p) throws IOException {
+        Object mode = Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        int m = (Integer) mode;
+        return (m & 0xF000) == 0xC000 ? "s" : "other";
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** The migration started last through this API, or null. */
+    public MigrationJob job() {
+        return job;
+    }
+
+    /**
+     * Where the guest went: waits up to {@code wait} for a running migration to end, then returns
+     * its target if it completed, else null. {@code run} and {@code receive} ask when their VM ended.
+     */
+    public String migratedTo(Duration wait) throws InterruptedException {
+        MigrationJob j = job;
+        if (j == null) {
+            return null;
+        }
+        j.awaitEnd(wait);
+        return j.completed() ? j.request().target() : null;
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            SocketChannel c;
+            try {
+                c = server.accept();
+            } catch (IOException e) {
+                return; // closed
+            }
+            if (clientCount.incrementAndGet() > MAX_CLIENTS) {
+                clientCount.decrementAndGet();
+                reply(c, error(null, "GenericError", "too many API clients (at most " + MAX_CLIENTS + "); close one"));
+                closeQuietly(c);
+                continue;
+            }
+            clients.add(c);
+            Thread.ofPlatform().name("api-client").daemon().start(() -> serve(c));
+        }
+    }
+
+    private void serve(SocketChannel c) {
+        try (c) {
+            ObjectNode hello = JSON.createObjectNode();
+            ObjectNode v = hello.putObject("d3vm");
+            v.put("version", "0.1.0");
+            v.set("commands", JSON.valueToTree(COMMANDS));
+            if (!reply(c, hello)) {
+                return;
+            }
+            ByteBuffer in = ByteBuffer.allocate(MAX_LINE + 1);
+            while (!closed) {
+                int n = c.read(in);
+                if (n < 0) {
+                    return;
+                }
+                in.flip();
+                int start = 0;
+                for (int i = 0; i < in.limit(); i++) {
+                    if (in.get(i) == '\n') {
+                        String line = new String(in.array(), start, i - start, StandardCharsets.UTF_8).strip();
+                        start = i + 1;
+                        if (!line.isEmpty() && !reply(c, handle(line))) {
+                            return;
+                        }
+                    }
+                }
+                in.position(start);
+                in.compact();
+                if (!in.hasRemaining()) {
+                    reply(c, error(null, "GenericError", "request line longer than " + MAX_LINE + " bytes; disconnecting"));
+                    return;
+                }
+            }
+        } catch (IOException e) {
+            // the client went away
+        } finally {
+            clients.remove(c);
+            clientCount.decrementAndGet();
+        }
+    }
+
+    /** Answers one request line (never throws: every problem becomes an error answer). */
+    ObjectNode handle(String line) {
+        JsonNode req;
+        try {
+            req = JSON.readTree(line);
+        } catch (JsonProcessingException e) {
+            return error(null, "GenericError", "not JSON: " + e.getOriginalMessage()
+                    + " (send one object per line, e.g. {\"execute\": \"query-status\"})");
+        }
+        JsonNode id = req != null && req.isObject() ? req.get("id") : null;
+        try {
+            if (req == null || !req.isObject()) {
+                throw ApiException.invalid("a request is a JSON object such as {\"execute\": \"query-status\"}");
+            }
+            for (var it = req.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!k.equals("execute") && !k.equals("arguments") && !k.equals("id")) {
+                    throw ApiException.invalid("unknown request member '" + k + "' (a request has execute, arguments, id)");
+                }
+            }
+            JsonNode exec = req.get("execute");
+            if (exec == null || !exec.isTextual()) {
+                throw ApiException.invalid("'execute' must name a command: " + String.join(", ", COMMANDS));
+            }
+            JsonNode args = req.get("arguments");
+            if (args != null && !args.isNull() && !args.isObject()) {
+                throw ApiException.invalid("'arguments' must be a JSON object");
+            }
+            String cmd = exec.asText();
+            if (!cmd.equals("migrate") && args != null && !args.isNull() && !args.isEmpty()) {
+                throw ApiException.invalid(cmd + " takes no arguments");
+            }
+            ObjectNode ret = switch (cmd) {
+                case "query-status" -> queryStatus();
+                case "migrate" -> migrate(args);
+                case "query-migrate" -> queryMigrate();
+                case "migrate-cancel" -> cancel();
+                case "quit" -> quit();
+                case "query-commands" -> {
+                    ObjectNode o = JSON.createObjectNode();
+                    o.set("commands", JSON.valueToTree(COMMANDS));
+                    yield o;
+                }
+                default -> throw new ApiException("CommandNotFound", "unknown command '" + cmd + "' (commands: "
+                        + String.join(", ", COMMANDS) + ")");
+            };
+            ObjectNode ok = JSON.createObjectNode();
+            ok.set("return", ret);
+            if (id != null) {
+                ok.set("id", id);
+            }
+            return ok;
+        } catch (ApiException e) {
+            return error(id, e.errorClass(), e.getMessage());
+        } catch (RuntimeException e) {
+            return error(id, "GenericError", "internal error: " + e);
+        }
+    }
+
+    private ObjectNode queryStatus() {
+        ObjectNode o = JSON.createObjectNode();
+        MigrationJob j = job;
+        String status;
+        if (j != null && j.completed()) {
+            status = "migrated";
+        } else if (!guest.alive()) {
+            status = "ended";
+        } else if (j != null && j.isActive() && (j.phase().equals("stop-and-copy") || j.phase().equals("waiting-ack"))) {
+            status = "paused";
+        } else {
+            status = "running";
+        }
+        o.put("status", status);
+        o.put("running", status.equals("running"));
+        if (status.equals("migrated")) {
+            o.put("migrated-to", j.request().target());
+        }
+        guest.describe(o);
+        return o;
+    }
+
+    private synchronized ObjectNode migrate(JsonNode args) throws ApiException {
+        MigrationJob j = job;
+        if (j != null && j.isActive()) {
+            throw ApiException.invalid("a migration to " + j.request().target() + " is already active; query-migrate follows it, migrate-cancel stops it");
+        }
+        if (j != null && j.completed()) {
+            throw ApiException.invalid("the guest already migrated to " + j.request().target() + "; it no longer runs here");
+        }
+        if (!guest.alive()) {
+            throw ApiException.invalid("the guest has ended; there is nothing to migrate");
+        }
+        MigrateRequest r = MigrateRequest.parse(args);
+        job = MigrationJob.start(guest.migratable(), r);
+        ObjectNode o = JSON.createObjectNode();
+        o.put("status", "active");
+        o.put("options", r.summary());
+        return o;
+    }
+
+    private ObjectNode queryMigrate() {
+        MigrationJob j = job;
+        if (j == null) {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("status", "none");
+            return o;
+        }
+        return j.query();
+    }
+
+    private ObjectNode cancel() throws ApiException {
+        MigrationJob j = job;
+        if (j == null || !j.isActive()) {
+            throw ApiException.invalid("no migration is active" + (j == null ? "" : " (the last one " + j.status() + ")"));
+        }
+        if (!j.cancel()) {
+            throw ApiException.invalid("too late to cancel: the source sent its final state (phase " + j.phase()
+                    + "); the migration completes or fails on its own");
+        }
+        try {
+            j.awaitEnd(Duration.ofSeconds(30));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        ObjectNode o = JSON.createObjectNode();
+        o.put("status", j.status());
+        o.put("guest-running-here", guest.alive());
+        return o;
+    }
+
+    private synchronized ObjectNode quit() throws ApiException {
+        MigrationJob j = job;
+        if (j != null && j.isActive()) {
+            throw ApiException.invalid("a migration is active; migrate-cancel it first");
+        }
+        if (!guest.alive()) {
+            throw ApiException.invalid("the guest has already ended" + (j != null && j.completed() ? " (it migrated to " + j.request().target() + ")" : ""));
+        }
+        guest.quit();
+        ObjectNode o = JSON.createObjectNode();
+        o.put("status", "ended");
+        return o;
+    }
+
+    private static ObjectNode error(JsonNode id, String cls, String desc) {
+        ObjectNode o = JSON.createObjectNode();
+        ObjectNode e = o.putObject("error");
+        e.put("class", cls);
+        e.put("desc", desc);
+        if (id != null) {
+            o.set("id", id);
+        }
+        return o;
+    }
+
+    private static boolean reply(SocketChannel c, ObjectNode o) {
+        try {
+            ByteBuffer b = ByteBuffer.wrap((JSON.writeValueAsString(o) + "\n").getBytes(StandardCharsets.UTF_8));
+            while (b.hasRemaining()) {
+                c.write(b);
+            }
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Stops serving: no new clients, connected ones are dropped, an active migration is cancelled
+     * (or, past its point of no return, waited for), and the socket file is removed.
+     */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closeQuietly(server);
+        MigrationJob j = job;
+        if (j != null && j.isActive()) {
+            j.cancel();
+            try {
+                j.awaitEnd(Duration.ofSeconds(130));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        // A client driving a migration polls query-migrate: let it read how the migration ended
+        // (it disconnects then) before the process goes away.
+        long lingerUntil = System.nanoTime() + LINGER.toNanos();
+        while (!clients.isEmpty() && System.nanoTime() < lingerUntil) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        closed = true;
+        for (SocketChannel c : clients) {
+            closeQuietly(c);
+        }
+        try {
+            acceptor.join(1000);
+            Files.deleteIfExists(path);
+        } catch (IOException | InterruptedException e) {
+            // best effort: a stale socket file is replaced by the next start
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // closing
+        } catch (RuntimeException ignored) {
+            // ClosedChannelException and friends
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package io.d3vm.cli;
+
+import io.d3vm.api.ConsoleTap;
+import io.d3vm.kvm.Kvm;
+import io.d3vm.kvm.KvmUnavailableException;
+import io.d3vm.memory.MemoryLayout;
+import io.d3vm.migration.guest.GuestFactory;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.vmm.vstate.TestGuestFactory;
+
+import java.io.OutputStream;
+import java.util.Map;
+import java.util.WeakHashMap;
+
+/**
+ * {@code receive}'s factory for {@code test:} guests: a KVM VM per migration (the VMM's
+ * {@link TestGuestFactory}) whose serial console goes to this process's console through a fresh
+ * {@link ConsoleTap}. /dev/kvm is opened on the first such migration, so a receiver of synthetic
+ * guests runs on hosts without it; without it a {@code test:} migration is refused at setup.
+ */
+final class TestGuestDestinations implements GuestFactory {
+    private final String kvmDevice;
+    private final OutputStream console;
+    private final Map<Migratable, ConsoleTap> taps = new WeakHashMap<>();
+    private Kvm kvm;
+
+    TestGuestDestinations(String kvmDevice, OutputStream console) {
+        this.kvmDevice = kvmDevice;
+        this.console = console;
+    }
+
+    @Override
+    public synchronized Migratable createDestination(String description, MemoryLayout layout) {
+        if (kvm == null) {
+            try {
+                kvm = Kvm.open(kvmDevice);
+            } catch (KvmUnavailableException e) {
+                throw new IllegalArgumentException("this receiver cannot run KVM guests: " + e.getMessage());
+            }
+        }
+        ConsoleTap tap = new ConsoleTap(console);
+        tap.hold(); // until receive has printed how the migration went
+        // One vCPU: the description does not carry the count, and the test guest runs on the BSP.
+        Migratable vm = new TestGuestFactory(kvm, 1, tap).createDestination(description, layout);
+        taps.put(vm, tap);
+        return vm;
+    }
+
+    /** The console tap of a guest this factory built, or null. */
+    synchronized ConsoleTap tapOf(Migratable guest) {
+        return taps.get(guest);
+    }
+}

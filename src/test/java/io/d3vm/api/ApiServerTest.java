@@ -1,0 +1,179 @@
+package io.d3vm.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.Listener;
+import io.d3vm.migration.transport.TcpTransport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The control API on a synthetic guest (no KVM needed): request validation, a migration, its report. */
+class ApiServerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A synthetic guest under the API; quit shuts it down. */
+    static final class SyntheticControl implements ControlledGuest {
+        final SyntheticGuest guest;
+
+        SyntheticControl(String spec) {
+            guest = SyntheticGuest.create(spec);
+        }
+
+        public Migratable migratable() {
+            return guest;
+        }
+
+        public boolean alive() {
+            return !guest.isShutdown();
+        }
+
+        public void describe(ObjectNode into) {
+            into.put("guest", guest.describe());
+            into.put("memory", guest.memory().totalBytes());
+        }
+
+        public void quit() {
+            guest.shutdown();
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', quoteCharacter = '`', value = {
+            "{nope|not JSON",
+            "[1,2]|a request is a JSON object",
+            "{\"execute\": 3}|'execute' must name a command",
+            "{\"execute\": \"reboot\"}|unknown command 'reboot'",
+            "{\"execute\": \"query-status\", \"extra\": 1}|unknown request member 'extra'",
+            "{\"execute\": \"query-status\", \"arguments\": {\"x\": 1}}|query-status takes no arguments",
+            "{\"execute\": \"migrate\"}|migrate needs arguments",
+            "{\"execute\": \"migrate\", \"arguments\": []}|'arguments' must be a JSON object",
+            "{\"execute\": \"migrate\", \"arguments\": {}}|migrate needs 'to'",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"localhost\"}}|is not HOST:PORT",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:0\"}}|outside 1..65535",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": 7000}}|'to' must be a string",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"speed\": 1}}|unknown migrate argument 'speed'",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"detector\": \"magic\"}}|unknown detector 'magic'",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"samples\": 65}}|'samples' must be an integer 0..64",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"max-bandwidth\": \"fast\"}}|'max-bandwidth'",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"max-bandwidth\": -1}}|'max-bandwidth' must be bytes/s",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"downtime-limit\": \"soon\"}}|is not a duration",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"downtime-limit\": 0}}|outside 1 ms",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"max-rounds\": 1.5}}|'max-rounds' must be an integer",
+            "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"tls-dir\": \"/nonexistent/tls\"}}|tls-dir /nonexistent/tls",
+            "{\"execute\": \"migrate-cancel\"}|no migration is active",
+    })
+    void shouldRefuseABadRequestWithAClearError(String request, String message, @TempDir Path dir) throws Exception {
+        SyntheticControl g = new SyntheticControl("synthetic:mem=1M");
+        try (ApiServer api = ApiServer.start(dir.resolve("api.sock"), g)) {
+            ObjectNode answer = api.handle(request);
+            assertThat(answer.has("error")).as(answer.toString()).isTrue();
+            assertThat(answer.path("error").path("desc").asText()).contains(message);
+            assertThat(g.alive()).isTrue();
+        } finally {
+            g.quit();
+        }
+    }
+
+    @Test
+    void shouldEchoTheRequestIdAndNameUnknownCommands(@TempDir Path dir) throws Exception {
+        SyntheticControl g = new SyntheticControl("synthetic:mem=1M");
+        try (ApiServer api = ApiServer.start(dir.resolve("api.sock"), g)) {
+            ObjectNode ok = api.handle("{\"execute\": \"query-status\", \"id\": \"q1\"}");
+            assertThat(ok.path("id").asText()).isEqualTo("q1");
+            assertThat(ok.path("return").path("status").asText()).isEqualTo("running");
+            ObjectNode bad = api.handle("{\"execute\": \"frobnicate\", \"id\": 7}");
+            assertThat(bad.path("error").path("class").asText()).isEqualTo("CommandNotFound");
+            assertThat(bad.path("id").asInt()).isEqualTo(7);
+            assertThat(api.handle("{\"execute\": \"query-migrate\"}").path("return").path("status").asText()).isEqualTo("none");
+        } finally {
+            g.quit();
+        }
+    }
+
+    @Test
+    void shouldMigrateThroughTheSocketAndReportWhatTheReportFileHolds(@TempDir Path dir) throws Exception {
+        SyntheticControl g = new SyntheticControl("synthetic:mem=32M,zero=60,uniform=10,dirty-rate=200");
+        Listener l = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+        CompletableFuture<Migratable> received = CompletableFuture.supplyAsync(() -> {
+            try (Connection c = l.accept()) {
+                return new MigrationReceiver(SyntheticGuest.register(new GuestFactories()), ReceiverLimits.defaults()).receive(c);
+            } catch (IOException | MigrationException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        try (l; ApiServer server = ApiServer.start(dir.resolve("api.sock"), g); ApiClient api = ApiClient.connect(server.path())) {
+            ObjectNode args = ApiDriver.args("127.0.0.1:" + l.localAddress().getPort(), "d3");
+            args.put("downtime-limit", "200ms");
+            args.put("max-bandwidth", 1L << 30);
+            JsonNode started = api.call("migrate", args);
+            assertThat(started.path("status").asText()).isEqualTo("active");
+            JsonNode q = ApiDriver.awaitEnd(api, Duration.ofSeconds(60));
+            assertThat(q.path("status").asText()).as(q.toString()).isEqualTo("completed");
+            assertThat(q.path("digest-match").asBoolean()).isTrue();
+            assertThat(q.path("downtime-limit").asDouble()).isEqualTo(200.0);
+            assertThat(q.path("max-bandwidth").asLong()).isEqualTo(1L << 30);
+            assertThat(q.path("progress").path("phase").asText()).isEqualTo("completed");
+            assertThat(q.path("rounds").size()).isGreaterThanOrEqualTo(2);
+            // What a client rebuilds from the answer is what the source's --report file would hold.
+            ObjectNode withoutProgress = ((ObjectNode) q).deepCopy();
+            withoutProgress.remove("progress");
+            assertThat(JSON.readTree(ReportJson.report(q).toJsonString())).isEqualTo(withoutProgress);
+
+            assertThat(api.call("query-status").path("status").asText()).isEqualTo("migrated");
+            assertThatThrownBy(() -> api.call("migrate", ApiDriver.args("127.0.0.1:9", "d3")))
+                    .isInstanceOf(ApiException.class).hasMessageContaining("already migrated");
+            assertThatThrownBy(() -> api.call("quit")).hasMessageContaining("already ended");
+            Migratable dst = received.get(60, TimeUnit.SECONDS);
+            dst.shutdown();
+        } finally {
+            g.quit();
+        }
+    }
+
+    @Test
+    void shouldReplaceAStaleSocketAndRefuseALiveOneOrAPlainFile(@TempDir Path dir) throws Exception {
+        SyntheticControl g = new SyntheticControl("synthetic:mem=1M");
+        try {
+            Path sock = dir.resolve("api.sock");
+            ApiServer first = ApiServer.start(sock, g);
+            assertThatThrownBy(() -> ApiServer.start(sock, g)).hasMessageContaining("is in use");
+            first.close();
+            assertThat(sock).doesNotExist();
+            // A socket file whose server died without cleaning up.
+            try (var ch = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+                ch.bind(java.net.UnixDomainSocketAddress.of(sock));
+            }
+            assertThat(sock).exists();
+            try (ApiServer again = ApiServer.start(sock, g)) {
+                assertThat(Files.getPosixFilePermissions(sock)).hasSize(2); // rw for the owner only
+            }
+            Path plain = Files.writeString(dir.resolve("plain"), "x");
+            assertThatThrownBy(() -> ApiServer.start(plain, g)).hasMessageContaining("is not a socket");
+            assertThatThrownBy(() -> ApiClient.connect(dir.resolve("none.sock"))).hasMessageContaining("is `d3vm run");
+        } finally {
+            g.quit();
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package io.d3vm.cli;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** {@code d3vm demo} without KVM falls back to the synthetic guest (a /dev/kvm path that does not exist). */
+class DemoCommandTest {
+
+    @Test
+    void shouldSayKvmIsMissingAndMigrateTheSyntheticGuestInstead() {
+        MigrateCommandTest.Run r = MigrateCommandTest.run("demo", "--kvm-device", "/nonexistent/kvm", "--mem", "64M", "--timeout", "2m");
+        assertThat(r.code()).as(r.out() + r.err()).isZero();
+        assertThat(r.out()).contains("no usable KVM here").contains("synthetic guest")
+                .contains("migration completed").contains("digest match: yes")
+                .contains("d3vm demo: OK (synthetic guest)");
+    }
+
+    @Test
+    void shouldRefuseAnUnknownDetectorOrWorkload() {
+        assertThat(MigrateCommandTest.run("demo", "--detector", "magic").err()).contains("unknown detector 'magic'");
+        assertThat(MigrateCommandTest.run("demo", "--workload", "busy").err()).contains("--workload must be verify, dirty or idle");
+    }
+}
