@@ -139,7 +139,13 @@ class ApiServerTest {
             // What a client rebuilds from the answer is what the source's --report file would hold.
             ObjectNode withoutProgress = ((ObjectNode) q).deepCopy();
             withoutProgress.remove("progress");
-            assertThat(JSON.readTree(ReportJson.report(q).toJsonString())).isEqualTo(withoutProgress);
+            ObjectNode rebuilt = (ObjectNode) JSON.readTree(ReportJson.report(q).toJsonString());
+            // ram.mbps is recomputed from rounded times, so it may differ in the last printed digits.
+            assertThat(rebuilt.path("ram").path("mbps").asDouble())
+                    .isCloseTo(withoutProgress.path("ram").path("mbps").asDouble(), org.assertj.core.api.Assertions.within(0.01));
+            ((ObjectNode) rebuilt.path("ram")).remove("mbps");
+            ((ObjectNode) withoutProgress.path("ram")).remove("mbps");
+            assertThat(rebuilt).isEqualTo(withoutProgress);
 
             assertThat(api.call("query-status").path("status").asText()).isEqualTo("migrated");
             assertThatThrownBy(() -> api.call("migrate", ApiDriver.args("127.0.0.1:9", "d3")))
