@@ -200,7 +200,7 @@ public final class TlsTransport implements Transport {
 
         private IOException explain(IOException e) {
             String who = client ? "the destination " + peer : "the peer " + peer;
-            String m = String.valueOf(e.getMessage());
+            String m = messages(e);
             String why;
             if (closed) {
                 why = "the connection was closed during the TLS handshake";
@@ -224,6 +224,29 @@ public final class TlsTransport implements Transport {
                 why = "connection failed during the TLS handshake: " + m;
             }
             return new SSLHandshakeException("TLS handshake with " + peer + " refused: " + why, e);
+        }
+
+        /**
+         * The messages of {@code e}, its causes and suppressed exceptions: when the peer hangs up
+         * while our alert is being sent, the exception thrown is "Broken pipe" and the certificate
+         * failure that caused it hides in the chain.
+         */
+        private static String messages(Throwable e) {
+            StringBuilder sb = new StringBuilder();
+            java.util.Set<Throwable> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+            java.util.ArrayDeque<Throwable> todo = new java.util.ArrayDeque<>(java.util.List.of(e));
+            while (!todo.isEmpty() && seen.size() < 16) {
+                Throwable t = todo.pop();
+                if (!seen.add(t)) {
+                    continue;
+                }
+                sb.append(sb.isEmpty() ? "" : " / ").append(t.getMessage());
+                if (t.getCause() != null) {
+                    todo.add(t.getCause());
+                }
+                todo.addAll(java.util.List.of(t.getSuppressed()));
+            }
+            return sb.toString();
         }
 
         @Override
