@@ -126,25 +126,10 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
     }
 
     private static long parseDuration(String s, String key) throws ApiException {
-        String v = s.trim().toLowerCase(Locale.ROOT);
-        double factor = 1;
-        if (v.endsWith("ms")) {
-            v = v.substring(0, v.length() - 2);
-        } else if (v.endsWith("s")) {
-            v = v.substring(0, v.length() - 1);
-            factor = 1000;
-        } else if (v.endsWith("m")) {
-            v = v.substring(0, v.length() - 1);
-            factor = 60_000;
-        }
         try {
-            double d = Double.parseDouble(v) * factor;
-            if (Double.isNaN(d) || d < 0 || d > 1e15) {
-                throw new NumberFormatException();
-            }
-            return Math.round(d);
-        } catch (NumberFormatException e) {
-            throw ApiException.invalid("'" + key + "': '" + s + "' is not a duration (e.g. 300ms, 2s, 1m)");
+            return io.d3vm.migration.Durations.parseMillis(s);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("'" + key + "': " + e.getMessage());
         }
     }
 

@@ -64,25 +64,10 @@ final class CliValues {
     static final class Millis implements CommandLine.ITypeConverter<Long> {
         @Override
         public Long convert(String value) {
-            String v = value.trim().toLowerCase(Locale.ROOT);
-            double factor = 1;
-            if (v.endsWith("ms")) {
-                v = v.substring(0, v.length() - 2);
-            } else if (v.endsWith("s")) {
-                v = v.substring(0, v.length() - 1);
-                factor = 1000;
-            } else if (v.endsWith("m")) {
-                v = v.substring(0, v.length() - 1);
-                factor = 60_000;
-            }
             try {
-                double d = Double.parseDouble(v) * factor;
-                if (d < 0 || d > Long.MAX_VALUE / 2 || Double.isNaN(d)) {
-                    throw new NumberFormatException();
-                }
-                return Math.round(d);
-            } catch (NumberFormatException e) {
-                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration (e.g. 300ms, 2s, 1m)");
+                return io.d3vm.migration.Durations.parseMillis(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
             }
         }
     }
