@@ -283,6 +283,8 @@ def qemu_run(name, system, extra, cap, a, rundir):
                                                                       "--log-dir", rundir, "--after", "2"]
     if cap == "max-bandwidth":
         argv += ["--max-bandwidth", str(ONE_GBIT)]
+    if cap == "tc":
+        argv += ["--src-netns", Netns.SRC, "--dst-netns", Netns.DST, "--dst-host", Netns.DST_IP]
     if name == "image":
         argv += ["--image", a.image]
     argv += ["--", w["workload"]] + [o for o in w["opts"].split(",") if o]
@@ -507,8 +509,6 @@ def main():
     qsys = qemu_systems(a)
     if a.qemu and not qsys:
         skipped.append("QEMU column: qemu-system-x86_64 not installed (scripts/qemu-migrate.sh installs it)")
-    if qsys and "tc" in caps:
-        log("note: QEMU runs use loopback (scripts/qemu-migrate.sh); the tc cap has no QEMU column")
     started = datetime.datetime.now(datetime.timezone.utc)
     runs = []
     loads = []
@@ -519,7 +519,7 @@ def main():
         for w in workloads:
             for cap in caps:
                 systems = [(f"d3vm-{d}", None) for d in detectors]
-                if WORKLOADS[w]["kind"] == "test" and cap != "tc":
+                if WORKLOADS[w]["kind"] == "test":
                     systems += qsys
                 for rep in range(1, a.reps + 1):
                     for system, extra in systems:

@@ -179,6 +179,11 @@ def main():
     ap.add_argument("--after", type=float, default=3.0,
                     help="seconds the destination must keep running after the migration")
     ap.add_argument("--timeout", type=float, default=300.0, help="limit for the migration itself")
+    ap.add_argument("--src-netns", help="run the source QEMU in this network namespace (ip netns exec)")
+    ap.add_argument("--dst-netns", help="run the destination QEMU in this network namespace")
+    ap.add_argument("--dst-host", default="127.0.0.1",
+                    help="address the destination listens on and the source migrates to (default 127.0.0.1;"
+                         " with --dst-netns, the destination's address in that namespace)")
     ap.add_argument("--out", help="write the final query-migrate JSON here")
     ap.add_argument("--log-dir", help="keep serial logs and QEMU stderr here (default: a temp dir)")
     ap.add_argument("cmdline", nargs="+", help="guest command line: <workload> key=value ...")
@@ -242,8 +247,9 @@ def main():
         if image_raw:
             args += ["-device", f"loader,file={image_raw},addr={image_addr},force-raw=on"]
         if role == "dst":
-            args += ["-incoming", f"tcp:127.0.0.1:{port}"]
-        return args
+            args += ["-incoming", f"tcp:{a.dst_host}:{port}"]
+        netns = a.src_netns if role == "src" else a.dst_netns
+        return (["ip", "netns", "exec", netns] if netns else []) + args
 
     procs = []
 
@@ -296,7 +302,7 @@ def main():
         src_serial.poll()
         last_src_tick = src_serial.last_tick()
         t_migrate = time.monotonic()
-        qs.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        qs.cmd("migrate", uri=f"tcp:{a.dst_host}:{port}")
         samples = 0
         while True:
             info = qs.cmd("query-migrate")

@@ -160,6 +160,7 @@ public final class MigrationSender {
         }
         GuestMemory memory = guest.memory();
         PageClassifier classifier = Detectors.create(options.detector(), options.samples());
+        Detectors.warmUpInBackground(options.detector(), options.samples());
         FrameDecoder in = new FrameDecoder(c.input(), Wire.DEFAULT_MAX_FRAME);
         boolean logging = false;
         MigrationException failure = null;

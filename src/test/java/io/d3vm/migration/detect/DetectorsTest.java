@@ -18,6 +18,17 @@ class DetectorsTest {
     }
 
     @Test
+    void shouldWarmUpEveryDetectorOnScratchMemoryOfEveryClass() {
+        for (String name : Detectors.NAMES) {
+            long pages = Detectors.warmUp(name, 8);
+            // Bounded by passes and by time, but never nothing: at least one full pass.
+            assertThat(pages).as(name).isBetween((long) Detectors.WARM_UP_PAGES,
+                    (long) Detectors.WARM_UP_PAGES * Detectors.WARM_UP_PASSES);
+        }
+        assertThatThrownBy(() -> Detectors.warmUp("magic", 8)).hasMessageContaining("unknown detector");
+    }
+
+    @Test
     void shouldDefaultToEightSamples() {
         assertThat(((D3Classifier) Detectors.create("d3")).samples()).isEqualTo(8);
     }
