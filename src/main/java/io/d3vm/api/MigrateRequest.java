@@ -50,7 +50,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
             }
         }
         InetSocketAddress to = hostPort(text(arguments, "to", null));
-        String detector = text(arguments, "detector", "d3");
+        String detector = text(arguments, "detector", Detectors.DEFAULT_DETECTOR);
         if (!Detectors.NAMES.contains(detector)) {
             throw ApiException.invalid("unknown detector '" + detector + "': use one of " + String.join(", ", Detectors.NAMES));
         }

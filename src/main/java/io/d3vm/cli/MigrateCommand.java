@@ -55,7 +55,7 @@ final class MigrateCommand implements Callable<Integer> {
     Path apiSocket;
 
     @Option(names = "--detector", paramLabel = "NAME", description = "none (send every page), full (scan every page), d3 (sample, then confirm). Default: ${DEFAULT-VALUE}")
-    String detector = "d3";
+    String detector = Detectors.DEFAULT_DETECTOR;
 
     @Option(names = "--samples", paramLabel = "K", description = "words d3 samples per page. Default: ${DEFAULT-VALUE}")
     int samples = Detectors.DEFAULT_SAMPLES;
@@ -118,6 +118,7 @@ final class MigrateCommand implements Callable<Integer> {
         InetSocketAddress target = CliValues.resolve(to);
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
+        Detectors.warmUpInBackground(detector, samples); // its one-time start-up overlaps the guest's
         Migratable g = GuestSources.createSource(guest);
         out.printf(Locale.ROOT, "guest %s: %s, ready in %.1f s; migrating to %s with detector %s%n", g.describe(),
                 Sizes.format(g.memory().totalBytes()), (System.nanoTime() - t0) / 1e9, to.getHostString() + ":" + to.getPort(), detector);

@@ -44,7 +44,7 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
     }
 
     public static SendOptions defaults() {
-        return new SendOptions("d3", Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
+        return new SendOptions(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
                 DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS);
     }
 
