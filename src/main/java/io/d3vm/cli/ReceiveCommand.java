@@ -144,6 +144,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     + " (another process holds the port, or the address is not local)");
         }
         prepareForFirstMigration();
+        if (testGuests != null) {
+            testGuests.openKvmIfPresent();
+        }
         Migratable running = null;
         ReceivedVm vm = null;
         try (l) {
