@@ -4,6 +4,8 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.d3vm.memory.ElfCoreWriter;
+import io.d3vm.migration.guest.Migratable;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -36,6 +38,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *     migration ({@link MigrateRequest}) and returns at once</li>
  * <li>{@code query-migrate}: its status with the JSON report's fields ({@link MigrationJob#query})</li>
  * <li>{@code migrate-cancel}: stops it; the guest keeps running here, intact</li>
+ * <li>{@code dump-guest-memory} {@code {"path": "/abs/file.elf"}}: pauses the guest, writes its
+ *     memory as an ELF core ({@link ElfCoreWriter}, what {@code d3vm analyze} reads), resumes it</li>
  * <li>{@code quit}: ends the guest (as a power-off)</li>
  * <li>{@code query-commands}</li>
  * </ul>
@@ -43,8 +47,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * is the matching client. The socket file is created with mode 0600 and removed on {@link #close}.
  */
 public final class ApiServer implements AutoCloseable {
-    public static final List<String> COMMANDS = List.of("query-status", "migrate", "query-migrate", "migrate-cancel", "quit",
-            "query-commands");
+    public static final List<String> COMMANDS = List.of("query-status", "migrate", "query-migrate", "migrate-cancel",
+            "dump-guest-memory", "quit", "query-commands");
     /** A request line longer than this is refused and the client disconnected. */
     static final int MAX_LINE = 64 * 1024;
     static final int MAX_CLIENTS = 16;
@@ -221,7 +225,7 @@ public final class ApiServer implements AutoCloseable {
                 throw ApiException.invalid("'arguments' must be a JSON object");
             }
             String cmd = exec.asText();
-            if (!cmd.equals("migrate") && args != null && !args.isNull() && !args.isEmpty()) {
+            if (!cmd.equals("migrate") && !cmd.equals("dump-guest-memory") && args != null && !args.isNull() && !args.isEmpty()) {
                 throw ApiException.invalid(cmd + " takes no arguments");
             }
             ObjectNode ret = switch (cmd) {
@@ -229,6 +233,7 @@ public final class ApiServer implements AutoCloseable {
                 case "migrate" -> migrate(args);
                 case "query-migrate" -> queryMigrate();
                 case "migrate-cancel" -> cancel();
+                case "dump-guest-memory" -> dumpGuestMemory(args);
                 case "quit" -> quit();
                 case "query-commands" -> {
                     ObjectNode o = JSON.createObjectNode();
@@ -325,6 +330,69 @@ public final class ApiServer implements AutoCloseable {
         o.put("status", j.status());
         o.put("guest-running-here", guest.alive());
         return o;
+    }
+
+    /**
+     * {@code dump-guest-memory}: the guest's memory as an ELF core. The guest is paused while the
+     * file is written, so the image is one moment of it (as QEMU's command of that name does).
+     */
+    private ObjectNode dumpGuestMemory(JsonNode args) throws ApiException {
+        JsonNode p = args == null ? null : args.get("path");
+        if (args != null) {
+            for (var it = args.fieldNames(); it.hasNext(); ) {
+                String k = it.next();
+                if (!k.equals("path")) {
+                    throw ApiException.invalid("dump-guest-memory takes only 'path', not '" + k + "'");
+                }
+            }
+        }
+        if (p == null || !p.isTextual() || p.asText().isBlank()) {
+            throw ApiException.invalid("dump-guest-memory needs {\"path\": \"/absolute/file.elf\"}");
+        }
+        Path file;
+        try {
+            file = Path.of(p.asText());
+        } catch (java.nio.file.InvalidPathException e) {
+            throw ApiException.invalid("'path' is not a valid path: " + e.getMessage());
+        }
+        if (!file.isAbsolute()) {
+            throw ApiException.invalid("'path' must be absolute (the VMM's working directory is not the client's): " + file);
+        }
+        long start = System.nanoTime();
+        ElfCoreWriter.Result r = dumpGuestMemory(file);
+        ObjectNode o = JSON.createObjectNode();
+        o.put("path", r.path().toString());
+        o.put("format", "elf");
+        o.put("file-bytes", r.fileBytes());
+        o.put("pages", r.pages());
+        o.put("pages-written", r.pagesWritten());
+        o.put("paused-ms", Math.round((System.nanoTime() - start) / 1e5) / 10.0);
+        return o;
+    }
+
+    /**
+     * Pauses the guest, writes its memory to {@code file} as an ELF core and resumes it; refused
+     * while a migration runs (it pauses and resumes the guest itself). The API's
+     * {@code dump-guest-memory} and {@code run --dump-memory --dump-after} call this.
+     */
+    public synchronized ElfCoreWriter.Result dumpGuestMemory(Path file) throws ApiException {
+        MigrationJob j = job;
+        if (j != null && j.isActive()) {
+            throw ApiException.invalid("a migration is active; dump the memory before or after it");
+        }
+        if (!guest.alive()) {
+            throw ApiException.invalid("the guest has ended; there is no memory to dump"
+                    + (j != null && j.completed() ? " (it migrated to " + j.request().target() + ")" : ""));
+        }
+        Migratable m = guest.migratable();
+        m.pause();
+        try {
+            return ElfCoreWriter.write(m.memory(), file);
+        } catch (IOException e) {
+            throw new ApiException("GenericError", "could not write " + file + ": " + e);
+        } finally {
+            m.resume();
+        }
     }
 
     private synchronized ObjectNode quit() throws ApiException {

@@ -25,6 +25,7 @@ import java.util.concurrent.Callable;
  * migration send, and what each detector costs against a plain read of the same bytes.
  */
 @Command(name = "analyze",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Classify every page of a memory image (raw, or an ELF core from QEMU's dump-guest-memory):",
                 "class mix, bytes each detector would send, detector cost."})
 final class AnalyzeCommand implements Callable<Integer> {

@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
  * {@code receive} take. Needs nothing but the JDK (no openssl).
  */
 @Command(name = "certs",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Make a test CA and TLS certificates for migration peers:",
                 "DIR/ca/ (CA cert + key: keep the key private), DIR/source/ and DIR/destination/ (each a --tls-dir:",
                 "ca-cert.pem, cert.pem, key.pem)."})

@@ -39,6 +39,7 @@ import java.util.stream.Stream;
  * ended (a shutdown hook covers Ctrl-C).
  */
 @Command(name = "demo",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         sortOptions = false,
         description = {"Boot a guest on KVM in one d3vm process and migrate it live to a second one over loopback.",
                 "Exit 0 only if the guest kept running and verifying on the destination.", ""})

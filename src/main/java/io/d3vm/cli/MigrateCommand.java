@@ -29,6 +29,7 @@ import java.util.concurrent.Callable;
  * migration failed (the guest kept running here until this process ended), 2 for usage errors.
  */
 @Command(name = "migrate",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         sortOptions = false,
         description = {"Migrate a guest live to a `d3vm receive` process (pre-copy with D3 detection).",
                 "",

@@ -38,8 +38,14 @@ final class MigrationOutput {
         StringBuilder b = new StringBuilder();
         long dispensable = r.pagesByClass[1] + r.pagesByClass[2] + r.pagesByClass[3];
         if ("completed".equals(r.status)) {
-            b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, downtime %.0f ms of which digest %.0f ms)%n",
-                    r.totalTimeMs / 1e3, r.setupTimeMs, nz(r.downtimeMs), nz(r.digestTimeMs)));
+            if (r.downtimeMs != null) {
+                b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, downtime %.0f ms of which digest %.0f ms)%n",
+                        r.totalTimeMs / 1e3, r.setupTimeMs, r.downtimeMs, nz(r.digestTimeMs)));
+            } else {
+                // The destination cannot see when the source paused: the downtime is the source's figure.
+                b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, digest here %.0f ms;"
+                        + " the downtime is in the source's summary)%n", r.totalTimeMs / 1e3, r.setupTimeMs, nz(r.digestTimeMs)));
+            }
         } else if ("source".equals(r.role) || r.error != null) {
             b.append("migration FAILED after ").append(String.format(Locale.ROOT, "%.2f s: ", r.totalTimeMs / 1e3)).append(r.error).append('\n');
         }

@@ -40,6 +40,7 @@ import java.util.concurrent.Callable;
  * migration. A received guest runs until the next migration arrives or the process ends.
  */
 @Command(name = "receive",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         sortOptions = false,
         description = {"Listen for a live migration from `d3vm migrate` and run the received guest here.",
                 "",

@@ -44,6 +44,7 @@ import java.util.concurrent.Callable;
  * {@link LinuxLoader}); another kind adds its options here and a branch there.
  */
 @Command(name = "run",
+        mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"Boot a guest on KVM; its serial console is on stdout/stdin.",
                 "Exit code 0 when the guest powers off or resets, 1 when it fails, 2 for bad arguments."})
 public final class RunCommand implements Callable<Integer> {
@@ -95,6 +96,15 @@ public final class RunCommand implements Callable<Integer> {
             description = "serve the control API (JSON lines, QMP style; see README) on this Unix socket while the guest runs")
     Path apiSocket;
 
+    @Option(names = "--dump-memory", paramLabel = "FILE",
+            description = {"write the guest's memory to FILE as an ELF core (the format of QEMU's dump-guest-memory;",
+                    "`d3vm analyze FILE` classifies it): at --dump-after, else when the guest ends"})
+    Path dumpMemory;
+
+    @Option(names = "--dump-after", paramLabel = "DURATION", converter = CliValues.Millis.class,
+            description = "write --dump-memory this long after the guest starts (e.g. 5s); the guest is paused while the file is written, then runs on")
+    Long dumpAfterMillis;
+
     @Option(names = {"-v", "--verbose"}, description = "report layout, start-up times and exit counts on stderr")
     boolean verbose;
 
@@ -141,6 +151,7 @@ public final class RunCommand implements Callable<Integer> {
             if (vcpus < 1 || vcpus > VmConfig.MAX_VCPUS) {
                 throw new IllegalArgumentException("--vcpus must be 1.." + VmConfig.MAX_VCPUS);
             }
+            checkDumpOptions();
             prepared = prepareGuest();
         } catch (IllegalArgumentException | IOException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
@@ -174,11 +185,18 @@ public final class RunCommand implements Callable<Integer> {
                         prepared.memBytes() >> 20, vm.memory().regions().size(), vcpus);
             }
             ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
+            MemoryDump dump = dumpMemory == null ? null : new MemoryDump(dumpMemory, vm, api, err);
             startConsoleInput(vm);
             vm.start();
             long startedAt = System.nanoTime();
+            if (dump != null && dumpAfterMillis != null) {
+                dump.scheduleAfter(dumpAfterMillis);
+            }
             VmOutcome outcome = vm.awaitOutcome();
             String migratedTo = VmApi.end(api, outcome);
+            if (dump != null) {
+                dump.atEnd();
+            }
             long end = System.nanoTime();
             if (verbose) {
                 err.printf("d3vm: start-up: JVM start -> command %s, -> VM create %s, -> boot line %s; VM create -> boot line %s"
@@ -219,6 +237,21 @@ public final class RunCommand implements Callable<Integer> {
 
     private static String ms(long at, long from) {
         return at == 0 ? "n/a" : String.format("%.1f ms", (at - from) / 1e6);
+    }
+
+    private void checkDumpOptions() {
+        if (dumpAfterMillis != null && dumpMemory == null) {
+            throw new IllegalArgumentException("--dump-after says when to write --dump-memory FILE; give the file too");
+        }
+        if (dumpMemory != null) {
+            Path dir = dumpMemory.toAbsolutePath().getParent();
+            if (dir == null || !Files.isDirectory(dir)) {
+                throw new IllegalArgumentException("--dump-memory " + dumpMemory + ": directory " + dir + " does not exist");
+            }
+            if (Files.isDirectory(dumpMemory)) {
+                throw new IllegalArgumentException("--dump-memory " + dumpMemory + " is a directory; name a file");
+            }
+        }
     }
 
     /** Picks the guest kind from the options. */

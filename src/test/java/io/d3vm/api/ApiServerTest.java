@@ -3,6 +3,7 @@ package io.d3vm.api;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.d3vm.memory.MemoryImage;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -83,6 +84,11 @@ class ApiServerTest {
             "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"max-rounds\": 1.5}}|'max-rounds' must be an integer",
             "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"tls-dir\": \"/nonexistent/tls\"}}|tls-dir /nonexistent/tls",
             "{\"execute\": \"migrate-cancel\"}|no migration is active",
+            "{\"execute\": \"dump-guest-memory\"}|dump-guest-memory needs {\"path\"",
+            "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"rel.elf\"}}|'path' must be absolute",
+            "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": 5}}|dump-guest-memory needs {\"path\"",
+            "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"/tmp/x\", \"paging\": true}}|takes only 'path', not 'paging'",
+            "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"/nonexistent-dir/x.elf\"}}|could not write /nonexistent-dir/x.elf",
     })
     void shouldRefuseABadRequestWithAClearError(String request, String message, @TempDir Path dir) throws Exception {
         SyntheticControl g = new SyntheticControl("synthetic:mem=1M");
@@ -91,6 +97,29 @@ class ApiServerTest {
             assertThat(answer.has("error")).as(answer.toString()).isTrue();
             assertThat(answer.path("error").path("desc").asText()).contains(message);
             assertThat(g.alive()).isTrue();
+        } finally {
+            g.quit();
+        }
+    }
+
+    @Test
+    void shouldDumpTheGuestsMemoryAsAnElfCoreThatReadsBackPageForPage(@TempDir Path dir) throws Exception {
+        // dirty-rate 0: the memory stands still, so the image must equal it byte for byte.
+        SyntheticControl g = new SyntheticControl("synthetic:mem=8M,zero=50,uniform=20,seed=3");
+        Path core = dir.resolve("guest.elf");
+        try (ApiServer api = ApiServer.start(dir.resolve("api.sock"), g)) {
+            ObjectNode ok = api.handle("{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"" + core + "\"}}");
+            assertThat(ok.has("return")).as(ok.toString()).isTrue();
+            assertThat(ok.path("return").path("pages").asLong()).isEqualTo(2048);
+            assertThat(ok.path("return").path("pages-written").asLong()).isBetween(1L, 2047L);
+            assertThat(api.handle("{\"execute\": \"query-status\"}").path("return").path("status").asText())
+                    .as("the guest runs again after the dump").isEqualTo("running");
+            try (MemoryImage img = MemoryImage.open(core)) {
+                assertThat(img.memory().layout()).isEqualTo(g.guest.memory().layout());
+                for (long p = 0; p < img.memory().pageCount(); p++) {
+                    assertThat(img.memory().page(p).mismatch(g.guest.memory().page(p))).as("page %d", p).isEqualTo(-1L);
+                }
+            }
         } finally {
             g.quit();
         }

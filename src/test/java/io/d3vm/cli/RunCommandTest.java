@@ -1,6 +1,7 @@
 package io.d3vm.cli;
 
 import io.d3vm.kvm.KvmTestSupport;
+import io.d3vm.memory.MemoryImage;
 import io.d3vm.vmm.boot.testguest.TestGuestElf;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -50,6 +51,9 @@ class RunCommandTest {
             "--guest=test:idle,mem=lots | bad size",
             "--vcpus=0 | --vcpus must be",
             "--guest=test:image | needs --image",
+            "--dump-after=1s | give the file too",
+            "--dump-memory=/nonexistent-dir/x.elf | directory /nonexistent-dir does not exist",
+            "--dump-after=soon | is not a duration",
     })
     void shouldRejectBadArgumentsWithExitCode2AndTheReason(String arg, String expected) {
         assertThat(run(arg)).isEqualTo(2);
@@ -90,5 +94,43 @@ class RunCommandTest {
         assertThat(console.toString(StandardCharsets.US_ASCII)).isEqualTo("d3guest: boot workload=hand mem=32\n");
         assertThat(Files.readString(log)).isEqualTo("d3guest: boot workload=hand mem=32\n");
         assertThat(err.toString()).contains("powered off").contains("VM create -> boot line");
+    }
+
+    @Test
+    @Tag("kvm")
+    void shouldDumpTheRunningGuestsMemoryAndLetItRunOn(@TempDir Path dir) throws Exception {
+        KvmTestSupport.kvm();
+        Path core = dir.resolve("guest.elf");
+        // The dirty workload fills a 16 MiB working set at once; the dump at 1.5 s catches it, and
+        // run-seconds=3 shows the guest ran on after the pause.
+        int code = run("--guest=test:dirty,mem=64M,wss=16,rate=2000,run-seconds=3", "--dump-memory=" + core, "--dump-after=1500ms");
+        assertThat(code).as(err.toString()).isZero();
+        assertThat(err.toString()).contains("wrote the guest's memory to " + core).contains("runs on");
+        assertThat(console.toString(StandardCharsets.US_ASCII)).contains("poweroff reason=run-seconds");
+        try (MemoryImage img = MemoryImage.open(core)) {
+            assertThat(img.format()).isEqualTo(MemoryImage.Format.ELF);
+            assertThat(img.memory().totalBytes()).isEqualTo(64L << 20);
+            long nonZero = 0;
+            for (long p = 0; p < img.memory().pageCount(); p++) {
+                if (img.memory().page(p).asByteBuffer().mismatch(java.nio.ByteBuffer.allocate(4096)) >= 0) {
+                    nonZero++;
+                }
+            }
+            assertThat(nonZero).as("the working set and the guest's own pages").isGreaterThan(2000);
+        }
+    }
+
+    @Test
+    @Tag("kvm")
+    void shouldDumpTheMemoryWhenTheGuestEndsWithoutDumpAfter(@TempDir Path dir) throws Exception {
+        KvmTestSupport.kvm();
+        Path elf = dir.resolve("g.elf");
+        Files.write(elf, printingGuest());
+        Path core = dir.resolve("end.elf");
+        assertThat(run("--guest=test:idle,mem=32M", "--guest-binary=" + elf, "--dump-memory=" + core)).as(err.toString()).isZero();
+        assertThat(err.toString()).contains("when the guest ended");
+        try (MemoryImage img = MemoryImage.open(core)) {
+            assertThat(img.memory().totalBytes()).isEqualTo(32L << 20);
+        }
     }
 }
