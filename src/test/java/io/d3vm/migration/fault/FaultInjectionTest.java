@@ -256,6 +256,26 @@ class FaultInjectionTest {
         }
     }
 
+    /** The CLI's side of an unconfirmed hand-over: {@code receive --once} never resumes, says so, and exits 3. */
+    @org.junit.jupiter.api.Test
+    void shouldMakeReceiveExitThreeWithoutResumingWhenGoIsCut() throws Exception {
+        SyntheticGuest source = SyntheticGuest.create(spec(888));
+        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "10s");
+             FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort()),
+                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
+            MigrationReport report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
+            // The source cannot tell GO was lost: it committed and ended its guest.
+            assertThat(report.status).isEqualTo("completed");
+            assertThat(source.isShutdown()).isTrue();
+            assertThat(rx.exitCode(30_000)).isEqualTo(3);
+            assertThat(rx.output()).contains("hand-over unconfirmed").contains("kept paused here")
+                    .contains("exits now without resuming the guest").doesNotContain("is running here");
+            count("hand-over cut inside GO, receive --once process", "exit 3, not resumed");
+        } finally {
+            source.shutdown();
+        }
+    }
+
     /** Migrates a fresh guest through a proxy with {@code fault} and judges the result. */
     static String migrateThrough(FaultProxy.Fault fault, int seed, Destination[] destOut) throws Exception {
         SyntheticGuest source = SyntheticGuest.create(spec(seed));
