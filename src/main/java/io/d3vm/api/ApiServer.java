@@ -264,8 +264,10 @@ public final class ApiServer implements AutoCloseable {
             status = "migrated";
         } else if (!guest.alive()) {
             status = "ended";
-        } else if (j != null && j.isActive() && (j.phase().equals("stop-and-copy") || j.phase().equals("waiting-ack"))) {
+        } else if (j != null && j.isActive() && (j.phase().equals("stop-and-copy") || j.phase().equals("waiting-ack") || j.phase().equals("go"))) {
             status = "paused";
+        } else if (j != null && "unconfirmed".equals(j.status())) {
+            status = "paused"; // committed to the destination but GO may be lost: never resumed here
         } else {
             status = "running";
         }
@@ -285,6 +287,9 @@ public final class ApiServer implements AutoCloseable {
         }
         if (j != null && j.completed()) {
             throw ApiException.invalid("the guest already migrated to " + j.request().target() + "; it no longer runs here");
+        }
+        if (j != null && "unconfirmed".equals(j.status())) {
+            throw ApiException.invalid("the hand-over to " + j.request().target() + " is unconfirmed; the guest stays paused here (query-migrate says why)");
         }
         if (!guest.alive()) {
             throw ApiException.invalid("the guest has ended; there is nothing to migrate");

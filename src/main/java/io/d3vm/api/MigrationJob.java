@@ -57,7 +57,10 @@ public final class MigrationJob {
         return request;
     }
 
-    /** {@code active}, {@code completed}, {@code failed} or {@code cancelled}. */
+    /**
+     * {@code active}, {@code completed}, {@code failed}, {@code cancelled}, or {@code unconfirmed}
+     * (committed, but sending GO failed: the guest stays paused here and at the destination).
+     */
     public String status() {
         MigrationReport r = finalReport;
         return r == null ? "active" : r.status;

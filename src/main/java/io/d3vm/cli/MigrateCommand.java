@@ -36,6 +36,9 @@ import java.util.concurrent.Callable;
                 "Example: d3vm migrate --to 127.0.0.1:7000 --guest synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000",
                 ""})
 final class MigrateCommand implements Callable<Integer> {
+    /** Exit code when the hand-over's GO could not be sent: the guest runs nowhere; the destination holds it paused. */
+    static final int EXIT_UNCONFIRMED = 3;
+
 
     @Spec
     CommandSpec spec;
@@ -138,10 +141,11 @@ final class MigrateCommand implements Callable<Integer> {
         out.flush();
         MigrationOutput.writeReport(report, r, err);
         if (!ok) {
-            // The guest was resumed and is intact; this process now ends, and the guest with it.
+            // The guest was resumed and is intact (or, when unconfirmed, is paused and the destination
+            // holds the verified copy); this process now ends, and its copy with it.
             g.shutdown();
             err.println("d3vm: " + r.error);
-            return 1;
+            return "unconfirmed".equals(r.status) ? EXIT_UNCONFIRMED : 1;
         }
         return 0;
     }

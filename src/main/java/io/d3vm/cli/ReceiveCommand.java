@@ -9,6 +9,7 @@ import io.d3vm.vmm.vstate.Vm;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.recv.HandoverUnconfirmedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
@@ -50,6 +51,9 @@ import java.util.concurrent.Callable;
                 ""})
 final class ReceiveCommand implements Callable<Integer> {
 
+    /** Exit code (with --once) when the source's GO did not come: the verified guest was never resumed here. */
+    static final int EXIT_UNCONFIRMED = 3;
+
     @Spec
     CommandSpec spec;
 
@@ -57,7 +61,7 @@ final class ReceiveCommand implements Callable<Integer> {
             description = "address to listen on (:PORT for all interfaces; port 0 picks a free one and prints it)")
     InetSocketAddress listen;
 
-    @Option(names = "--once", description = "exit after the first migration: 0 if it completed, 1 if not")
+    @Option(names = "--once", description = "exit after the first migration: 0 if it completed, 1 if not, 3 if the hand-over was unconfirmed (no GO)")
     boolean once;
 
     @Option(names = "--report", paramLabel = "FILE", description = "write the JSON report of each migration here (the last one wins)")
@@ -177,14 +181,22 @@ final class ReceiveCommand implements Callable<Integer> {
                 MigrationReceiver receiver = new MigrationReceiver(factories, limits);
                 boolean ok;
                 String error = null;
+                Migratable paused = null;
                 try (c) {
                     running = receiver.receive(c);
                     ok = true;
+                } catch (HandoverUnconfirmedException e) {
+                    ok = false;
+                    error = e.getMessage();
+                    paused = e.guest();
                 } catch (MigrationException e) {
                     ok = false;
                     error = e.getMessage();
                 }
                 MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
+                if (paused != null) {
+                    r.status = "unconfirmed";
+                }
                 out.print(MigrationOutput.summary(r));
                 vm = null;
                 if (ok && running instanceof Vm v) {
@@ -197,6 +209,15 @@ final class ReceiveCommand implements Callable<Integer> {
                 out.flush();
                 if (!ok) {
                     err.println("d3vm: " + error);
+                    if (paused != null) {
+                        // Never resumed without GO, never discarded while the process can keep it.
+                        err.println(once ? "d3vm: --once: this process exits now without resuming the guest, and the paused copy ends with it."
+                                + " If the source reports the hand-over unconfirmed (it committed), the guest ran nowhere and is lost;"
+                                + " run receive without --once to keep such a copy paused"
+                                : "d3vm: the verified guest stays paused in this process (not resumed: no command resumes it) until the"
+                                + " next migration arrives or the process ends");
+                        running = paused;
+                    }
                     err.flush();
                 }
                 MigrationOutput.writeReport(report, r, err);
@@ -211,7 +232,7 @@ final class ReceiveCommand implements Callable<Integer> {
                         running.shutdown();
                         running = null;
                     }
-                    return ok ? 0 : 1;
+                    return ok ? 0 : paused != null ? EXIT_UNCONFIRMED : 1;
                 }
             }
         } finally {

@@ -28,7 +28,15 @@ import java.nio.ByteOrder;
  * The destination side of a migration over one {@link Connection}: follows the {@link ReceiveState}
  * machine, builds the guest through the {@link GuestFactories} once the layout is known and within
  * {@link ReceiverLimits}, rebuilds memory with the received-map rule, verifies the source's digest,
- * restores the guest's state, acknowledges, and only then resumes the guest.
+ * restores the guest's state, acknowledges, and resumes the guest only when the source's GO arrives.
+ *
+ * <p>Hand-over (three messages: COMPLETE → ACK → GO). After the positive completion ACK the guest
+ * stays paused until GO: the source commits (never runs its copy again) only once it has read the
+ * ACK, so a destination that resumed on its own ACK would run a second copy whenever the ACK is
+ * lost. If GO does not come (the connection ends, the read timeout passes, anything else arrives)
+ * the verified guest is kept paused — neither resumed nor discarded — and {@link #receive} throws
+ * {@link HandoverUnconfirmedException}, which hands it over. An ABORT in place of GO means the
+ * source never saw the ACK and resumed its own copy: the guest here is discarded.
  *
  * <p>Received-map rule (DESIGN.md decision 3): the new guest's memory starts zero and unpopulated.
  * A ZERO or UNPOPULATED record for a page that never received content costs nothing; for a page
@@ -65,8 +73,10 @@ public final class MigrationReceiver {
     }
 
     /**
-     * Receives one migration. On success the returned guest is running (resumed after the ACK was
-     * sent); the caller owns it.
+     * Receives one migration. On success the returned guest is running (resumed on the source's GO);
+     * the caller owns it. Throws {@link HandoverUnconfirmedException} (holding the paused, verified
+     * guest) when the ACK went out but GO did not come, and {@link MigrationException} (the guest
+     * discarded) on every other failure.
      */
     public Migratable receive(Connection connection) throws MigrationException {
         stats.startNanos = System.nanoTime();
@@ -78,6 +88,15 @@ public final class MigrationReceiver {
             watchdog.arm(limits.readTimeoutMillis());
             try {
                 return new Session(in, out, connection).run();
+            } catch (Unconfirmed e) {
+                peerTold = true; // nothing to tell: the source either committed or already resumed
+                Throwable why = e.getCause();
+                String what = watchdog.fired() ? "nothing arrived for " + limits.readTimeoutMillis() + " ms (read timeout)"
+                        : why.getMessage();
+                throw new HandoverUnconfirmedException("hand-over unconfirmed: the guest was verified and acknowledged, but the source's GO"
+                        + " did not arrive from " + stats.peer + " (" + what + "). The source may still run the guest (if it never saw the"
+                        + " ACK), or may have committed (if GO was lost); the verified guest is kept paused here, neither resumed nor"
+                        + " discarded. Check the source: if it says the guest keeps running there, this copy is redundant.", e.guest, why);
             } catch (PeerAbort e) {
                 peerTold = true;
                 throw new MigrationException("the source aborted the migration: " + e.getMessage());
@@ -146,43 +165,18 @@ public final class MigrationReceiver {
             this.connection = connection;
         }
 
-        Migratable run() throws IOException, PeerAbort, Refused {
+        Migratable run() throws IOException, PeerAbort, Refused, Unconfirmed {
             try {
-                while (true) {
-                    FrameType t = in.next();
-                    ReceiveState next = state.on(t);
-                    ReceiveState before = state;
-                    state = next;
-                    switch (t) {
-                        case HANDSHAKE -> handshake();
-                        case LAYOUT -> layout();
-                        case PAGES -> {
-                            if (before instanceof ReceiveState.BetweenRounds) {
-                                startRound();
-                            }
-                            pages();
-                        }
-                        case END_OF_ROUND -> {
-                            if (before instanceof ReceiveState.BetweenRounds) {
-                                startRound();
-                            }
-                            endOfRound(((ReceiveState.BetweenRounds) next).completed());
-                        }
-                        case STATE -> {
-                            savedState = in.readState();
-                            // Every page is in: digest now, while the source computes its own.
-                            startDigest();
-                        }
-                        case COMPLETE -> {
-                            complete(((ReceiveState.Completed) next).rounds());
-                            Migratable done = guest;
-                            guest = null;
-                            return done;
-                        }
-                        case ABORT -> throw new PeerAbort(in.readAbort().reason());
-                        case ACK -> throw new AssertionError("the state machine admits no ACK");
-                    }
+                return frames();
+            } catch (IOException | RuntimeException e) {
+                if (state instanceof ReceiveState.AwaitGo && guest != null) {
+                    // Acknowledged but no GO: the source may or may not run its copy. Keep ours,
+                    // paused, for the caller (the finally below must not discard it).
+                    Migratable held = guest;
+                    guest = null;
+                    throw new Unconfirmed(held, e);
                 }
+                throw e;
             } finally {
                 if (digest != null) {
                     try {
@@ -192,8 +186,52 @@ public final class MigrationReceiver {
                     }
                 }
                 if (guest != null) {
-                    // A half-received guest must never run: discard it.
+                    // A half-received guest, or one the source took back (ABORT after the ACK), must never run: discard it.
                     guest.shutdown();
+                }
+            }
+        }
+
+        private Migratable frames() throws IOException, PeerAbort, Refused {
+            while (true) {
+                FrameType t = in.next();
+                ReceiveState next = state.on(t);
+                ReceiveState before = state;
+                state = next;
+                switch (t) {
+                    case HANDSHAKE -> handshake();
+                    case LAYOUT -> layout();
+                    case PAGES -> {
+                        if (before instanceof ReceiveState.BetweenRounds) {
+                            startRound();
+                        }
+                        pages();
+                    }
+                    case END_OF_ROUND -> {
+                        if (before instanceof ReceiveState.BetweenRounds) {
+                            startRound();
+                        }
+                        endOfRound(((ReceiveState.BetweenRounds) next).completed());
+                    }
+                    case STATE -> {
+                        savedState = in.readState();
+                        // Every page is in: digest now, while the source computes its own.
+                        startDigest();
+                    }
+                    case COMPLETE -> {
+                        complete(((ReceiveState.Completed) next).rounds());
+                        state = ((ReceiveState.Completed) next).acknowledged();
+                    }
+                    case GO -> {
+                        in.readGo();
+                        // The source has committed: its copy never runs again. Only now may ours.
+                        guest.resume();
+                        Migratable done = guest;
+                        guest = null;
+                        return done;
+                    }
+                    case ABORT -> throw new PeerAbort(in.readAbort().reason());
+                    case ACK -> throw new AssertionError("the state machine admits no ACK");
                 }
             }
         }
@@ -337,8 +375,7 @@ public final class MigrationReceiver {
             }
             out.ack(Wire.STAGE_COMPLETION, true, stats.digest, "");
             out.writeTo(connection.output());
-            // Only after the ACK is on its way: from here the source stops its copy for good.
-            guest.resume();
+            // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
         }
 
         private void startDigest() {
@@ -371,6 +408,17 @@ public final class MigrationReceiver {
                 // the source times out waiting and resumes anyway
             }
             throw new Refused(why);
+        }
+    }
+
+    /** The completion ACK went out but GO did not come; carries the verified, paused guest. */
+    private static final class Unconfirmed extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final transient Migratable guest;
+
+        Unconfirmed(Migratable guest, Exception cause) {
+            super(cause.getMessage(), cause, false, false);
+            this.guest = guest;
         }
     }
 

@@ -14,8 +14,13 @@ import io.d3vm.migration.wire.ProtocolException;
  * BetweenRounds(r) -PAGES-> InRound(r+1) -PAGES-> InRound(r+1) -END_OF_ROUND-> BetweenRounds(r+1)
  * BetweenRounds(r) -END_OF_ROUND-> BetweenRounds(r+1)            (an empty round)
  * BetweenRounds(r >= 1) -STATE-> AwaitComplete(r) -COMPLETE-> Completed(r)
- * any state but Completed/Aborted -ABORT-> Aborted
+ * Completed(r) -(receiver sent the positive completion ACK: acknowledged())-> AwaitGo(r) -GO-> HandedOver(r)
+ * any state but Completed/HandedOver/Aborted -ABORT-> Aborted
  * </pre>
+ *
+ * <p>{@code Completed} takes no frame: the receiver is verifying and has not acknowledged yet, so a
+ * GO there is out of order. {@code AwaitGo} is the hand-over's last step: the verified guest stays
+ * paused until GO; an ABORT there means the source never saw the ACK and resumed its own copy.
  */
 public sealed interface ReceiveState {
 
@@ -125,8 +130,46 @@ public sealed interface ReceiveState {
         }
     }
 
-    /** Terminal: everything arrived; the receiver verifies and acknowledges. */
+    /** Everything arrived; the receiver verifies and acknowledges. No frame may come now. */
     record Completed(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            if (t == FrameType.GO) {
+                throw new ProtocolException("GO frame before the completion ACK was sent");
+            }
+            throw unexpected(this, t);
+        }
+
+        /** The positive completion ACK was sent: wait for the source's GO. */
+        public AwaitGo acknowledged() {
+            return new AwaitGo(rounds);
+        }
+
+        @Override
+        public String describe() {
+            return "completed";
+        }
+    }
+
+    /** The positive completion ACK was sent; the verified guest stays paused until GO. */
+    record AwaitGo(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case GO -> new HandedOver(rounds);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for GO after the completion ACK";
+        }
+    }
+
+    /** Terminal: the source committed and said GO; the guest runs here. */
+    record HandedOver(int rounds) implements ReceiveState {
         @Override
         public ReceiveState on(FrameType t) throws ProtocolException {
             throw unexpected(this, t);
@@ -134,7 +177,7 @@ public sealed interface ReceiveState {
 
         @Override
         public String describe() {
-            return "completed";
+            return "handed over";
         }
     }
 

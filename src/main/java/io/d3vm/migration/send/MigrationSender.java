@@ -42,17 +42,21 @@ import java.net.SocketTimeoutException;
  *     or stop.</li>
  * <li>Stop-and-copy: pause, a final dirty pass, the guest's state, then the memory digest of the
  *     paused memory (while the destination computes its own), COMPLETE; then wait for the ACK.</li>
- * <li>Only a positive ACK ends the source guest (stop dirty logging, shut down). Any failure before
- *     it — IO error, stall, protocol error, refusal — stops dirty logging and resumes the guest, which
- *     keeps running intact, and throws {@link MigrationException} saying what failed.</li>
+ * <li>Only a positive ACK ends the source guest: the source commits (its copy never runs again),
+ *     sends GO, and shuts the guest down; the destination resumes on GO. Any failure before the
+ *     ACK — IO error, stall, protocol error, refusal — stops dirty logging and resumes the guest,
+ *     which keeps running intact, tells the destination to discard (ABORT), and throws
+ *     {@link MigrationException} saying what failed.</li>
  * </ol>
  *
- * <p>The one window this leaves: if the connection breaks after the destination wrote its positive
- * ACK but before the source read it, the destination resumes and the source, which never saw the
- * ACK, resumes too. A further confirmation message only moves the window (the destination would
- * then not know whether the source saw it). QEMU closes it the other way — a source that sent
- * everything stays paused and an operator decides — at the cost of a guest that may run nowhere;
- * this engine keeps the guest running on the source, as its contract says.
+ * <p>Why three messages (COMPLETE → ACK → GO): with two, a lost ACK left both copies running (the
+ * destination resumed on its own ACK, the source resumed for lack of it). Now the destination never
+ * runs without GO, and a source that read the ACK never runs again, so at most one copy runs. The
+ * ambiguity that no message count removes is moved to the safe side: if GO is lost, the source has
+ * committed and the destination keeps the verified guest paused — both paused, nothing lost. A
+ * failure while sending GO therefore does not resume the guest here: {@link #migrate} throws with
+ * report status {@code unconfirmed}, and the guest stays paused (the caller decides; the
+ * destination holds the verified copy, paused).
  *
  * <p>One instance per migration; the CLI's {@code migrate} and the VMM's control API create them.
  */
@@ -75,6 +79,8 @@ public final class MigrationSender {
     private final Object commitLock = new Object();
     private boolean cancelRequested;
     private boolean committed;
+    // Set on reading the positive completion ACK: the hand-over's commit point (see the class doc).
+    private volatile boolean handedOver;
     private volatile Connection connection;
 
     public MigrationSender(Migratable guest, SendOptions options) {
@@ -247,10 +253,18 @@ public final class MigrationSender {
                 if (!done.ok()) {
                     throw new Refusal("the destination refused the completed migration: " + done.message());
                 }
+                // Commit: from here the guest never runs on this side again, whatever happens to GO.
+                handedOver = true;
+                phase = "go";
+                s.buffer().go();
+                s.flush();
                 report.downtimeMs = (System.nanoTime() - pausedAt) / 1e6;
                 watchdog.disarm();
             } catch (Refusal | IOException | RuntimeException e) {
                 String why = describe(e, watchdog, in, c);
+                if (handedOver) {
+                    unconfirmed(logging, c, why);
+                }
                 recover(logging, s, c, why);
                 fail(why);
             }
@@ -267,7 +281,7 @@ public final class MigrationSender {
             finish(classifier.stats());
             throw failure;
         }
-        // Positive ACK: the destination runs the guest now. Only here does the source copy end.
+        // Committed and GO sent: the destination runs the guest now. Only here does the source copy end.
         guest.stopDirtyLogging();
         guest.shutdown();
         closeQuietly(c);
@@ -390,6 +404,24 @@ public final class MigrationSender {
             // nothing readable: the reset was all there was
         }
         return null;
+    }
+
+    /**
+     * Failure after the positive completion ACK (sending GO failed): the guest is NOT resumed — the
+     * destination holds a verified copy and may or may not have GO. Stays paused; throws.
+     */
+    private void unconfirmed(boolean logging, Connection c, String why) throws MigrationException {
+        if (logging) {
+            guest.stopDirtyLogging();
+        }
+        closeQuietly(c);
+        report.status = "unconfirmed";
+        report.error = "hand-over unconfirmed: the destination verified and acknowledged the guest, so this side committed and will"
+                + " not resume it, but sending GO failed (" + why + "). The guest is paused here and kept paused at the destination"
+                + " (which resumes only on GO): it runs nowhere until an operator acts, and nothing is lost";
+        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        phase = "failed";
+        throw new MigrationException(report.error);
     }
 
     /** Failure before the ACK: the guest runs on here, intact; the destination is told to discard. */

@@ -168,6 +168,12 @@ public final class FrameBuffer {
         end(body);
     }
 
+    /** The source's go-ahead after a positive completion ACK (see {@link Wire}). */
+    public void go() {
+        header(FrameType.GO, Wire.GO_SIZE);
+        end(Wire.GO_SIZE);
+    }
+
     // ---- page batches ----
 
     /**

@@ -361,6 +361,11 @@ public final class FrameDecoder {
         return new Messages.Abort(text(len, "ABORT reason"));
     }
 
+    /** GO carries nothing; its length (exactly {@link Wire#GO_SIZE}) was checked by {@link #next}. */
+    public void readGo() {
+        expect(FrameType.GO);
+    }
+
     // ---- helpers ----
 
     private void expect(FrameType t) {

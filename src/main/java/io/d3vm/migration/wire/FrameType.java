@@ -21,9 +21,14 @@ public enum FrameType {
     /** Destination → source: setup accepted/refused, or digest verified/failed. */
     ACK(7, Wire.ACK_FIXED, Wire.ACK_FIXED + Wire.MAX_TEXT_BYTES),
     /** Either direction: the sender gives up; the other side must discard or resume. */
-    ABORT(8, Wire.ABORT_FIXED, Wire.ABORT_FIXED + Wire.MAX_TEXT_BYTES);
+    ABORT(8, Wire.ABORT_FIXED, Wire.ABORT_FIXED + Wire.MAX_TEXT_BYTES),
+    /**
+     * Source → destination, after the positive completion ACK: the source has committed (its copy
+     * never runs again); the destination may now resume. Empty body.
+     */
+    GO(9, Wire.GO_SIZE, Wire.GO_SIZE);
 
-    private static final FrameType[] BY_CODE = new FrameType[9];
+    private static final FrameType[] BY_CODE = new FrameType[10];
 
     static {
         for (FrameType t : values()) {

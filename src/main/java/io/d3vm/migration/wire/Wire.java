@@ -47,10 +47,18 @@ package io.d3vm.migration.wire;
  * ABORT body (8 + n)                               either direction
  *  0               4               8
  *  | reason len n  | reserved u32  | reason (UTF-8)
+ *
+ * GO body (0)                                      source → destination, after a positive ACK(completion)
+ *  (empty: the header alone; any other length is a protocol error)
  * </pre>
  *
  * Order (source): HANDSHAKE, LAYOUT, then wait for ACK(setup); then per round PAGES… END_OF_ROUND;
- * then STATE, COMPLETE, and wait for ACK(completion). ABORT may replace any frame.
+ * then STATE, COMPLETE, and wait for ACK(completion); on a positive one, GO. ABORT may replace any
+ * frame before the positive ACK(completion) was read; after it the source only sends GO.
+ *
+ * <p>The three-message hand-over: COMPLETE → ACK(completion, ok) → GO. The destination resumes only
+ * on GO; the source commits (never resumes again) on reading the positive ACK. A lost ACK or GO
+ * leaves the guest paused on one or both sides, never running on two.
  */
 public final class Wire {
     private Wire() {}
@@ -115,6 +123,8 @@ public final class Wire {
     public static final int STATUS_REFUSED = 1;
 
     public static final int ABORT_FIXED = 8;
+
+    public static final int GO_SIZE = 0;
 
     /** Longest description, message or reason, in UTF-8 bytes. */
     public static final int MAX_TEXT_BYTES = 4096;

@@ -4,6 +4,7 @@ import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.recv.HandoverUnconfirmedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
@@ -34,13 +35,17 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Seeded fault injection: every run migrates a small running synthetic guest and breaks it once —
  * a cut, stall, delay or corrupted byte at a random offset of the stream ({@link FaultProxy}), the
  * receiver process killed, or the sender process killed, at a random point. Every run must end in
- * one of two ways:
+ * one of these ways, and never with the guest running on both sides:
  * <ul>
  * <li><b>completed</b>: both sides agree on the digest, the destination guest runs, and its memory
  *     equals the {@link SyntheticModel} after the writes it has made (so nothing was lost or torn);</li>
  * <li><b>failed safe</b>: the source guest runs on (its writer makes progress), and once paused its
  *     memory equals the model after its own writes (the migration left no trace); the destination
- *     resumed nothing and discarded every guest it built.</li>
+ *     resumed nothing and discarded every guest it built — or, when it had already sent its
+ *     completion ACK (which never reached the source), kept the verified guest paused;</li>
+ * <li><b>unconfirmed</b>: the source read the ACK and committed (its guest never runs again) but GO
+ *     did not reach the destination, which keeps the verified guest paused, equal to the model:
+ *     both paused, nothing lost.</li>
  * </ul>
  * Counts per fault kind and outcome are printed at the end (docs/RELIABILITY.md has a run's table).
  */
@@ -79,13 +84,28 @@ class FaultInjectionTest {
             return t;
         });
 
-        CompletableFuture<Migratable> receiveOnce(Listener l) {
+        volatile String error; // the receiver's message when it failed without keeping a guest
+        final ReceiverLimits limits;
+
+        Destination() {
+            this(limits());
+        }
+
+        /** The hand-over tests give the receiver time: a stall there would be a different fault than the one aimed at. */
+        Destination(ReceiverLimits limits) {
+            this.limits = limits;
+        }
+
+        CompletableFuture<Received> receiveOnce(Listener l) {
             return CompletableFuture.supplyAsync(() -> {
-                MigrationReceiver r = new MigrationReceiver(factories, limits());
+                MigrationReceiver r = new MigrationReceiver(factories, limits);
                 try (Connection c = l.accept()) {
-                    return r.receive(c);
+                    return new Received((Tracked) r.receive(c), null);
+                } catch (HandoverUnconfirmedException e) {
+                    return new Received(null, (Tracked) e.guest());
                 } catch (MigrationException e) {
-                    return null;
+                    error = e.getMessage();
+                    return new Received(null, null);
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
@@ -94,12 +114,23 @@ class FaultInjectionTest {
 
         /** Nothing left: every guest built was discarded without ever running. */
         void assertLeftWithNothing() {
+            assertLeftWithNothingBut(null);
+        }
+
+        /** Every guest built but {@code kept} was discarded without ever running. */
+        void assertLeftWithNothingBut(Tracked kept) {
             for (Tracked t : built) {
+                if (t == kept) {
+                    continue;
+                }
                 assertThat(t.resumed).as("a destination guest of a failed migration was resumed").isFalse();
                 assertThat(t.guest.isShutdown()).as("a half-received guest was not discarded").isTrue();
             }
         }
     }
+
+    /** How a receive ended: a running guest (GO came), a verified paused one (no GO), or neither. */
+    record Received(Tracked running, Tracked paused) {}
 
     static final class Tracked implements Migratable {
         final SyntheticGuest guest;
@@ -130,39 +161,182 @@ class FaultInjectionTest {
         // in the ~10 MiB a migration of this guest sends; some land past its end and never strike.
         long at = r.nextInt(4) == 0 ? r.nextInt(64 << 10) : (long) (r.nextDouble() * (12 << 20));
         FaultProxy.Fault fault = new FaultProxy.Fault(kind, at, 20 + r.nextInt(200), 1 + r.nextInt(4), 1 << r.nextInt(8));
-        SyntheticGuest source = SyntheticGuest.create(spec(run));
-        Destination dest = new Destination();
-        MigrationReport report = null;
-        String outcome;
-        try (Listener l = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-             FaultProxy proxy = new FaultProxy(l.localAddress(), fault)) {
-            CompletableFuture<Migratable> rx = dest.receiveOnce(l);
-            try {
-                report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
-            } catch (MigrationException e) {
-                // judged below
+        String outcome = migrateThrough(fault, run, new Destination[1]);
+        count(kind.name().toLowerCase() + (outcome.endsWith("(past the end)") ? " (past the end)" : ""),
+                outcome.replace(" (past the end)", ""));
+    }
+
+    /**
+     * The hand-over, cut on purpose: inside the completion ACK (destination to source, bytes 32..63
+     * of that direction) and inside GO (source to destination, right after both ACKs went through).
+     * With two messages, the cut inside the ACK left both copies running. A cut inside the ACK ends
+     * with the source running and the destination holding a paused copy — or none, when the source's
+     * ABORT still reached it (seen now and then on loopback): both are safe, and judge() checks them.
+     */
+    @ParameterizedTest(name = "{0}@{1}")
+    @org.junit.jupiter.params.provider.CsvSource({
+            "CUT_BACK, 40, failed safe",
+            "CUT_BACK, 50, failed safe",
+            "CUT_BACK, 63, failed safe",
+            "CUT_BACK, 20, failed safe",
+            "CUT_AFTER_BACK, 64, unconfirmed (both paused)"})
+    void shouldNeverRunTwoCopiesWhenTheHandOverIsCut(FaultProxy.Kind kind, long at, String expected) throws Exception {
+        Destination[] dest = new Destination[1];
+        dest[0] = new Destination(ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
+        String outcome = migrateThrough(new FaultProxy.Fault(kind, at, 0, 0, 0), 500 + (int) at, dest);
+        assertThat(outcome).as("destination said: %s", dest[0].error).startsWith(expected);
+        count("hand-over " + kind.name().toLowerCase() + "@" + at, outcome);
+    }
+
+    /**
+     * GO cannot be sent (the source's write fails once the destination's completion ACK is out): the
+     * source, committed, must not resume; the destination keeps the verified guest paused.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldKeepTheSourcePausedWhenSendingGoFails() throws Exception {
+        SyntheticGuest source = SyntheticGuest.create(spec(777));
+        Destination dest = new Destination(ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
+        java.nio.channels.Pipe toDest = java.nio.channels.Pipe.open();
+        java.nio.channels.Pipe toSource = java.nio.channels.Pipe.open();
+        java.util.concurrent.atomic.AtomicLong acked = new java.util.concurrent.atomic.AtomicLong();
+        // Destination side: counts what it writes back (setup ACK 32 bytes, completion ACK 32 bytes).
+        Connection destEnd = new PipeEnd(toDest.source(), new java.nio.channels.WritableByteChannel() {
+            @Override public int write(java.nio.ByteBuffer b) throws IOException {
+                int n = toSource.sink().write(b);
+                acked.addAndGet(n);
+                return n;
             }
-            Migratable received = rx.get(60, TimeUnit.SECONDS);
-            outcome = judge(source, report, received, dest, fault.toString());
-            count(kind.name().toLowerCase() + (proxy.struck() ? "" : " (past the end)"), outcome);
+            @Override public boolean isOpen() { return toSource.sink().isOpen(); }
+            @Override public void close() throws IOException { toSource.sink().close(); }
+        }, toSource.sink());
+        // Source side: every write after both ACKs went out fails, as on a connection that just broke.
+        Connection sourceEnd = new PipeEnd(toSource.source(), new java.nio.channels.WritableByteChannel() {
+            @Override public int write(java.nio.ByteBuffer b) throws IOException {
+                if (acked.get() >= 64) {
+                    throw new IOException("Connection reset by peer (test: broken right after the completion ACK)");
+                }
+                return toDest.sink().write(b);
+            }
+            @Override public boolean isOpen() { return toDest.sink().isOpen(); }
+            @Override public void close() throws IOException { toDest.sink().close(); }
+        }, toDest.sink());
+        CompletableFuture<Received> rx = CompletableFuture.supplyAsync(() -> {
+            try (destEnd) {
+                return new Received((Tracked) new MigrationReceiver(dest.factories, dest.limits).receive(destEnd), null);
+            } catch (HandoverUnconfirmedException e) {
+                return new Received(null, (Tracked) e.guest());
+            } catch (MigrationException | IOException e) {
+                return new Received(null, null);
+            }
+        });
+        MigrationSender sender = new MigrationSender(source, sendOptions());
+        try {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> sender.migrate(sourceEnd))
+                    .isInstanceOf(MigrationException.class).hasMessageContaining("hand-over unconfirmed").hasMessageContaining("sending GO failed");
+            assertThat(sender.report().status).isEqualTo("unconfirmed");
+            assertThat(source.isShutdown()).as("the committed source guest is kept, paused").isFalse();
+            assertThat(source.isPaused()).as("the source resumed after committing").isTrue();
+            Received received = rx.get(60, TimeUnit.SECONDS);
+            assertThat(received.running()).isNull();
+            assertThat(received.paused()).as("the destination discarded the only verified copy").isNotNull();
+            assertPausedAndTrue(received.paused(), "GO write failed (destination)");
+            count("hand-over GO write failed", "unconfirmed (both paused)");
+        } finally {
+            source.shutdown();
         }
     }
 
-    /** Checks the run ended in one of the two allowed ways; returns which. */
-    static String judge(SyntheticGuest source, MigrationReport report, Migratable received, Destination dest, String what)
-            throws InterruptedException {
-        boolean sent = report != null && "completed".equals(report.status);
-        if (sent && received != null) {
-            assertThat(report.digestMatch).as(what).isTrue();
-            assertThat(source.isShutdown()).as("source ends after the ACK").isTrue();
-            assertRunningAndTrue(((Tracked) received).guest, what + " (destination)");
-            return "completed";
+    /** One end of two in-memory pipes; closing it closes both of its channels (unblocking the peer). */
+    record PipeEnd(java.nio.channels.ReadableByteChannel input, java.nio.channels.WritableByteChannel output,
+                   java.nio.channels.Channel sink) implements Connection {
+        @Override public String peer() { return "pipe"; }
+        @Override public void close() throws IOException {
+            input.close();
+            sink.close();
         }
-        assertThat(sent).as(what + ": the source completed but the destination has no guest: the guest is lost").isFalse();
-        assertThat(received).as(what + ": the destination runs the guest but the source resumed too: two copies").isNull();
-        dest.assertLeftWithNothing();
+    }
+
+    /** The CLI's side of an unconfirmed hand-over: {@code receive --once} never resumes, says so, and exits 3. */
+    @org.junit.jupiter.api.Test
+    void shouldMakeReceiveExitThreeWithoutResumingWhenGoIsCut() throws Exception {
+        SyntheticGuest source = SyntheticGuest.create(spec(888));
+        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "10s");
+             FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort()),
+                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
+            MigrationReport report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
+            // The source cannot tell GO was lost: it committed and ended its guest.
+            assertThat(report.status).isEqualTo("completed");
+            assertThat(source.isShutdown()).isTrue();
+            assertThat(rx.exitCode(30_000)).isEqualTo(3);
+            assertThat(rx.output()).contains("hand-over unconfirmed").contains("kept paused here")
+                    .contains("exits now without resuming the guest").doesNotContain("is running here");
+            count("hand-over cut inside GO, receive --once process", "exit 3, not resumed");
+        } finally {
+            source.shutdown();
+        }
+    }
+
+    /** Migrates a fresh guest through a proxy with {@code fault} and judges the result. */
+    static String migrateThrough(FaultProxy.Fault fault, int seed, Destination[] destOut) throws Exception {
+        SyntheticGuest source = SyntheticGuest.create(spec(seed));
+        Destination dest = destOut[0] == null ? new Destination() : destOut[0];
+        destOut[0] = dest;
+        try (Listener l = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+             FaultProxy proxy = new FaultProxy(l.localAddress(), fault)) {
+            CompletableFuture<Received> rx = dest.receiveOnce(l);
+            MigrationSender sender = new MigrationSender(source, sendOptions());
+            try {
+                sender.migrate(new TcpTransport(), proxy.address(), 5000);
+            } catch (MigrationException e) {
+                // judged below, from the report
+            }
+            Received received = rx.get(60, TimeUnit.SECONDS);
+            return judge(source, sender.report(), received, dest, fault.toString()) + (proxy.struck() ? "" : " (past the end)");
+        }
+    }
+
+    /** Checks the run ended in one of the allowed ways, never with two running copies; returns which. */
+    static String judge(SyntheticGuest source, MigrationReport report, Received received, Destination dest, String what)
+            throws InterruptedException {
+        boolean sourceRuns = !source.isShutdown() && !source.isPaused();
+        assertThat(sourceRuns && received.running() != null).as(what + ": the guest runs on both sides").isFalse();
+        boolean committed = "completed".equals(report.status) || "unconfirmed".equals(report.status);
+        if (committed) {
+            // The source read the positive ACK: its copy never runs again; the destination has the guest.
+            assertThat(report.digestMatch).as(what).isTrue();
+            assertThat(sourceRuns).as(what + ": the source committed but runs").isFalse();
+            source.shutdown();
+            if (received.running() != null) {
+                assertThat(report.status).as(what).isEqualTo("completed");
+                assertRunningAndTrue(received.running().guest, what + " (destination)");
+                return "completed";
+            }
+            assertThat(received.paused()).as(what + ": the source committed but the destination has no guest: the guest is lost")
+                    .isNotNull();
+            assertPausedAndTrue(received.paused(), what + " (destination)");
+            dest.assertLeftWithNothingBut(received.paused());
+            return "unconfirmed (both paused)";
+        }
+        assertThat(received.running()).as(what + ": the destination runs the guest but the source resumed too: two copies").isNull();
+        dest.assertLeftWithNothingBut(received.paused());
         assertRunningAndTrue(source, what + " (source)");
+        if (received.paused() != null) {
+            // The ACK was sent but never read: the source runs on; the destination, not knowing, kept its copy paused.
+            assertPausedAndTrue(received.paused(), what + " (destination)");
+            return "failed safe (destination kept it paused)";
+        }
         return "failed safe";
+    }
+
+    /** A destination guest kept paused without GO: never resumed, not discarded, equal to the model; then shut down. */
+    static void assertPausedAndTrue(Tracked t, String what) {
+        try {
+            assertThat(t.resumed).as(what + " was resumed without GO").isFalse();
+            assertThat(t.guest.isShutdown()).as(what + " was discarded after the ACK").isFalse();
+            assertThat(SyntheticModel.mismatch(t.guest)).as(what + " memory").isNull();
+        } finally {
+            t.guest.shutdown();
+        }
     }
 
     /** The guest runs (its writer progresses); paused, its memory equals the model; then it is shut down. */
@@ -197,7 +371,7 @@ class FaultInjectionTest {
                 try {
                     return sender.migrate(new TcpTransport(), at, 5000);
                 } catch (MigrationException e) {
-                    return null;
+                    return sender.report();
                 }
             });
             while (!tx.isDone() && sender.progress().bytesSent() < killAt) {
@@ -206,10 +380,11 @@ class FaultInjectionTest {
             rx.kill();
             MigrationReport report = tx.get(60, TimeUnit.SECONDS);
             String outcome;
-            if (report != null) {
-                // The kill came after the ACK: the guest moved, and died with the destination process.
+            if ("completed".equals(report.status) || "unconfirmed".equals(report.status)) {
+                // The kill came after the ACK: the source committed (never resumes); the guest died with the destination process.
                 assertThat(report.digestMatch).isTrue();
-                outcome = "completed before the kill";
+                assertThat(!source.isShutdown() && !source.isPaused()).as("a committed source runs").isFalse();
+                outcome = "completed".equals(report.status) ? "completed before the kill" : "committed, GO failed";
             } else {
                 assertRunningAndTrue(source, "kill@" + killAt + " (source)");
                 outcome = "failed safe";
@@ -228,7 +403,7 @@ class FaultInjectionTest {
         Destination dest = new Destination();
         try (Listener l = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
              FaultProxy watch = new FaultProxy(l.localAddress(), new FaultProxy.Fault(FaultProxy.Kind.DELAY, Long.MAX_VALUE, 0, 0, 0))) {
-            CompletableFuture<Migratable> rx = dest.receiveOnce(l);
+            CompletableFuture<Received> rx = dest.receiveOnce(l);
             try (D3vmProcess tx = D3vmProcess.start("migrate", "--to", "127.0.0.1:" + watch.address().getPort(), "--guest",
                     spec(2000 + run), "--max-bandwidth", "20M")) {
                 while (tx.isAlive() && watch.forwarded() < killAt) {
@@ -236,12 +411,17 @@ class FaultInjectionTest {
                 }
                 tx.kill();
             }
-            Migratable received = rx.get(60, TimeUnit.SECONDS);
+            Received received = rx.get(60, TimeUnit.SECONDS);
             String outcome;
-            if (received != null) {
-                // Killed after COMPLETE: the destination verified everything and may run the guest.
-                assertRunningAndTrue(((Tracked) received).guest, "kill@" + killAt + " (destination)");
+            if (received.running() != null) {
+                // Killed after GO: the destination verified everything and runs the guest.
+                assertRunningAndTrue(received.running().guest, "kill@" + killAt + " (destination)");
                 outcome = "completed before the kill";
+            } else if (received.paused() != null) {
+                // Killed after COMPLETE but before GO: acknowledged, so kept paused, not run, not discarded.
+                dest.assertLeftWithNothingBut(received.paused());
+                assertPausedAndTrue(received.paused(), "kill@" + killAt + " (destination)");
+                outcome = "acknowledged, no GO: kept paused";
             } else {
                 dest.assertLeftWithNothing();
                 outcome = "discarded";

@@ -20,11 +20,13 @@ import java.util.concurrent.atomic.AtomicLong;
 final class FaultProxy implements AutoCloseable {
 
     /**
-     * CUT_BACK cuts when the destination-to-source stream (the ACKs) passes {@code at}. Not in the
-     * seeded suite: a cut inside the completion ACK leaves two running copies (docs/RELIABILITY.md,
-     * "known gap"), which the protocol cannot avoid yet.
+     * CUT_BACK cuts when the destination-to-source stream (the ACKs) passes {@code at}: at byte 50
+     * that is inside the completion ACK (the setup ACK is bytes 0..31, the completion ACK 32..63).
+     * CUT_AFTER_BACK cuts the source-to-destination stream in the middle of the first bytes it
+     * carries once the destination-to-source stream has passed {@code at} bytes: with {@code at} 64
+     * (both ACKs through) that is inside GO. Both aim at the hand-over (FaultInjectionTest).
      */
-    enum Kind { CUT, STALL, DELAY, CORRUPT, CUT_BACK }
+    enum Kind { CUT, STALL, DELAY, CORRUPT, CUT_BACK, CUT_AFTER_BACK }
 
     /**
      * @param at      forward-stream byte offset where the fault strikes (never reached: no fault)
@@ -101,6 +103,13 @@ final class FaultProxy implements AutoCloseable {
                     to.shutdownOutput();
                     return;
                 }
+                if (forward && fault.kind() == Kind.CUT_AFTER_BACK && !struck && backward >= fault.at()) {
+                    struck = true;
+                    out.write(buf, 0, n / 2); // half of what follows the ACKs arrives, then the cut
+                    out.flush();
+                    closeSockets();
+                    return;
+                }
                 if (forward) {
                     long start = forwarded.get();
                     long end = start + n;
@@ -161,7 +170,9 @@ final class FaultProxy implements AutoCloseable {
     }
 
     private volatile boolean stalled;
-    private long backward; // bytes forwarded destination -> source; the back pump's own
+    // Bytes forwarded destination -> source: written by the back pump (before it forwards them), read
+    // by the forward pump for CUT_AFTER_BACK.
+    private volatile long backward;
     private volatile boolean closed;
 
     private void closeSockets() {

@@ -7,6 +7,7 @@ import io.d3vm.memory.MemoryRegion;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.recv.HandoverUnconfirmedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.wire.FrameDecoder;
@@ -41,7 +42,7 @@ final class FuzzTargets {
     /** The decoder target checks PAGES against this layout: two ranges with a hole between them. */
     static final MemoryLayout DECODER_LAYOUT = MemoryLayout.of(0, 16 * 4096L, 1L << 20, 16 * 4096L);
 
-    enum Outcome { PROTOCOL_ERROR, REFUSED, COMPLETED, CLEAN_END }
+    enum Outcome { PROTOCOL_ERROR, REFUSED, COMPLETED, UNCONFIRMED, CLEAN_END }
 
     /** Decodes frames until the stream ends or is refused, writing page data into guarded memory. */
     static Outcome decode(byte[] data) {
@@ -83,6 +84,7 @@ final class FuzzTargets {
                     case COMPLETE -> in.readComplete();
                     case ACK -> in.readAck();
                     case ABORT -> in.readAbort();
+                    case GO -> in.readGo();
                 }
             }
             return Outcome.CLEAN_END;
@@ -105,9 +107,14 @@ final class FuzzTargets {
         TestStreams.Replay connection = new TestStreams.Replay(data);
         Outcome outcome;
         Migratable result = null;
+        Migratable paused = null;
         try {
             result = receiver.receive(connection);
             outcome = Outcome.COMPLETED;
+        } catch (HandoverUnconfirmedException e) {
+            // Verified and acknowledged, but no GO: kept paused, never resumed, never discarded.
+            paused = e.guest();
+            outcome = Outcome.UNCONFIRMED;
         } catch (MigrationException e) {
             Throwable c = e.getCause();
             if (c != null && !(c instanceof ProtocolException)) {
@@ -120,7 +127,11 @@ final class FuzzTargets {
                 if (!g.memory.guardsIntact()) {
                     throw new AssertionError("the receiver wrote outside guest memory");
                 }
-                if (g != result) {
+                if (g == paused) {
+                    if (g.resumed || g.shutdown) {
+                        throw new AssertionError("a guest whose hand-over was unconfirmed was resumed or discarded");
+                    }
+                } else if (g != result) {
                     if (g.resumed) {
                         throw new AssertionError("a guest that was not completed was resumed");
                     }

@@ -47,7 +47,7 @@ final class Seeds {
             fill(m.page(1), Z, 0, r);
             fill(m.page(9), N, 0, r);
             s.pages(m, 1, new byte[] {Z}, new long[1]).pages(m, 9, new byte[] {N}, new long[1]).endOfRound(2, 2, 1);
-            s.state(new byte[] {1, 2, 3, 4}).complete(MemoryDigest.compute(m, 1), 2);
+            s.state(new byte[] {1, 2, 3, 4}).complete(MemoryDigest.compute(m, 1), 2).go();
             return s.bytes();
         }
     }

@@ -88,7 +88,7 @@ class MigrationReceiverTest {
             byte[] stream = new TestStreams().handshake("test:x").layout(LAYOUT)
                     .pages(src, 0, classes(N, 4), new long[4]).endOfRound(1, 4, 4)
                     .pages(src, 1, new byte[] {Z, P}, new long[2]).pages(src, 10, new byte[] {Z}, new long[1]).endOfRound(2, 3, 0)
-                    .state(new byte[] {7}).complete(expectedDigest(src, 0, 3), 2).bytes();
+                    .state(new byte[] {7}).complete(expectedDigest(src, 0, 3), 2).go().bytes();
             RecordingGuest g = (RecordingGuest) receive(factoriesOver(arena), stream);
 
             assertThat(g.memory.page(1).mismatch(MemorySegment.ofArray(new byte[4096]))).isEqualTo(-1);
@@ -112,7 +112,7 @@ class MigrationReceiverTest {
             }
             byte[] stream = new TestStreams().handshake("test:x").layout(LAYOUT)
                     .pages(src, 5, classes(U, 3), new long[] {0xCCCCCCCCCCCCCCCCL, 0xCCCCCCCCCCCCCCCCL, 0xCCCCCCCCCCCCCCCCL})
-                    .endOfRound(1, 3, 0).state(new byte[0]).complete(MemoryDigest.compute(src, 1), 1).bytes();
+                    .endOfRound(1, 3, 0).state(new byte[0]).complete(MemoryDigest.compute(src, 1), 1).go().bytes();
             RecordingGuest g = (RecordingGuest) receive(factoriesOver(arena), stream);
             for (int p = 5; p < 8; p++) {
                 assertThat(g.memory.page(p).mismatch(src.page(p))).isEqualTo(-1);
@@ -137,6 +137,75 @@ class MigrationReceiverTest {
                 assertThat(a.ok()).isFalse();
                 assertThat(a.stage()).isEqualTo(Wire.STAGE_COMPLETION);
             });
+        }
+    }
+
+    /** A valid one-round migration up to and including COMPLETE (no GO): the receiver verifies and acknowledges it. */
+    private static TestStreams completedWithoutGo(GuestMemory src) {
+        return new TestStreams().handshake("test:x").layout(LAYOUT)
+                .pages(src, 0, classes(N, 2), new long[2]).endOfRound(1, 2, 2)
+                .state(new byte[] {9}).complete(expectedDigest(src, 0, 1), 1);
+    }
+
+    @Test
+    void shouldResumeOnlyWhenGoFollowsThePositiveAck() throws Exception {
+        try (GuestMemory src = source(3); Arena arena = Arena.ofConfined()) {
+            TestStreams.Replay c = new TestStreams.Replay(completedWithoutGo(src).go().bytes());
+            RecordingGuest g = (RecordingGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
+            assertThat(g.resumed).isTrue();
+            assertThat(g.shutdown).isFalse();
+            assertThat(c.replies()).last().isInstanceOfSatisfying(Messages.Ack.class, a -> {
+                assertThat(a.ok()).isTrue();
+                assertThat(a.stage()).isEqualTo(Wire.STAGE_COMPLETION);
+            });
+            g.memory.close();
+        }
+    }
+
+    @Test
+    void shouldKeepTheVerifiedGuestPausedWhenTheConnectionEndsBeforeGo() throws Exception {
+        try (GuestMemory src = source(4); Arena arena = Arena.ofConfined()) {
+            TestStreams.Replay c = new TestStreams.Replay(completedWithoutGo(src).bytes());
+            MigrationReceiver r = new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults());
+            assertThatThrownBy(() -> r.receive(c)).isInstanceOfSatisfying(HandoverUnconfirmedException.class, e -> {
+                assertThat(e.guest()).isSameAs(built.getFirst());
+                assertThat(e.getMessage()).contains("hand-over unconfirmed", "kept paused here", "neither resumed nor discarded");
+            });
+            RecordingGuest g = built.getFirst();
+            assertThat(g.resumed).as("resumed without GO: the source may still run its copy").isFalse();
+            assertThat(g.shutdown).as("discarded after the ACK: the source may have committed").isFalse();
+            assertThat(g.restored).containsExactly(9);
+            assertThat(r.state()).isInstanceOf(ReceiveState.AwaitGo.class);
+            // The positive ACK went out and nothing after it (no ABORT: the source may have committed).
+            assertThat(c.replies()).last().isInstanceOfSatisfying(Messages.Ack.class, a -> assertThat(a.ok()).isTrue());
+            g.memory.close();
+        }
+    }
+
+    @Test
+    void shouldKeepTheVerifiedGuestPausedWhenSomethingOtherThanGoFollowsTheAck() throws Exception {
+        try (GuestMemory src = source(5); Arena arena = Arena.ofConfined()) {
+            byte[] stream = completedWithoutGo(src).endOfRound(2, 0, 0).bytes();
+            MigrationReceiver r = new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults());
+            assertThatThrownBy(() -> r.receive(new TestStreams.Replay(stream))).isInstanceOf(HandoverUnconfirmedException.class)
+                    .hasMessageContaining("END_OF_ROUND");
+            assertThat(built.getFirst().resumed).isFalse();
+            assertThat(built.getFirst().shutdown).isFalse();
+            built.getFirst().memory.close();
+        }
+    }
+
+    @Test
+    void shouldDiscardTheGuestWhenTheSourceAbortsInsteadOfGo() throws Exception {
+        try (GuestMemory src = source(6); Arena arena = Arena.ofConfined()) {
+            // The source never read the ACK, resumed its own copy and said so: ours must go.
+            byte[] stream = completedWithoutGo(src).abort("connection trouble; the guest keeps running here").bytes();
+            MigrationReceiver r = new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults());
+            assertThatThrownBy(() -> r.receive(new TestStreams.Replay(stream))).isInstanceOf(MigrationException.class)
+                    .isNotInstanceOf(HandoverUnconfirmedException.class).hasMessageContaining("the source aborted");
+            assertThat(built.getFirst().resumed).isFalse();
+            assertThat(built.getFirst().shutdown).isTrue();
+            built.getFirst().memory.close();
         }
     }
 
@@ -271,7 +340,7 @@ class MigrationReceiverTest {
             rewritten++;
         }
         s.endOfRound(2, rewritten, 0);
-        return s.state(new byte[] {1, 2, 3}).complete(MemoryDigest.compute(src, 1), 2).bytes();
+        return s.state(new byte[] {1, 2, 3}).complete(MemoryDigest.compute(src, 1), 2).go().bytes();
     }
 
     private static long expectedDigest(GuestMemory src, int... keep) {

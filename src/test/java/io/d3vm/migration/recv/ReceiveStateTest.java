@@ -24,6 +24,8 @@ class ReceiveStateTest {
                 new ReceiveState.BetweenRounds(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.STATE, FrameType.ABORT),
                 new ReceiveState.AwaitComplete(3), EnumSet.of(FrameType.COMPLETE, FrameType.ABORT),
                 new ReceiveState.Completed(3), EnumSet.noneOf(FrameType.class),
+                new ReceiveState.AwaitGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT),
+                new ReceiveState.HandedOver(3), EnumSet.noneOf(FrameType.class),
                 new ReceiveState.Aborted(), EnumSet.noneOf(FrameType.class));
         for (var e : allowed.entrySet()) {
             for (FrameType t : FrameType.values()) {
@@ -45,5 +47,15 @@ class ReceiveStateTest {
             s = s.on(t);
         }
         assertThat(s).isEqualTo(new ReceiveState.Completed(3));
+        s = ((ReceiveState.Completed) s).acknowledged().on(FrameType.GO);
+        assertThat(s).isEqualTo(new ReceiveState.HandedOver(3));
+    }
+
+    @Test
+    void shouldRefuseGoBeforeTheCompletionAckWasSent() {
+        assertThatThrownBy(() -> new ReceiveState.Completed(2).on(FrameType.GO)).isInstanceOf(ProtocolException.class)
+                .hasMessageContaining("GO frame before the completion ACK");
+        assertThatThrownBy(() -> new ReceiveState.AwaitComplete(2).on(FrameType.GO)).isInstanceOf(ProtocolException.class);
+        assertThatThrownBy(() -> new ReceiveState.BetweenRounds(2).on(FrameType.GO)).isInstanceOf(ProtocolException.class);
     }
 }

@@ -33,6 +33,7 @@ class FrameCodecTest {
         fb.ack(Wire.STAGE_COMPLETION, false, -5, "digest mismatch");
         fb.ack(Wire.STAGE_SETUP, true, 0, "");
         fb.abort("operator cancelled");
+        fb.go();
         fb.writeTo(java.nio.channels.Channels.newChannel(sink));
 
         FrameDecoder d = new FrameDecoder(TestStreams.channel(sink.toByteArray()), Wire.DEFAULT_MAX_FRAME);
@@ -52,7 +53,18 @@ class FrameCodecTest {
         assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_SETUP, true, 0, ""));
         assertThat(d.next()).isEqualTo(FrameType.ABORT);
         assertThat(d.readAbort()).isEqualTo(new Messages.Abort("operator cancelled"));
+        assertThat(d.next()).isEqualTo(FrameType.GO);
+        d.readGo();
+        assertThat(d.bodyLeft()).isZero();
         assertThatThrownBy(d::next).isInstanceOf(ProtocolException.class).hasMessageContaining("closed");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 8, 4096})
+    void shouldRejectAGoFrameWithABody(int length) {
+        byte[] h = TestStreams.le(8 + length).putShort((short) FrameType.GO.code()).putShort((short) 0).putInt(length).array();
+        FrameDecoder d = new FrameDecoder(TestStreams.channel(h), Wire.DEFAULT_MAX_FRAME);
+        assertThatThrownBy(d::next).isInstanceOf(ProtocolException.class).hasMessageContaining("GO frame body of " + length + " bytes");
     }
 
     @ParameterizedTest

@@ -51,6 +51,11 @@ public final class TestStreams {
         return flush();
     }
 
+    public TestStreams go() {
+        fb.go();
+        return flush();
+    }
+
     public TestStreams abort(String why) {
         fb.abort(why);
         return flush();
