@@ -40,6 +40,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <li>{@code migrate-cancel}: stops it; the guest keeps running here, intact</li>
  * <li>{@code dump-guest-memory} {@code {"path": "/abs/file.elf"}}: pauses the guest, writes its
  *     memory as an ELF core ({@link ElfCoreWriter}, what {@code d3vm analyze} reads), resumes it</li>
+ * <li>{@code cont}: resumes a guest held paused after an unconfirmed hand-over (the source committed
+ *     but the destination's GO may be lost): the operator's decision, on whichever side should run it</li>
  * <li>{@code quit}: ends the guest (as a power-off)</li>
  * <li>{@code query-commands}</li>
  * </ul>
@@ -48,7 +50,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ApiServer implements AutoCloseable {
     public static final List<String> COMMANDS = List.of("query-status", "migrate", "query-migrate", "migrate-cancel",
-            "dump-guest-memory", "quit", "query-commands");
+            "dump-guest-memory", "cont", "quit", "query-commands");
     /** A request line longer than this is refused and the client disconnected. */
     static final int MAX_LINE = 64 * 1024;
     static final int MAX_CLIENTS = 16;
@@ -65,10 +67,19 @@ public final class ApiServer implements AutoCloseable {
     private volatile MigrationJob job;
     private volatile boolean closed;
 
-    private ApiServer(Path path, ServerSocketChannel server, ControlledGuest guest) {
+    /**
+     * Set when the guest is held paused after an unconfirmed hand-over on the destination side
+     * ({@link #start(Path, ControlledGuest, String)}); cleared by {@code cont}.
+     */
+    private volatile String held;
+    /** The operator resumed this side's guest after its own migration ended unconfirmed. */
+    private volatile boolean operatorResumed;
+
+    private ApiServer(Path path, ServerSocketChannel server, ControlledGuest guest, String held) {
         this.path = path;
         this.server = server;
         this.guest = guest;
+        this.held = held;
         this.acceptor = Thread.ofPlatform().name("api-accept").daemon().start(this::acceptLoop);
     }
 
@@ -77,6 +88,15 @@ public final class ApiServer implements AutoCloseable {
      * live process answers on, or a file that is not a socket, is an error.
      */
     public static ApiServer start(Path socket, ControlledGuest guest) throws IOException {
+        return start(socket, guest, null);
+    }
+
+    /**
+     * Serves a guest that {@code receive} holds paused after an unconfirmed hand-over:
+     * {@code query-status} says {@code paused} with {@code held} = {@code why}, {@code migrate}
+     * is refused, and only {@code cont} (run it here) or {@code quit} (discard it) decide.
+     */
+    public static ApiServer start(Path socket, ControlledGuest guest, String why) throws IOException {
         Path abs = socket.toAbsolutePath();
         if (Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
             if (!"s".equals(fileType(abs))) {
@@ -105,7 +125,7 @@ public final class ApiServer implements AutoCloseable {
             ch.close();
             throw new IOException("cannot serve the API on " + socket + ": " + e.getMessage(), e);
         }
-        return new ApiServer(abs, ch, guest);
+        return new ApiServer(abs, ch, guest, why);
     }
 
     private static String fileType(Path p) throws IOException {
@@ -134,6 +154,25 @@ public final class ApiServer implements AutoCloseable {
         }
         j.awaitEnd(wait);
         return j.completed() ? j.request().target() : null;
+    }
+
+    /**
+     * True while the guest is held paused after an unconfirmed hand-over (either side) and no
+     * {@code cont} has resumed it: nothing but the operator may run it.
+     */
+    public boolean holdingPaused() {
+        MigrationJob j = job;
+        return held != null || (j != null && "unconfirmed".equals(j.status()) && !operatorResumed);
+    }
+
+    private String heldReason() {
+        String h = held;
+        if (h != null) {
+            return h;
+        }
+        MigrationJob j = job;
+        return j == null ? null : "the hand-over to " + j.request().target() + " is unconfirmed: this side committed, so the guest"
+                + " runs there if the destination got GO; `cont` only if it does not run there";
     }
 
     private void acceptLoop() {
@@ -234,6 +273,7 @@ public final class ApiServer implements AutoCloseable {
                 case "query-migrate" -> queryMigrate();
                 case "migrate-cancel" -> cancel();
                 case "dump-guest-memory" -> dumpGuestMemory(args);
+                case "cont" -> cont();
                 case "quit" -> quit();
                 case "query-commands" -> {
                     ObjectNode o = JSON.createObjectNode();
@@ -266,13 +306,16 @@ public final class ApiServer implements AutoCloseable {
             status = "ended";
         } else if (j != null && j.isActive() && (j.phase().equals("stop-and-copy") || j.phase().equals("waiting-ack") || j.phase().equals("go"))) {
             status = "paused";
-        } else if (j != null && "unconfirmed".equals(j.status())) {
-            status = "paused"; // committed to the destination but GO may be lost: never resumed here
+        } else if (holdingPaused()) {
+            status = "paused"; // after an unconfirmed hand-over: only cont or quit decide
         } else {
             status = "running";
         }
         o.put("status", status);
         o.put("running", status.equals("running"));
+        if (holdingPaused()) {
+            o.put("held", heldReason());
+        }
         if (status.equals("migrated")) {
             o.put("migrated-to", j.request().target());
         }
@@ -288,8 +331,9 @@ public final class ApiServer implements AutoCloseable {
         if (j != null && j.completed()) {
             throw ApiException.invalid("the guest already migrated to " + j.request().target() + "; it no longer runs here");
         }
-        if (j != null && "unconfirmed".equals(j.status())) {
-            throw ApiException.invalid("the hand-over to " + j.request().target() + " is unconfirmed; the guest stays paused here (query-migrate says why)");
+        if (holdingPaused()) {
+            throw ApiException.invalid("the guest is held paused after an unconfirmed hand-over (" + heldReason()
+                    + "); `cont` runs it here, `quit` discards it");
         }
         if (!guest.alive()) {
             throw ApiException.invalid("the guest has ended; there is nothing to migrate");
@@ -385,14 +429,37 @@ public final class ApiServer implements AutoCloseable {
                     + (j != null && j.completed() ? " (it migrated to " + j.request().target() + ")" : ""));
         }
         Migratable m = guest.migratable();
-        m.pause();
+        boolean held = holdingPaused(); // paused already, and only cont may resume it
+        if (!held) {
+            m.pause();
+        }
         try {
             return ElfCoreWriter.write(m.memory(), file);
         } catch (IOException e) {
             throw new ApiException("GenericError", "could not write " + file + ": " + e);
         } finally {
-            m.resume();
+            if (!held) {
+                m.resume();
+            }
         }
+    }
+
+    /** {@code cont}: the operator runs a guest held paused after an unconfirmed hand-over here. */
+    private synchronized ObjectNode cont() throws ApiException {
+        if (!guest.alive()) {
+            throw ApiException.invalid("the guest has ended; there is nothing to resume");
+        }
+        if (!holdingPaused()) {
+            MigrationJob j = job;
+            throw ApiException.invalid("cont resumes a guest held paused after an unconfirmed hand-over; this one is not held"
+                    + (j != null && j.isActive() ? " (a migration is active: migrate-cancel stops it)" : ""));
+        }
+        guest.migratable().resume();
+        held = null;
+        operatorResumed = true;
+        ObjectNode o = JSON.createObjectNode();
+        o.put("status", "running");
+        return o;
     }
 
     private synchronized ObjectNode quit() throws ApiException {

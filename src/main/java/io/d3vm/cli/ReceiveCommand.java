@@ -168,6 +168,18 @@ final class ReceiveCommand implements Callable<Integer> {
                     err.println("d3vm: accept failed: " + e.getMessage());
                     return 1;
                 }
+                if (vm != null && vm.held()) {
+                    // The held guest may be the only copy: a new migration must not replace it.
+                    err.println("d3vm: refused a migration from " + c.peer() + ": a guest is held paused here after an unconfirmed"
+                            + " hand-over; `cont` or `quit` it through the control API first");
+                    err.flush();
+                    try {
+                        c.close();
+                    } catch (IOException ignored) {
+                        // the source sees the connection end and keeps its guest
+                    }
+                    continue;
+                }
                 if (running != null) {
                     // One guest at a time: the previous one makes room for the next.
                     if (vm != null) {
@@ -209,13 +221,19 @@ final class ReceiveCommand implements Callable<Integer> {
                 out.flush();
                 if (!ok) {
                     err.println("d3vm: " + error);
-                    if (paused != null) {
-                        // Never resumed without GO, never discarded while the process can keep it.
-                        err.println(once ? "d3vm: --once: this process exits now without resuming the guest, and the paused copy ends with it."
-                                + " If the source reports the hand-over unconfirmed (it committed), the guest ran nowhere and is lost;"
-                                + " run receive without --once to keep such a copy paused"
-                                : "d3vm: the verified guest stays paused in this process (not resumed: no command resumes it) until the"
-                                + " next migration arrives or the process ends");
+                    if (paused instanceof Vm v) {
+                        // Never resumed without GO, never discarded: the operator decides through the API.
+                        Path sock = apiSocket != null ? apiSocket : heldApiSocket();
+                        vm = ReceivedVm.hold(v, testGuests.tapOf(v), sock, error, l, err);
+                        err.println("d3vm: the verified guest is held paused here; it may be the only copy. If the source's migrate"
+                                + " ended `unconfirmed` or `completed` (it committed and never runs the guest again), run it here: "
+                                + "echo '{\"execute\": \"cont\"}' | socat - UNIX-CONNECT:" + sock
+                                + " ; if the source runs it, discard this copy with {\"execute\": \"quit\"}");
+                        running = paused;
+                    } else if (paused != null) {
+                        // Not a VM (the synthetic test guest): no control API serves it.
+                        err.println(once ? "d3vm: --once: this process exits now without resuming the guest, and the paused copy ends with it"
+                                : "d3vm: the verified guest stays paused in this process until the next migration arrives or the process ends");
                         running = paused;
                     }
                     err.flush();
@@ -243,6 +261,11 @@ final class ReceiveCommand implements Callable<Integer> {
                 running.shutdown();
             }
         }
+    }
+
+    /** Where a held guest's API is served when receive was started without --api-socket. */
+    private static Path heldApiSocket() {
+        return Path.of(System.getProperty("java.io.tmpdir"), "d3vm-receive-" + ProcessHandle.current().pid() + ".sock");
     }
 
     static MigrationReport toReport(ReceiveStats s, boolean ok, String error, String transport) {

@@ -22,14 +22,31 @@ final class ReceivedVm {
     private final CompletableFuture<Integer> exitCode = new CompletableFuture<>();
     private volatile boolean replaced;
     private volatile boolean endedOnItsOwn;
+    private volatile ApiServer api;
 
     private ReceivedVm() {}
 
     static ReceivedVm watch(Vm vm, ConsoleTap tap, Path apiSocket, Listener listener, PrintWriter out, PrintWriter err)
             throws IOException {
+        return start(vm, tap, apiSocket, null, listener, err);
+    }
+
+    /**
+     * A verified VM held paused after an unconfirmed hand-over (the source's GO did not arrive):
+     * served on {@code apiSocket} (always: the API is the only way to run or discard it), where
+     * {@code cont} runs it here and {@code quit} ends it; until then it stays paused.
+     */
+    static ReceivedVm hold(Vm vm, ConsoleTap tap, Path apiSocket, String why, Listener listener, PrintWriter err)
+            throws IOException {
+        return start(vm, tap, apiSocket, why, listener, err);
+    }
+
+    private static ReceivedVm start(Vm vm, ConsoleTap tap, Path apiSocket, String held, Listener listener, PrintWriter err)
+            throws IOException {
         ReceivedVm w = new ReceivedVm();
         // The API first: whoever sees the guest's console continue can reach it at once.
-        ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
+        ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, held, err);
+        w.api = api;
         if (tap != null) {
             tap.release();
         }
@@ -40,8 +57,15 @@ final class ReceivedVm {
     private void follow(Vm vm, ApiServer api, Listener listener, PrintWriter err) {
         try {
             VmOutcome outcome = vm.awaitOutcome();
+            boolean neverResumed = api != null && api.holdingPaused();
             String to = VmApi.end(api, outcome);
-            if (to != null) {
+            if (neverResumed) {
+                // Held after an unconfirmed hand-over and ended (quit) without a cont.
+                err.println("d3vm: the guest held after the unconfirmed hand-over was ended without being resumed here");
+                exitCode.complete(ReceiveCommand.EXIT_UNCONFIRMED);
+                endedOnItsOwn = true;
+                closeQuietly(listener);
+            } else if (to != null) {
                 err.println("d3vm: the guest migrated live to " + to + " and runs there; it has ended here");
                 exitCode.complete(0);
             } else if (replaced) {
@@ -62,6 +86,20 @@ final class ReceivedVm {
             err.flush();
             exitCode.complete(1);
         }
+    }
+
+    private static void closeQuietly(Listener listener) {
+        try {
+            listener.close(); // wakes receive's accept(): the process ends with the guest
+        } catch (IOException ignored) {
+            // already closed
+        }
+    }
+
+    /** True while the VM is held paused after an unconfirmed hand-over (no cont yet). */
+    boolean held() {
+        ApiServer a = api;
+        return a != null && a.holdingPaused() && !exitCode.isDone();
     }
 
     /** The receiver shuts this VM down itself (a new migration arrives, or it exits). */

@@ -22,7 +22,12 @@ final class VmApi {
     private VmApi() {}
 
     static ApiServer serve(Path socket, Vm vm, ConsoleTap console, PrintWriter err) throws IOException {
-        ApiServer api = ApiServer.start(socket, new VmGuest(vm, console));
+        return serve(socket, vm, console, null, err);
+    }
+
+    /** As {@link #serve(Path, Vm, ConsoleTap, PrintWriter)}; {@code held} non-null: the VM is held paused for that reason. */
+    static ApiServer serve(Path socket, Vm vm, ConsoleTap console, String held, PrintWriter err) throws IOException {
+        ApiServer api = ApiServer.start(socket, new VmGuest(vm, console), held);
         err.println("d3vm: control API on " + api.path() + " (JSON lines; {\"execute\": \"query-status\"})");
         err.flush();
         return api;

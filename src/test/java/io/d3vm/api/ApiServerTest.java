@@ -84,6 +84,7 @@ class ApiServerTest {
             "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"max-rounds\": 1.5}}|'max-rounds' must be an integer",
             "{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:7\", \"tls-dir\": \"/nonexistent/tls\"}}|tls-dir /nonexistent/tls",
             "{\"execute\": \"migrate-cancel\"}|no migration is active",
+            "{\"execute\": \"cont\"}|this one is not held",
             "{\"execute\": \"dump-guest-memory\"}|dump-guest-memory needs {\"path\"",
             "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"rel.elf\"}}|'path' must be absolute",
             "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": 5}}|dump-guest-memory needs {\"path\"",
@@ -120,6 +121,30 @@ class ApiServerTest {
                     assertThat(img.memory().page(p).mismatch(g.guest.memory().page(p))).as("page %d", p).isEqualTo(-1L);
                 }
             }
+        } finally {
+            g.quit();
+        }
+    }
+
+    @Test
+    void shouldHoldAGuestPausedUntilContAndRefuseToMoveOrResumeItOtherwise(@TempDir Path dir) throws Exception {
+        SyntheticControl g = new SyntheticControl("synthetic:mem=1M");
+        g.guest.pause(); // as the receiver leaves a guest whose GO did not come
+        try (ApiServer api = ApiServer.start(dir.resolve("api.sock"), g, "hand-over unconfirmed: test")) {
+            ObjectNode st = api.handle("{\"execute\": \"query-status\"}");
+            assertThat(st.path("return").path("status").asText()).isEqualTo("paused");
+            assertThat(st.path("return").path("held").asText()).isEqualTo("hand-over unconfirmed: test");
+            assertThat(api.handle("{\"execute\": \"migrate\", \"arguments\": {\"to\": \"127.0.0.1:9\"}}")
+                    .path("error").path("desc").asText()).contains("held paused");
+            Path core = dir.resolve("held.elf");
+            assertThat(api.handle("{\"execute\": \"dump-guest-memory\", \"arguments\": {\"path\": \"" + core + "\"}}").has("return")).isTrue();
+            assertThat(g.guest.isPaused()).as("a dump does not resume a held guest").isTrue();
+
+            assertThat(api.handle("{\"execute\": \"cont\"}").path("return").path("status").asText()).isEqualTo("running");
+            assertThat(g.guest.isPaused()).isFalse();
+            assertThat(api.holdingPaused()).isFalse();
+            assertThat(api.handle("{\"execute\": \"query-status\"}").path("return").path("status").asText()).isEqualTo("running");
+            assertThat(api.handle("{\"execute\": \"cont\"}").path("error").path("desc").asText()).contains("not held");
         } finally {
             g.quit();
         }

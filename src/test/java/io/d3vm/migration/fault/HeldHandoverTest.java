@@ -1,0 +1,106 @@
+package io.d3vm.migration.fault;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.d3vm.api.ApiClient;
+import io.d3vm.api.ApiException;
+import io.d3vm.kvm.KvmTestSupport;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * A KVM guest whose hand-over is cut inside GO: the source committed (its guest ended), the
+ * destination verified the guest but never got GO. The destination must hold it paused — not
+ * run it, not discard it — and let the operator run it with {@code cont}; the guest then
+ * continues where it stopped on the source.
+ */
+@Tag("kvm")
+class HeldHandoverTest {
+    private static final long WAIT = 90_000;
+    private static final Pattern TICK = Pattern.compile("d3guest: tick=(\\d+) ");
+
+    @Test
+    void shouldHoldTheGuestPausedWhenGoIsLostAndRunItOnlyOnCont(@TempDir Path dir) throws Exception {
+        KvmTestSupport.kvm();
+        Path a = dir.resolve("a.sock");
+        Path b = dir.resolve("b.sock");
+        try (D3vmProcess src = D3vmProcess.start("run", "--guest", "test:idle,mem=64M,tick-ms=200", "--api-socket", a.toString());
+             D3vmProcess dst = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "5s",
+                     "--api-socket", b.toString());
+             FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), dst.listeningPort()),
+                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
+            src.await("d3guest: tick=2 ", WAIT);
+            JsonNode result;
+            try (ApiClient api = connect(a, src)) {
+                ObjectNode args = ApiClient.object();
+                args.put("to", "127.0.0.1:" + proxy.address().getPort());
+                api.call("migrate", args);
+                result = api.call("query-migrate");
+                for (long end = System.currentTimeMillis() + WAIT; "active".equals(result.path("status").asText())
+                        && System.currentTimeMillis() < end; result = api.call("query-migrate")) {
+                    Thread.sleep(100);
+                }
+            }
+            // The source cannot tell GO was lost: it committed, and its guest ended there.
+            assertThat(result.path("status").asText()).as(result.toString()).isEqualTo("completed");
+            assertThat(src.exitCode(WAIT)).as(src.output()).isZero();
+            long lastOnSource = lastTick(src.output());
+            assertThat(lastOnSource).isPositive();
+
+            dst.await("held paused here", WAIT);
+            try (ApiClient api = connect(b, dst)) {
+                JsonNode status = api.call("query-status");
+                assertThat(status.path("status").asText()).as(status.toString()).isEqualTo("paused");
+                assertThat(status.path("held").asText()).contains("hand-over unconfirmed");
+                ObjectNode onward = ApiClient.object();
+                onward.put("to", "127.0.0.1:9");
+                assertThatThrownBy(() -> api.call("migrate", onward)).isInstanceOf(ApiException.class)
+                        .hasMessageContaining("held paused");
+                Thread.sleep(1000); // five tick periods: a guest that ran would have printed
+                assertThat(TICK.matcher(dst.output()).find()).as("the held guest ran before cont:\n" + dst.output()).isFalse();
+
+                assertThat(api.call("cont").path("status").asText()).isEqualTo("running");
+                Matcher first = dst.await("d3guest: tick=(\\d+) ", WAIT);
+                assertThat(Long.parseLong(first.group(1))).as("the guest continues, it does not restart")
+                        .isBetween(lastOnSource + 1, lastOnSource + 2);
+                assertThat(api.call("query-status").path("status").asText()).isEqualTo("running");
+                assertThatThrownBy(() -> api.call("cont")).isInstanceOf(ApiException.class).hasMessageContaining("not held");
+                api.call("quit");
+            }
+            assertThat(dst.exitCode(WAIT)).as(dst.output()).isZero();
+            assertThat(dst.output()).doesNotContain("d3guest: boot");
+        }
+    }
+
+    private static long lastTick(String output) {
+        Matcher m = TICK.matcher(output);
+        long last = -1;
+        while (m.find()) {
+            last = Long.parseLong(m.group(1));
+        }
+        return last;
+    }
+
+    private static ApiClient connect(Path socket, D3vmProcess owner) throws Exception {
+        for (long end = System.currentTimeMillis() + WAIT; ; Thread.sleep(100)) {
+            try {
+                return ApiClient.connect(socket);
+            } catch (IOException e) {
+                if (System.currentTimeMillis() > end) {
+                    throw new AssertionError("no API at " + socket + ": " + e.getMessage() + "\n" + owner.output());
+                }
+            }
+        }
+    }
+}
