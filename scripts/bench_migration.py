@@ -326,6 +326,8 @@ def summarize(runs):
         for key in ("total-time", "downtime", "ram.transferred", "digest-time"):
             vals = [metric(r, key) for r in ok if metric(r, key) is not None]
             m[key] = statistics.median(vals) if vals else None
+            m[key + "-min"] = min(vals) if vals else None
+            m[key + "-max"] = max(vals) if vals else None
         m["digest-match"] = all(r.get("digest-match", True) is not False for r in ok) if ok else None
         med[(w, c, s)] = m
     for (w, c, s), m in med.items():
@@ -345,16 +347,39 @@ def order_key(m):
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
 
 
+def _f(v, fmt):
+    return "-" if v is None else fmt.format(v)
+
+
 def table(med):
-    rows = ["| workload | cap | system | runs ok | total-time (s) | time vs none | downtime (ms) | of which digest (ms) | transferred (MiB) | bytes vs none |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| workload | cap | system | runs ok | total-time (s) | (min–max) | time vs none | downtime (ms) | (min–max) | of which digest (ms) | transferred (MiB) | bytes vs none |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(med.values(), key=order_key):
-        def f(v, fmt):
-            return "-" if v is None else fmt.format(v)
+        f = _f
+        t_range = "-" if m.get("total-time-min") is None else f"{m['total-time-min'] / 1000:.2f}–{m['total-time-max'] / 1000:.2f}"
+        d_range = "-" if m.get("downtime-min") is None else f"{m['downtime-min']:.0f}–{m['downtime-max']:.0f}"
         rows.append(f"| {m['workload']} | {m['cap']} | {m['system']} | {m['completed']}/{m['runs']} | "
-                    f"{f(m['total-time'] and m['total-time'] / 1000, '{:.2f}')} | {f(m['time-vs-none'] and 100 * m['time-vs-none'], '{:.1f} %')} | "
-                    f"{f(m['downtime'], '{:.0f}')} | {f(m['digest-time'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
+                    f"{f(m['total-time'] and m['total-time'] / 1000, '{:.2f}')} | {t_range} | {f(m['time-vs-none'] and 100 * m['time-vs-none'], '{:.1f} %')} | "
+                    f"{f(m['downtime'], '{:.0f}')} | {d_range} | {f(m['digest-time'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
                     f"{f(m['bytes-vs-none'] and 100 * m['bytes-vs-none'], '{:.1f} %')} |")
+    return "\n".join(rows)
+
+
+def savings(med, qemu="qemu7"):
+    """What d3 saves against none (and costs against full), and d3vm-d3 against QEMU, per workload and cap (medians)."""
+    rows = [f"| workload | cap | d3: bytes saved vs none | d3: time saved vs none | d3 time / full time | total-time d3vm-d3 vs {qemu} | downtime d3vm-d3 vs {qemu} |",
+            "|---|---|---|---|---|---|---|"]
+    keys = sorted({(m["workload"], m["cap"]) for m in med.values()}, key=lambda k: (list(WORKLOADS).index(k[0]), list(CAPS).index(k[1])))
+    for w, c in keys:
+        d3, none, full, q = (med.get((w, c, s)) for s in ("d3vm-d3", "d3vm-none", "d3vm-full", qemu))
+        if not d3 or not none or d3.get("total-time") is None or none.get("total-time") is None:
+            continue
+        bytes_saved = 100 * (1 - d3["ram.transferred"] / none["ram.transferred"]) if none.get("ram.transferred") else None
+        time_saved = 100 * (1 - d3["total-time"] / none["total-time"])
+        vs_full = d3["total-time"] / full["total-time"] if full and full.get("total-time") else None
+        vq_t = f"{d3['total-time'] / 1000:.2f} s vs {q['total-time'] / 1000:.2f} s" if q and q.get("total-time") is not None else "-"
+        vq_d = f"{d3['downtime']:.0f} ms vs {q['downtime']:.0f} ms" if q and q.get("downtime") is not None and d3.get("downtime") is not None else "-"
+        rows.append(f"| {w} | {c} | {_f(bytes_saved, '{:.1f} %')} | {time_saved:.1f} % | {_f(vs_full, '{:.2f}')} | {vq_t} | {vq_d} |")
     return "\n".join(rows)
 
 
@@ -562,7 +587,7 @@ def main():
         os.remove(os.path.join(out, "runs.partial.json"))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(f"Series {meta['started']} to {meta['ended']}, {a.reps} repetition(s), medians of completed runs; "
-                f"1-min load average {load}.\n\n{md}\n")
+                f"1-min load average {load}.\n\n{md}\n\n{savings(med)}\n")
         for s in skipped:
             f.write(f"\nSkipped: {s}\n")
     print(md)
@@ -605,7 +630,7 @@ def resummarize(a):
     with open(os.path.join(out, "runs.json"), "w") as f:
         json.dump({"meta": meta, "medians": sorted(med.values(), key=order_key), "runs": runs}, f, indent=1)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(f"Medians of completed runs from {', '.join(a.from_json)}; 1-min load average {load}.\n\n{md}\n")
+        f.write(f"Medians of completed runs from {', '.join(a.from_json)}; 1-min load average {load}.\n\n{md}\n\n{savings(med)}\n")
     print(md)
     print(f"load average (1 min) during the runs: {load}")
     print(f"wrote {out}/runs.json, {out}/results.md" + (", " + ", ".join(os.path.basename(p) for p in pngs) if pngs else ""))
