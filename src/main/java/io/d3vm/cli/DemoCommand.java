@@ -233,7 +233,7 @@ final class DemoCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "  sent             %s of %s (%.1f %%) with detector %s; %d rounds (stop: %s)%n", Sizes.format(r.ramTransferred),
                 Sizes.format(r.ramTotal), 100.0 * r.ramTransferred / r.ramTotal, r.detector, r.rounds.size(), r.stopReason);
         out.printf(Locale.ROOT, "  total time       %.2f s (setup %.0f ms)%n", r.totalTimeMs / 1e3, r.setupTimeMs);
-        out.printf(Locale.ROOT, "  downtime         %.0f ms (guest paused until the destination's ACK, both digests included)%n",
+        out.printf(Locale.ROOT, "  downtime         %.0f ms (guest paused until GO after the destination's ACK; both digests included)%n",
                 r.downtimeMs == null ? 0 : r.downtimeMs);
         out.printf(Locale.ROOT, "  pages            normal %d, zero %d, uniform %d, unpopulated %d (%d dispensable, %.1f %%)%n", r.pagesByClass[0],
                 r.pagesByClass[1], r.pagesByClass[2], r.pagesByClass[3], dispensable,
