@@ -4,7 +4,7 @@
 # scripts/bench_migration.py's docstring. Runs under Debian's python3 and installs python3-matplotlib
 # for the charts when it is missing (root); without it the charts are skipped with a message.
 #
-#   scripts/bench-migration.sh                 # full default run (~15+ min), build/bench/<timestamp>/
+#   scripts/bench-migration.sh                 # full default run (345 migrations, ~45 min on a quiet 2-core machine), build/bench/<timestamp>/
 #   scripts/bench-migration.sh --quick         # smoke run on a 64 MiB synthetic guest
 #   scripts/bench-migration.sh --reps 3 --workloads idle,dirty --caps uncapped,tc
 set -euo pipefail

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_GBIT = 125_000_000  # bytes/s
 
 # What each workload runs. The dirty/verify/image rates are what a busy small guest does; the sizes
-# keep a full default run near 15 minutes on a loaded 2-core machine.
+# keep one migration at 0.5-6 s on a quiet 2-core machine (a full default run: ~45 minutes).
 WORKLOADS = {
     "synthetic": {"kind": "synthetic", "spec": "synthetic:mem={mem},zero=70,uniform=10,dirty-rate=5000"},
     "idle": {"kind": "test", "workload": "idle", "opts": "", "ready": "d3guest: tick="},
