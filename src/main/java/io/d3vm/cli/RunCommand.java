@@ -272,6 +272,11 @@ public final class RunCommand implements Callable<Integer> {
                     + " or --kernel FILE [--initrd FILE] [--cmdline \"...\"] [--mem SIZE]");
         }
         TestGuestSpec ts = TestGuestSpec.parse(guest);
+        if (ts.params().containsKey(TestGuestSpec.VCPUS_KEY)) {
+            throw new IllegalArgumentException("give the vCPU count with --vcpus N, not vcpus= in --guest");
+        }
+        // A migration destination builds as many vCPUs as the description says.
+        String description = vcpus > 1 ? ts.withParam(TestGuestSpec.VCPUS_KEY, Integer.toString(vcpus)).describe() : ts.describe();
         if (ts.workload().equals("image") && image == null) {
             throw new IllegalArgumentException("the image workload needs --image FILE (a raw memory image or an ELF core)");
         }
@@ -286,7 +291,7 @@ public final class RunCommand implements Callable<Integer> {
             }
 
             public String description() {
-                return ts.describe();
+                return description;
             }
 
             public Loaded load(Vm vm) {

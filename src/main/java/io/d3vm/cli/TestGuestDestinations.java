@@ -6,7 +6,9 @@ import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.guest.GuestFactory;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 import io.d3vm.vmm.vstate.TestGuestFactory;
+import io.d3vm.vmm.vstate.VmConfig;
 
 import java.io.OutputStream;
 import java.util.Map;
@@ -55,8 +57,9 @@ final class TestGuestDestinations implements GuestFactory {
         }
         ConsoleTap tap = new ConsoleTap(console);
         tap.hold(); // until receive has printed how the migration went
-        // One vCPU: the description does not carry the count, and the test guest runs on the BSP.
-        Migratable vm = new TestGuestFactory(kvm, 1, tap).createDestination(description, layout);
+        // The source's vCPU count travels in its description (vcpus=N, absent for 1).
+        int vcpus = TestGuestSpec.parse(description).vcpus(VmConfig.MAX_VCPUS);
+        Migratable vm = new TestGuestFactory(kvm, vcpus, tap).createDestination(description, layout);
         taps.put(vm, tap);
         return vm;
     }

@@ -140,6 +140,35 @@ class LiveMigrationProcessTest {
     }
 
     @Test
+    void shouldMoveATwoVcpuGuestAndRebuildBothVcpusAtTheDestination(@TempDir Path dir) throws Exception {
+        Path a = dir.resolve("a.sock");
+        Path b = dir.resolve("b.sock");
+        try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:idle,mem=64M,tick-ms=200", "--vcpus", "2",
+                "--api-socket", a.toString());
+             D3vmProcess dst = D3vmProcess.start("receive", "receive", "--listen", "127.0.0.1:0", "--once",
+                     "--api-socket", b.toString())) {
+            int port = port(dst);
+            src.await("d3guest: tick=2 .*", WAIT);
+            ApiDriver.awaitSocket(a, src, WAIT);
+            assertThat(ApiDriver.call(a, "query-status").path("vcpus").asInt()).isEqualTo(2);
+            JsonNode r = ApiDriver.migrate(a, ApiDriver.args("127.0.0.1:" + port, "d3"), WAIT);
+            assertThat(r.path("status").asText()).as(r.toString()).isEqualTo("completed");
+            assertThat(src.waitFor(WAIT)).isZero();
+            long last = D3vmProcess.lastTick(src.text());
+
+            Matcher here = dst.await("  guest test:idle.*vcpus=2.* is running here; its console continues below", WAIT);
+            dst.await(".*d3guest: tick=\\d+ .*", here.end(), WAIT);
+            assertThat(D3vmProcess.firstTick(dst.text(), here.end())).isBetween(last + 1, last + 2);
+            ApiDriver.awaitSocket(b, dst, WAIT);
+            JsonNode status = ApiDriver.call(b, "query-status");
+            assertThat(status.path("vcpus").asInt()).as(status.toString()).isEqualTo(2);
+            assertThat(status.path("guest").asText()).contains("vcpus=2");
+            assertThat(ApiDriver.call(b, "quit").path("status").asText()).isEqualTo("ended");
+            assertThat(dst.waitFor(WAIT)).isZero();
+        }
+    }
+
+    @Test
     void shouldKeepTheSourceRunningAndVerifyingWhenTheReceiverProcessIsKilled(@TempDir Path dir) throws Exception {
         Path a = dir.resolve("a.sock");
         try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:verify,mem=128M,seed=9,tick-ms=200,rate=1000",

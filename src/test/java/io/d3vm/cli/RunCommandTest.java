@@ -52,6 +52,7 @@ class RunCommandTest {
             "--vcpus=0 | --vcpus must be",
             "--guest=test:image | needs --image",
             "--dump-after=1s | give the file too",
+            "--guest=test:idle,vcpus=2 | with --vcpus N, not vcpus= in --guest",
             "--dump-memory=/nonexistent-dir/x.elf | directory /nonexistent-dir does not exist",
             "--dump-after=soon | is not a duration",
     })

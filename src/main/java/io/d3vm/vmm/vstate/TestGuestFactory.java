@@ -40,6 +40,9 @@ public final class TestGuestFactory implements GuestFactory {
      */
     public Vm bootSource(String description) {
         TestGuestSpec spec = TestGuestSpec.parse(description);
+        if (spec.params().containsKey(TestGuestSpec.VCPUS_KEY)) {
+            throw new IllegalArgumentException("vcpus= is set by the VMM for its destinations, not in a guest description: " + description);
+        }
         TestGuestImage image;
         try {
             image = TestGuestImage.builtIn();

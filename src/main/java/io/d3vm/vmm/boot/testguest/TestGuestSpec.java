@@ -91,6 +91,29 @@ public record TestGuestSpec(String workload, long memBytes, Map<String, String> 
         return sb.toString();
     }
 
+    /**
+     * The description key that carries the VM's vCPU count to a migration destination (the VMM's
+     * key, not the guest's: {@code run} adds it for {@code --vcpus N > 1}).
+     */
+    public static final String VCPUS_KEY = "vcpus";
+
+    /** The vCPU count this description asks for: its {@code vcpus=N} key, else 1. */
+    public int vcpus(int max) {
+        String v = params.get(VCPUS_KEY);
+        if (v == null) {
+            return 1;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n >= 1 && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // fall through to the message
+        }
+        throw new IllegalArgumentException("vcpus=" + v + " in '" + describe() + "' is not a vCPU count 1.." + max);
+    }
+
     /** The canonical description (round-trips through {@link #parse}). */
     public String describe() {
         StringBuilder sb = new StringBuilder(PREFIX).append(workload).append(",mem=").append(formatSize(memBytes));

@@ -20,6 +20,17 @@ class TestGuestSpecTest {
     }
 
     @Test
+    void shouldCarryTheVcpuCountForADestinationAndRejectABadOne() {
+        assertThat(TestGuestSpec.parse("test:idle").vcpus(64)).isEqualTo(1);
+        TestGuestSpec two = TestGuestSpec.parse("test:idle,mem=64M").withParam(TestGuestSpec.VCPUS_KEY, "2");
+        assertThat(TestGuestSpec.parse(two.describe()).vcpus(64)).isEqualTo(2);
+        for (String bad : new String[] {"0", "65", "two", ""}) {
+            assertThatThrownBy(() -> TestGuestSpec.parse("test:idle").withParam("vcpus", bad).vcpus(64))
+                    .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a vCPU count 1..64");
+        }
+    }
+
+    @Test
     void shouldDefaultTo256MiB() {
         assertThat(TestGuestSpec.parse("test:idle").memBytes()).isEqualTo(256L << 20);
     }
