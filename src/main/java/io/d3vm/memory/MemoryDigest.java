@@ -33,16 +33,24 @@ public final class MemoryDigest {
     private MemoryDigest() {}
 
     /**
-     * Gets {@link #hashPage} compiled before the guest is paused: the digest runs once per
-     * migration, in the downtime, and its first pass through cold code is 2–3 times slower.
-     * A few thousand page hashes; the sender and receiver start it on a background thread at
-     * setup ({@link #warmUpInBackground}).
+     * Gets the digest's whole path compiled before the guest is paused: the digest runs once per
+     * migration, in the downtime, and its first pass through cold code is several times slower
+     * (the destination's digest took 300–600 ms instead of 50–150 ms in a fifth of the runs of the
+     * 2026-11-24 bench series, when only {@link #hashPage} was warmed). So this runs
+     * {@link #compute} itself — residency query, per-chunk loop, page hash, combination — over
+     * 32 MiB of scratch memory with every other page populated, as guests are: ~80,000 page
+     * visits, ~30 ms. The sender and receiver start it on a background thread at setup
+     * ({@link #warmUpInBackground}).
      */
     public static void warmUp() {
-        MemorySegment scratch = java.lang.foreign.Arena.ofAuto().allocate(16L * GuestMemory.PAGE_SIZE, GuestMemory.PAGE_SIZE);
         long h = 0;
-        for (int i = 0; i < 3_000; i++) {
-            h ^= hashPage(scratch, (long) (i & 15) << GuestMemory.PAGE_SHIFT);
+        try (GuestMemory scratch = GuestMemory.allocate(MemoryLayout.flat((long) CHUNK_PAGES * GuestMemory.PAGE_SIZE))) {
+            for (long p = 0; p < scratch.pageCount(); p += 2) {
+                scratch.page(p).set(WORD, 8, p * P); // populated, and different from its neighbours
+            }
+            for (int i = 0; i < 10; i++) {
+                h ^= compute(scratch, 1);
+            }
         }
         sink = h;
     }

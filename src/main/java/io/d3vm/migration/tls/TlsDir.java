@@ -40,7 +40,11 @@ public final class TlsDir {
     private final List<X509Certificate> chain;
     private final SSLContext context;
 
-    private TlsDir(Path dir, List<X509Certificate> authorities, List<X509Certificate> chain, SSLContext context) {
+    private final RecordingTrustManager trust;
+
+    private TlsDir(Path dir, List<X509Certificate> authorities, List<X509Certificate> chain, SSLContext context,
+                   RecordingTrustManager trust) {
+        this.trust = trust;
         this.dir = dir;
         this.authorities = authorities;
         this.chain = chain;
@@ -84,9 +88,18 @@ public final class TlsDir {
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
             tmf.init(trust);
+            RecordingTrustManager tm = null;
+            for (var m : tmf.getTrustManagers()) {
+                if (m instanceof javax.net.ssl.X509ExtendedTrustManager x) {
+                    tm = new RecordingTrustManager(x);
+                }
+            }
+            if (tm == null) {
+                throw new GeneralSecurityException("the PKIX trust manager factory made no X509ExtendedTrustManager");
+            }
             SSLContext ctx = SSLContext.getInstance("TLSv1.3");
-            ctx.init(kmf.getKeyManagers(), tmf.getTrustManagers(), new SecureRandom());
-            return new TlsDir(dir, List.copyOf(cas), List.copyOf(chain), ctx);
+            ctx.init(kmf.getKeyManagers(), new javax.net.ssl.TrustManager[] {tm}, new SecureRandom());
+            return new TlsDir(dir, List.copyOf(cas), List.copyOf(chain), ctx, tm);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot build a TLS context from " + dir + ": " + e.getMessage(), e);
         }
@@ -103,6 +116,15 @@ public final class TlsDir {
 
     public List<X509Certificate> authorities() {
         return authorities;
+    }
+
+    RecordingTrustManager trustManager() {
+        return trust;
+    }
+
+    /** Why this directory's trust manager rejected the peer on {@code s}, or null. */
+    java.security.cert.CertificateException trustFailure(java.net.Socket s) {
+        return trust.failureOf(s);
     }
 
     /** A TLS 1.3 context presenting this peer's certificate and trusting only the directory's CA. */

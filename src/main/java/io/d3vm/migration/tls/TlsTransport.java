@@ -201,6 +201,10 @@ public final class TlsTransport implements Transport {
         private IOException explain(IOException e) {
             String who = client ? "the destination " + peer : "the peer " + peer;
             String m = messages(e);
+            java.security.cert.CertificateException rejected = dir.trustFailure(ssl);
+            if (rejected != null) {
+                m = messages(rejected) + " / " + m; // our own verdict, which a hang-up can hide
+            }
             String why;
             if (closed) {
                 why = "the connection was closed during the TLS handshake";

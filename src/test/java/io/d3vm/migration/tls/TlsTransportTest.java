@@ -26,6 +26,7 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.security.KeyStore;
 import java.security.SecureRandom;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -120,6 +121,20 @@ class TlsTransportTest {
         assertThat(rx.error()).hasMessageContaining("certificate is not signed by the CA in");
         assertThat(err[0]).isInstanceOf(MigrationException.class);
         assertSourceRunsOn(g);
+    }
+
+    @Test
+    void shouldRememberWhyItRejectedAPeersCertificateForTheHandshakeMessage() throws Exception {
+        // The record the handshake's message falls back on when a hang-up hides the verdict.
+        try (java.net.Socket s = new java.net.Socket()) {
+            X509Certificate[] chain = {stranger.certificate()};
+            RecordingTrustManager tm = destination.trustManager();
+            assertThatThrownBy(() -> tm.checkClientTrusted(chain, "EC", s)).isInstanceOf(java.security.cert.CertificateException.class);
+            assertThat(destination.trustFailure(s)).isNotNull().hasMessageContaining("PKIX path");
+            assertThat(destination.trustFailure(s)).as("read once").isNull();
+            tm.checkClientTrusted(new X509Certificate[] {source.certificate()}, "EC", s);
+            assertThat(destination.trustFailure(s)).as("an accepted peer leaves nothing").isNull();
+        }
     }
 
     @Test
