@@ -30,18 +30,21 @@ final class RecordingTrustManager extends X509ExtendedTrustManager {
 
     @Override
     public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
-        try {
-            pkix.checkClientTrusted(chain, authType, socket);
-        } catch (CertificateException e) {
-            failures.put(socket, e);
-            throw e;
-        }
+        recordFailure(socket, () -> pkix.checkClientTrusted(chain, authType, socket));
     }
 
     @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket) throws CertificateException {
+        recordFailure(socket, () -> pkix.checkServerTrusted(chain, authType, socket));
+    }
+
+    private interface Check {
+        void run() throws CertificateException;
+    }
+
+    private void recordFailure(Socket socket, Check check) throws CertificateException {
         try {
-            pkix.checkServerTrusted(chain, authType, socket);
+            check.run();
         } catch (CertificateException e) {
             failures.put(socket, e);
             throw e;
