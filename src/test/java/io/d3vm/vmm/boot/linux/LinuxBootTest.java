@@ -6,7 +6,6 @@ import io.d3vm.vmm.vstate.Vm;
 import io.d3vm.vmm.vstate.VmConfig;
 import io.d3vm.vmm.vstate.VmOutcome;
 import io.d3vm.vmm.vstate.X86Layout;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -15,7 +14,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -44,10 +42,8 @@ class LinuxBootTest {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"vmlinux", "vmlinuz"})
     void shouldBootTheDebianKernelToTheInitramfsMarker(String kernelFile) throws Exception {
-        Path project = Path.of(System.getProperty("d3vm.projectDir", "."));
-        Path linux = project.resolve("build/linux");
-        Path kernel = linux.resolve(kernelFile), initramfs = linux.resolve("initramfs.cpio.gz");
-        prepare(project, kernel, initramfs);
+        Path kernel = DebianLinux.require(kernelFile);
+        Path initramfs = DebianLinux.require("initramfs.cpio.gz");
         Kvm kvm = KvmTestSupport.kvm();
 
         Console console = new Console();
@@ -74,21 +70,6 @@ class LinuxBootTest {
             assertThat(console.text()).as("serial console of %s", kernelFile).contains(MARKER);
             assertThat(outcome).as("the guest ends itself (reboot -f after d3vm.seconds)").isNotNull();
             assertThat(outcome.exitCode()).isZero();
-        }
-    }
-
-    /** Runs the project scripts when the kernel or initramfs is missing; skips when they cannot run. */
-    private static void prepare(Path project, Path kernel, Path initramfs) throws IOException, InterruptedException {
-        if (Files.isRegularFile(kernel) && Files.isRegularFile(initramfs)) {
-            return;
-        }
-        for (String script : new String[] {"scripts/fetch-linux.sh", "scripts/make-initramfs.sh"}) {
-            Process p = new ProcessBuilder("bash", project.resolve(script).toString()).inheritIO().start();
-            if (p.waitFor() != 0) {
-                String reason = script + " failed (it needs root and Debian's package repositories)";
-                System.out.println("SKIPPED the Linux boot suite: " + reason);
-                Assumptions.abort(reason);
-            }
         }
     }
 

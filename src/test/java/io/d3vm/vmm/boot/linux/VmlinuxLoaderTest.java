@@ -2,7 +2,6 @@ package io.d3vm.vmm.boot.linux;
 
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryLayout;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -132,12 +131,8 @@ class VmlinuxLoaderTest {
     }
 
     @Test
-    void shouldLoadTheDebianVmlinuxWhenItIsCached() throws IOException {
-        Path vmlinux = Path.of(System.getProperty("d3vm.projectDir", "."), "build", "linux", "vmlinux");
-        if (!Files.isRegularFile(vmlinux)) {
-            System.out.println("SKIPPED shouldLoadTheDebianVmlinuxWhenItIsCached: no " + vmlinux + " (run scripts/fetch-linux.sh)");
-            Assumptions.abort("no " + vmlinux + " (run scripts/fetch-linux.sh)");
-        }
+    void shouldLoadTheDebianVmlinux() throws IOException, InterruptedException {
+        Path vmlinux = DebianLinux.require("vmlinux");
         byte[] file = Files.readAllBytes(vmlinux);
         ByteBuffer h = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
         try (GuestMemory mem = GuestMemory.allocate(MemoryLayout.flat(256 * MiB))) {
