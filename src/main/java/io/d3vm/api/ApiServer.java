@@ -429,8 +429,8 @@ public final class ApiServer implements AutoCloseable {
                     + (j != null && j.completed() ? " (it migrated to " + j.request().target() + ")" : ""));
         }
         Migratable m = guest.migratable();
-        boolean held = holdingPaused(); // paused already, and only cont may resume it
-        if (!held) {
+        boolean alreadyPaused = holdingPaused(); // and only cont may resume it
+        if (!alreadyPaused) {
             m.pause();
         }
         try {
@@ -438,7 +438,7 @@ public final class ApiServer implements AutoCloseable {
         } catch (IOException e) {
             throw new ApiException("GenericError", "could not write " + file + ": " + e);
         } finally {
-            if (!held) {
+            if (!alreadyPaused) {
                 m.resume();
             }
         }

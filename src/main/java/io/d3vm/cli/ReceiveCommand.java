@@ -117,8 +117,8 @@ final class ReceiveCommand implements Callable<Integer> {
 
     /**
      * Does now, while nobody waits, the one-time work the first migration would otherwise pay in
-     * its setup: linking the native calls (the first mmap through the FFM API took ~0.5 s of a
-     * 0.6 s setup on this machine) and compiling the digest.
+     * its setup (the report's {@code setup-time}): linking the native calls on the first mmap, and
+     * compiling the digest.
      */
     private static void prepareForFirstMigration() {
         try (GuestMemory scratch = GuestMemory.allocate(MemoryLayout.flat(GuestMemory.PAGE_SIZE))) {

@@ -59,26 +59,18 @@ final class ReceivedVm {
             VmOutcome outcome = vm.awaitOutcome();
             boolean neverResumed = api != null && api.holdingPaused();
             String to = VmApi.end(api, outcome);
-            if (neverResumed) {
-                // Held after an unconfirmed hand-over and ended (quit) without a cont.
-                err.println("d3vm: the guest held after the unconfirmed hand-over was ended without being resumed here");
-                exitCode.complete(ReceiveCommand.EXIT_UNCONFIRMED);
-                endedOnItsOwn = true;
-                closeQuietly(listener);
-            } else if (to != null) {
+            if (to != null) {
                 err.println("d3vm: the guest migrated live to " + to + " and runs there; it has ended here");
                 exitCode.complete(0);
             } else if (replaced) {
                 exitCode.complete(0);
             } else {
-                err.println("d3vm: " + outcome.describe());
+                // A held guest cannot migrate on or be replaced: it ends here too (quit without cont).
+                err.println(neverResumed ? "d3vm: the guest held after the unconfirmed hand-over was ended without being resumed here"
+                        : "d3vm: " + outcome.describe());
                 endedOnItsOwn = true;
-                exitCode.complete(outcome.exitCode());
-                try {
-                    listener.close(); // wakes receive's accept(): the process ends with the guest
-                } catch (IOException ignored) {
-                    // already closed
-                }
+                exitCode.complete(neverResumed ? ReceiveCommand.EXIT_UNCONFIRMED : outcome.exitCode());
+                closeQuietly(listener);
             }
             err.flush();
         } catch (InterruptedException | RuntimeException | Error e) {

@@ -45,8 +45,8 @@ public final class Detectors {
 
     /** Pages of scratch memory the warm-up classifies, and how long it may take at most. */
     static final int WARM_UP_PAGES = 1024;
-    // The first call in a process also pays one-time initialisation (Vector API, native linking):
-    // ~0.85 s of the ~1 s a first warm-up takes on this machine; later passes take ~0.3 ms each.
+    // The first call in a process also pays one-time initialisation (Vector API, native linking),
+    // which dwarfs the passes themselves; the limit only bounds a pathologically slow machine.
     static final long WARM_UP_MAX_NANOS = 2_000_000_000L;
     static final int WARM_UP_PASSES = 48;
 
@@ -54,9 +54,9 @@ public final class Detectors {
      * Runs a fresh detector of this kind over scratch memory holding every page class (zero,
      * uniform, random, zero-head, never touched) until the JIT has compiled its hot paths.
      * Round 1 of a migration classifies every page once; without this its first hundred thousand
-     * pages run through cold code several times slower than warm (measured 5–7 µs/page against
-     * 0.45 µs/page on this machine). The sender starts it at setup, while it waits for the
-     * destination anyway. Returns the pages classified.
+     * pages run through cold code several times slower than warm (compare a migration report's
+     * {@code d3.detector-ns} per page with {@code d3vm analyze}'s ns/page). The sender starts it at
+     * setup, while it waits for the destination anyway. Returns the pages classified.
      */
     public static long warmUp(String name, int samples) {
         PageClassifier c = create(name, samples);
