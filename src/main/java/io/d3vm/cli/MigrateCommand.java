@@ -7,9 +7,6 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
-import io.d3vm.migration.tls.TlsDir;
-import io.d3vm.migration.tls.TlsTransport;
-import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.migration.transport.Transport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -89,19 +86,12 @@ final class MigrateCommand implements Callable<Integer> {
     @Option(names = "--progress", description = "draw the progress line in place even when stdout is not a terminal")
     boolean progress;
 
-    @Option(names = "--tls-dir", paramLabel = "DIR",
-            description = {"TLS 1.3 with mutual authentication: DIR holds ca-cert.pem, cert.pem, key.pem (make test ones with",
-                    "`d3vm certs --out DIR`); the destination must present a certificate from the same CA. Default: plain TCP"})
-    Path tlsDir;
+    @picocli.CommandLine.Mixin
+    TransportOptions transportOptions = new TransportOptions();
 
-    private Transport transport;
-
-    /** How bytes travel: plain TCP, or TLS 1.3 with {@code --tls-dir} (the directory is checked once, here). */
+    /** Plain TCP, or TLS 1.3 with {@code --tls-dir}. */
     Transport transport() throws IOException {
-        if (transport == null) {
-            transport = tlsDir == null ? new TcpTransport() : new TlsTransport(TlsDir.load(tlsDir));
-        }
-        return transport;
+        return transportOptions.transport(30_000);
     }
 
     @Override

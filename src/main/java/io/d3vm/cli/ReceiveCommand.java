@@ -13,12 +13,9 @@ import io.d3vm.migration.recv.HandoverUnconfirmedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
-import io.d3vm.migration.tls.TlsDir;
-import io.d3vm.migration.tls.TlsTransport;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
-import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.migration.transport.Transport;
 import io.d3vm.migration.wire.Wire;
 import picocli.CommandLine.Command;
@@ -99,20 +96,12 @@ final class ReceiveCommand implements Callable<Integer> {
         this.console = console;
     }
 
-    @Option(names = "--tls-dir", paramLabel = "DIR",
-            description = {"TLS 1.3 with mutual authentication: DIR holds ca-cert.pem, cert.pem, key.pem (make test ones with",
-                    "`d3vm certs --out DIR`); sources must present a certificate from the same CA. Default: plain TCP"})
-    Path tlsDir;
+    @picocli.CommandLine.Mixin
+    TransportOptions transportOptions = new TransportOptions();
 
-    private Transport transport;
-
-    /** How bytes travel: plain TCP, or TLS 1.3 with {@code --tls-dir} (the directory is checked once, here). */
+    /** Plain TCP, or TLS 1.3 with {@code --tls-dir}. */
     Transport transport() throws IOException {
-        if (transport == null) {
-            transport = tlsDir == null ? new TcpTransport()
-                    : new TlsTransport(TlsDir.load(tlsDir), (int) Math.min(Integer.MAX_VALUE, readTimeoutMillis));
-        }
-        return transport;
+        return transportOptions.transport(readTimeoutMillis);
     }
 
     /**
