@@ -131,6 +131,13 @@ class Proc:
         except OSError:
             return ""
 
+    def finish(self, timeout, what):
+        """Waits for the process to exit; a RuntimeError naming `what` and its last lines if it does not."""
+        try:
+            self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{what} did not finish within {timeout} s: " + self.tail())
+
     def wait_for(self, needle, timeout):
         end = time.time() + timeout
         while time.time() < end:
@@ -203,10 +210,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             src = Proc(src_ns + d3vm + ["migrate", "--to", f"{host}:{port}", "--guest", spec] + mig_opts,
                        os.path.join(rundir, "source.log"))
             procs.append(src)
-            try:
-                src.p.wait(a.run_timeout)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"the source did not finish within {a.run_timeout} s: " + src.tail())
+            src.finish(a.run_timeout, "the source")
         else:
             sock = os.path.join(rundir, "source.sock")
             run = ["run", "--guest", spec, "--api-socket", sock]
@@ -226,10 +230,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             mig = Proc(d3vm + ["migrate", "--api-socket", sock, "--to", f"{host}:{port}"] + mig_opts,
                        os.path.join(rundir, "source.log"))
             procs.append(mig)
-            try:
-                mig.p.wait(a.run_timeout)
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"the migration did not finish within {a.run_timeout} s: " + mig.tail())
+            mig.finish(a.run_timeout, "the migration")
             try:
                 vm.p.wait(20)
             except subprocess.TimeoutExpired:

@@ -2,7 +2,6 @@ package io.d3vm.memory;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -108,13 +107,10 @@ public final class ElfCoreWriter {
         return new Result(path, fileBytes, memory.pageCount(), written);
     }
 
+    private static final MemorySegment ZERO_PAGE = MemorySegment.ofArray(new byte[GuestMemory.PAGE_SIZE]);
+
     private static boolean isZero(MemorySegment page) {
-        for (long o = 0; o < GuestMemory.PAGE_SIZE; o += 8) {
-            if (page.get(ValueLayout.JAVA_LONG_UNALIGNED, o) != 0) {
-                return false;
-            }
-        }
-        return true;
+        return page.mismatch(ZERO_PAGE) < 0; // the JDK's vectorized compare
     }
 
     private static void writeFully(FileChannel ch, ByteBuffer b, long at) throws IOException {
