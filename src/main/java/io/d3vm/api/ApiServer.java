@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.memory.ElfCoreWriter;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.guest.Migratable;
 
 import java.io.IOException;
@@ -162,7 +163,7 @@ public final class ApiServer implements AutoCloseable {
      */
     public boolean holdingPaused() {
         MigrationJob j = job;
-        return held != null || (j != null && "unconfirmed".equals(j.status()) && !operatorResumed);
+        return held != null || (j != null && j.status() == MigrationStatus.UNCONFIRMED && !operatorResumed);
     }
 
     private String heldReason() {
@@ -341,7 +342,7 @@ public final class ApiServer implements AutoCloseable {
         MigrateRequest r = MigrateRequest.parse(args);
         job = MigrationJob.start(guest.migratable(), r);
         ObjectNode o = JSON.createObjectNode();
-        o.put("status", "active");
+        o.put("status", MigrationStatus.ACTIVE.json());
         o.put("options", r.summary());
         return o;
     }
@@ -359,7 +360,7 @@ public final class ApiServer implements AutoCloseable {
     private ObjectNode cancel() throws ApiException {
         MigrationJob j = job;
         if (j == null || !j.isActive()) {
-            throw ApiException.invalid("no migration is active" + (j == null ? "" : " (the last one " + j.status() + ")"));
+            throw ApiException.invalid("no migration is active" + (j == null ? "" : " (the last one " + j.status().json() + ")"));
         }
         if (!j.cancel()) {
             throw ApiException.invalid("too late to cancel: the source sent its final state (phase " + j.phase()
@@ -371,7 +372,7 @@ public final class ApiServer implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         ObjectNode o = JSON.createObjectNode();
-        o.put("status", j.status());
+        o.put("status", j.status().json());
         o.put("guest-running-here", guest.alive());
         return o;
     }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendProgress;
 import io.d3vm.migration.wire.Wire;
@@ -44,7 +45,7 @@ public final class MigrationJob {
         } catch (MigrationException e) {
             // the report carries the error and the status (failed or cancelled)
         } catch (RuntimeException e) {
-            sender.report().status = "failed";
+            sender.report().status = MigrationStatus.FAILED;
             sender.report().error = "migration failed: " + e;
         } finally {
             lastProgress = sender.progress();
@@ -61,9 +62,9 @@ public final class MigrationJob {
      * {@code active}, {@code completed}, {@code failed}, {@code cancelled}, or {@code unconfirmed}
      * (committed, but sending GO failed: the guest stays paused here and at the destination).
      */
-    public String status() {
+    public MigrationStatus status() {
         MigrationReport r = finalReport;
-        return r == null ? "active" : r.status;
+        return r == null ? MigrationStatus.ACTIVE : r.status;
     }
 
     public boolean isActive() {
@@ -71,7 +72,7 @@ public final class MigrationJob {
     }
 
     public boolean completed() {
-        return "completed".equals(status());
+        return status() == MigrationStatus.COMPLETED;
     }
 
     /** Asks the sender to stop; false when it is too late (the final state is on its way) or over. */
@@ -109,7 +110,7 @@ public final class MigrationJob {
         }
         SendProgress p = sender.progress();
         ObjectNode o = JsonNodeFactory.instance.objectNode();
-        o.put("status", "active");
+        o.put("status", MigrationStatus.ACTIVE.json());
         o.put("phase", p.phase());
         o.put("role", "source");
         o.put("guest", sender.report().guest);

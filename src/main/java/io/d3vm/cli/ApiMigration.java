@@ -7,6 +7,7 @@ import io.d3vm.api.ApiException;
 import io.d3vm.api.ReportJson;
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.SendProgress;
 
 import java.io.IOException;
@@ -41,7 +42,7 @@ final class ApiMigration {
             return 1;
         }
         MigrationOutput.writeReport(c.report, r, err);
-        return "completed".equals(r.status) ? 0 : 1;
+        return r.status == MigrationStatus.COMPLETED ? 0 : 1;
     }
 
     /**
@@ -62,7 +63,7 @@ final class ApiMigration {
             JsonNode last = api.call("query-migrate");
             AtomicReference<SendProgress> latest = new AtomicReference<>(progressOf(last));
             try (var p = new MigrationOutput.ProgressPrinter(latest::get, out, terminal)) {
-                while ("active".equals(last.path("status").asText())) {
+                while (MigrationStatus.ACTIVE.json().equals(last.path("status").asText())) {
                     Thread.sleep(POLL_MILLIS);
                     last = api.call("query-migrate");
                     latest.set(progressOf(last));
@@ -76,7 +77,7 @@ final class ApiMigration {
             }
             MigrationReport r = ReportJson.report(last);
             out.print(MigrationOutput.summary(r));
-            if ("completed".equals(r.status)) {
+            if (r.status == MigrationStatus.COMPLETED) {
                 out.println("  the guest runs at " + args.path("to").asText() + " now; its VM at " + socket + " has ended");
             } else {
                 err.println("d3vm: " + r.error);
@@ -99,7 +100,7 @@ final class ApiMigration {
     /** Ctrl-C while migrating: stop the migration so the guest is not left half-moved without a driver. */
     private static void cancel(Path socket) {
         try (ApiClient api = ApiClient.connect(socket)) {
-            if ("active".equals(api.call("query-migrate").path("status").asText())) {
+            if (MigrationStatus.ACTIVE.json().equals(api.call("query-migrate").path("status").asText())) {
                 api.call("migrate-cancel");
                 System.err.println("d3vm: migration cancelled; the guest keeps running in its VM");
             }

@@ -9,6 +9,7 @@ import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -182,7 +183,7 @@ final class DemoCommand implements Callable<Integer> {
         args.put("downtime-limit", downtimeLimitMillis);
         boolean terminal = progress || (System.console() != null && System.console().isTerminal());
         MigrationReport r = ApiMigration.migrate(a, args, out, err, terminal);
-        if (r == null || !"completed".equals(r.status)) {
+        if (r == null || r.status != MigrationStatus.COMPLETED) {
             out.println("d3vm demo: the migration did not complete; the guest keeps running in the source process:");
             src.echo(true);
             Thread.sleep(1500);
@@ -226,15 +227,15 @@ final class DemoCommand implements Callable<Integer> {
         boolean verified = !workload.equals("verify") || (mismatches == 0 && status.path("console").path("verify-mismatch-lines").asLong() == 0);
         boolean ok = continued && verified && Boolean.TRUE.equals(r.digestMatch) && dstExit != null && dstExit == 0;
 
-        long dispensable = r.pagesByClass[1] + r.pagesByClass[2] + r.pagesByClass[3];
+        long dispensable = r.dispensablePages();
         out.println();
         out.println("d3vm demo: result");
         out.printf(Locale.ROOT, "  guest            %s, %s%n", r.guest, Sizes.format(r.ramTotal));
         out.printf(Locale.ROOT, "  sent             %s of %s (%.1f %%) with detector %s; %d rounds (stop: %s)%n", Sizes.format(r.ramTransferred),
                 Sizes.format(r.ramTotal), 100.0 * r.ramTransferred / r.ramTotal, r.detector, r.rounds.size(), r.stopReason);
-        out.printf(Locale.ROOT, "  total time       %.2f s (setup %.0f ms)%n", r.totalTimeMs / 1e3, r.setupTimeMs);
+        out.printf(Locale.ROOT, "  total time       %.2f s (setup %.0f ms)%n", r.totalTimeUs / 1e6, r.setupTimeUs / 1e3);
         out.printf(Locale.ROOT, "  downtime         %.0f ms (guest paused until GO after the destination's ACK; both digests included)%n",
-                r.downtimeMs == null ? 0 : r.downtimeMs);
+                r.downtimeUs == null ? 0 : r.downtimeUs / 1e3);
         out.printf(Locale.ROOT, "  pages            normal %d, zero %d, uniform %d, unpopulated %d (%d dispensable, %.1f %%)%n", r.pagesByClass[0],
                 r.pagesByClass[1], r.pagesByClass[2], r.pagesByClass[3], dispensable,
                 100.0 * dispensable / Math.max(1, dispensable + r.pagesByClass[0]));

@@ -5,6 +5,7 @@ import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.transport.Transport;
@@ -135,7 +136,7 @@ final class MigrateCommand implements Callable<Integer> {
             // holds the verified copy); this process now ends, and its copy with it.
             g.shutdown();
             err.println("d3vm: " + r.error);
-            return "unconfirmed".equals(r.status) ? EXIT_UNCONFIRMED : 1;
+            return r.status == MigrationStatus.UNCONFIRMED ? EXIT_UNCONFIRMED : 1;
         }
         return 0;
     }

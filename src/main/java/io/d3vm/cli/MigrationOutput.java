@@ -2,6 +2,7 @@ package io.d3vm.cli;
 
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.SendProgress;
 
 import java.io.IOException;
@@ -36,18 +37,18 @@ final class MigrationOutput {
 
     static String summary(MigrationReport r) {
         StringBuilder b = new StringBuilder();
-        long dispensable = r.pagesByClass[1] + r.pagesByClass[2] + r.pagesByClass[3];
-        if ("completed".equals(r.status)) {
-            if (r.downtimeMs != null) {
+        long dispensable = r.dispensablePages();
+        if (r.status == MigrationStatus.COMPLETED) {
+            if (r.downtimeUs != null) {
                 b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, downtime %.0f ms of which digest %.0f ms)%n",
-                        r.totalTimeMs / 1e3, r.setupTimeMs, r.downtimeMs, nz(r.digestTimeMs)));
+                        r.totalTimeUs / 1e6, r.setupTimeUs / 1e3, r.downtimeUs / 1e3, nz(r.digestTimeUs)));
             } else {
                 // The destination cannot see when the source paused: the downtime is the source's figure.
                 b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, digest here %.0f ms;"
-                        + " the downtime is in the source's summary)%n", r.totalTimeMs / 1e3, r.setupTimeMs, nz(r.digestTimeMs)));
+                        + " the downtime is in the source's summary)%n", r.totalTimeUs / 1e6, r.setupTimeUs / 1e3, nz(r.digestTimeUs)));
             }
         } else if ("source".equals(r.role) || r.error != null) {
-            b.append("migration FAILED after ").append(String.format(Locale.ROOT, "%.2f s: ", r.totalTimeMs / 1e3)).append(r.error).append('\n');
+            b.append("migration FAILED after ").append(String.format(Locale.ROOT, "%.2f s: ", r.totalTimeUs / 1e6)).append(r.error).append('\n');
         }
         b.append(String.format(Locale.ROOT, "  %s %s of a %s guest (%.1f %%), %d rounds%s, %.0f Mbit/s%n",
                 "source".equals(r.role) ? "sent" : "received", Sizes.format(r.ramTransferred), Sizes.format(r.ramTotal),
@@ -70,8 +71,8 @@ final class MigrationOutput {
         return b.toString();
     }
 
-    private static double nz(Double d) {
-        return d == null ? 0 : d;
+    private static double nz(Long micros) {
+        return micros == null ? 0 : micros / 1e3;
     }
 
     /**

@@ -14,6 +14,7 @@ import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.Transport;
@@ -196,7 +197,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 }
                 MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
                 if (paused != null) {
-                    r.status = "unconfirmed";
+                    r.status = MigrationStatus.UNCONFIRMED;
                 }
                 out.print(MigrationOutput.summary(r));
                 vm = null;
@@ -259,15 +260,15 @@ final class ReceiveCommand implements Callable<Integer> {
 
     static MigrationReport toReport(ReceiveStats s, boolean ok, String error, String transport) {
         MigrationReport r = new MigrationReport();
-        r.status = ok ? "completed" : "failed";
+        r.status = ok ? MigrationStatus.COMPLETED : MigrationStatus.FAILED;
         r.error = error;
         r.role = "destination";
         r.guest = s.description;
         r.peer = s.peer;
         r.transport = transport;
-        r.totalTimeMs = s.totalNanos / 1e6;
-        r.setupTimeMs = s.setupNanos / 1e6;
-        r.digestTimeMs = s.digestNanos == 0 ? null : s.digestNanos / 1e6;
+        r.totalTimeUs = s.totalNanos / 1000;
+        r.setupTimeUs = s.setupNanos / 1000;
+        r.digestTimeUs = s.digestNanos == 0 ? null : s.digestNanos / 1000;
         r.digestMatch = s.digestMatch;
         r.digest = s.digestMatch == null ? null : s.digest;
         r.ramTotal = s.totalBytes;

@@ -351,7 +351,7 @@ public final class MigrationReceiver {
                         + " normal) but " + roundPages + " (" + roundNormal + " normal) arrived");
             }
             long bytes = in.bytesRead() - roundBytesStart;
-            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (System.nanoTime() - roundStart) / 1e6));
+            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (System.nanoTime() - roundStart) / 1000));
             stats.rounds = round;
         }
 

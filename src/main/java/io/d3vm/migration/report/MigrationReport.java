@@ -1,43 +1,57 @@
 package io.d3vm.migration.report;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * The outcome of one migration, on either side, in QEMU {@code query-migrate} vocabulary (so
- * results compare with QEMU's directly) plus the D3 counters. Filled by the sender or receiver,
- * turned into JSON by {@link #toJson} for {@code --report FILE} and for the VMM's control API.
- * Every field is documented in README.md ("Migration report"). Times are milliseconds.
+ * results compare with QEMU's directly) plus the D3 counters. Filled by the sender or receiver;
+ * {@link #toJson} writes it for {@code --report FILE} and the control API, {@link #fromJson} reads
+ * exactly that schema back (the API client's report file equals the server's). Every field is
+ * documented in docs/REPORT.md.
+ *
+ * <p>Times are held as integral microseconds and written as milliseconds with three decimals, so
+ * a report read back is equal to the one written; derived values ({@link #mbps},
+ * {@link #dispensablePages}) are computed here only, from those integers.
  */
 public final class MigrationReport {
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
-    public String status = "setup";
+    public MigrationStatus status = MigrationStatus.SETUP;
     public String error;
     public String role;
     public String guest;
     public String peer;
     public String transport;
-    public double totalTimeMs;
-    public double setupTimeMs;
-    public Double downtimeMs;
-    public Double downtimeLimitMs;
+    public long totalTimeUs;
+    public long setupTimeUs;
+    public Long downtimeUs;
+    public Long downtimeLimitUs;
     public String stopReason;
     public Long maxBandwidth;
-    public Double digestTimeMs;
-    public Double ackWaitMs;
+    /** {@code incremental}, {@code strict} or {@code off} (the sender's {@code --verify}). */
+    public String verify;
+    public Long digestTimeUs;
+    public Long ackWaitUs;
     public Boolean digestMatch;
     public Long digest;
+    /** Source: the whole paused memory hashed after GO equals the destination's digest (null: not run). */
+    public Boolean auditMatch;
+    public Long auditTimeUs;
+    /** Where the pause went, phase name to microseconds, in order (docs/REPORT.md lists the names). */
+    public final Map<String, Long> downtimePhasesUs = new LinkedHashMap<>();
 
     public long ramTotal;
     public long ramTransferred;
-    public long ramDuplicate;
     public long ramNormal;
     public long ramRemaining;
     public long dirtySyncCount;
@@ -54,14 +68,32 @@ public final class MigrationReport {
 
     public final List<RoundRecord> rounds = new ArrayList<>();
 
+    /** Microseconds since {@code fromNanos} ({@link System#nanoTime} time base). */
+    public static long microsSince(long fromNanos) {
+        return (System.nanoTime() - fromNanos) / 1000;
+    }
+
+    /** Pages that crossed as metadata only: zero + uniform + unpopulated, over all rounds (QEMU's {@code ram.duplicate}). */
+    public long dispensablePages() {
+        return pagesByClass[1] + pagesByClass[2] + pagesByClass[3];
+    }
+
     /** Megabits per second over the whole migration, as QEMU's {@code ram.mbps}. */
     public double mbps() {
-        return totalTimeMs <= 0 ? 0 : ramTransferred * 8 / 1e6 / (totalTimeMs / 1e3);
+        return totalTimeUs <= 0 ? 0 : ramTransferred * 8.0 / totalTimeUs;
+    }
+
+    public double totalTimeMs() {
+        return totalTimeUs / 1e3;
+    }
+
+    public void phase(String name, long micros) {
+        downtimePhasesUs.put(name, micros);
     }
 
     public ObjectNode toJson() {
         ObjectNode o = JSON.createObjectNode();
-        o.put("status", status);
+        o.put("status", status.json());
         if (error != null) {
             o.put("error", error);
         }
@@ -69,26 +101,21 @@ public final class MigrationReport {
         o.put("guest", guest);
         o.put("peer", peer);
         o.put("transport", transport);
-        o.put("total-time", round(totalTimeMs));
-        o.put("setup-time", round(setupTimeMs));
-        if (downtimeMs != null) {
-            o.put("downtime", round(downtimeMs));
-        }
-        if (downtimeLimitMs != null) {
-            o.put("downtime-limit", round(downtimeLimitMs));
-        }
+        o.put("total-time", ms(totalTimeUs));
+        o.put("setup-time", ms(setupTimeUs));
+        putMs(o, "downtime", downtimeUs);
+        putMs(o, "downtime-limit", downtimeLimitUs);
         if (stopReason != null) {
             o.put("stop-reason", stopReason);
         }
         if (maxBandwidth != null) {
             o.put("max-bandwidth", maxBandwidth);
         }
-        if (digestTimeMs != null) {
-            o.put("digest-time", round(digestTimeMs));
+        if (verify != null) {
+            o.put("verify", verify);
         }
-        if (ackWaitMs != null) {
-            o.put("ack-wait", round(ackWaitMs));
-        }
+        putMs(o, "digest-time", digestTimeUs);
+        putMs(o, "ack-wait", ackWaitUs);
         if (digestMatch != null) {
             o.put("digest-match", digestMatch);
         } else {
@@ -97,14 +124,22 @@ public final class MigrationReport {
         if (digest != null) {
             o.put("digest", String.format(Locale.ROOT, "0x%016x", digest));
         }
+        if (auditMatch != null) {
+            o.put("audit-match", auditMatch);
+        }
+        putMs(o, "audit-time", auditTimeUs);
+        if (!downtimePhasesUs.isEmpty()) {
+            ObjectNode ph = o.putObject("downtime-phases");
+            downtimePhasesUs.forEach((k, v) -> ph.put(k, ms(v)));
+        }
         ObjectNode ram = o.putObject("ram");
         ram.put("total", ramTotal);
         ram.put("transferred", ramTransferred);
         ram.put("remaining", ramRemaining);
-        ram.put("duplicate", pagesByClass[1] + pagesByClass[2] + pagesByClass[3]);
+        ram.put("duplicate", dispensablePages());
         ram.put("normal", ramNormal);
         ram.put("normal-bytes", ramNormal * 4096);
-        ram.put("mbps", round(mbps()));
+        ram.put("mbps", Math.round(mbps() * 1000) / 1000.0);
         ram.put("dirty-sync-count", dirtySyncCount);
         ram.put("page-size", 4096);
         ObjectNode d3 = o.putObject("d3");
@@ -135,9 +170,60 @@ public final class MigrationReport {
             n.put("pages", r.pages());
             n.put("normal", r.normalPages());
             n.put("bytes", r.bytes());
-            n.put("duration-ms", round(r.durationMs()));
+            n.put("duration-ms", ms(r.durationUs()));
         }
         return o;
+    }
+
+    /** Reads what {@link #toJson} wrote (fields it did not write stay at their defaults). */
+    public static MigrationReport fromJson(JsonNode o) {
+        MigrationReport r = new MigrationReport();
+        r.status = MigrationStatus.fromJson(o.path("status").asText("failed"));
+        r.error = text(o, "error");
+        r.role = text(o, "role");
+        r.guest = text(o, "guest");
+        r.peer = text(o, "peer");
+        r.transport = text(o, "transport");
+        r.totalTimeUs = micros(o, "total-time", 0L);
+        r.setupTimeUs = micros(o, "setup-time", 0L);
+        r.downtimeUs = micros(o, "downtime", null);
+        r.downtimeLimitUs = micros(o, "downtime-limit", null);
+        r.stopReason = text(o, "stop-reason");
+        r.maxBandwidth = lng(o, "max-bandwidth");
+        r.verify = text(o, "verify");
+        r.digestTimeUs = micros(o, "digest-time", null);
+        r.ackWaitUs = micros(o, "ack-wait", null);
+        r.digestMatch = o.hasNonNull("digest-match") ? o.get("digest-match").asBoolean() : null;
+        r.digest = o.hasNonNull("digest") ? Long.parseUnsignedLong(o.get("digest").asText().replaceFirst("^0x", ""), 16) : null;
+        r.auditMatch = o.hasNonNull("audit-match") ? o.get("audit-match").asBoolean() : null;
+        r.auditTimeUs = micros(o, "audit-time", null);
+        o.path("downtime-phases").properties().forEach(e -> r.downtimePhasesUs.put(e.getKey(), Math.round(e.getValue().asDouble() * 1000)));
+        JsonNode ram = o.path("ram");
+        r.ramTotal = ram.path("total").asLong();
+        r.ramTransferred = ram.path("transferred").asLong();
+        r.ramRemaining = ram.path("remaining").asLong();
+        r.ramNormal = ram.path("normal").asLong();
+        r.dirtySyncCount = ram.path("dirty-sync-count").asLong();
+        JsonNode d3 = o.path("d3");
+        r.detector = text(d3, "detector");
+        r.samples = d3.hasNonNull("samples") ? d3.get("samples").asInt() : null;
+        JsonNode pages = d3.path("pages");
+        r.pagesByClass[0] = pages.path("normal").asLong();
+        r.pagesByClass[1] = pages.path("zero").asLong();
+        r.pagesByClass[2] = pages.path("uniform").asLong();
+        r.pagesByClass[3] = pages.path("unpopulated").asLong();
+        r.pagesCleared = lng(d3, "pages-cleared");
+        if (d3.hasNonNull("sampled-words")) {
+            r.sampledWords = lng(d3, "sampled-words");
+            r.fullChecks = lng(d3, "full-checks");
+            r.falseDispensable = lng(d3, "false-dispensable");
+            r.detectorNanos = lng(d3, "detector-ns");
+        }
+        for (JsonNode n : o.path("rounds")) {
+            r.rounds.add(new RoundRecord(n.path("round").asInt(), n.path("pages").asLong(), n.path("normal").asLong(),
+                    n.path("bytes").asLong(), Math.round(n.path("duration-ms").asDouble() * 1000)));
+        }
+        return r;
     }
 
     public String toJsonString() {
@@ -148,7 +234,26 @@ public final class MigrationReport {
         }
     }
 
-    private static double round(double v) {
-        return Math.round(v * 1000) / 1000.0;
+    /** Microseconds as milliseconds: exact in three decimals, so {@link #fromJson} gets the same integer back. */
+    private static double ms(long micros) {
+        return micros / 1e3;
+    }
+
+    private static void putMs(ObjectNode o, String k, Long micros) {
+        if (micros != null) {
+            o.put(k, ms(micros));
+        }
+    }
+
+    private static Long micros(JsonNode o, String k, Long absent) {
+        return o.hasNonNull(k) ? Long.valueOf(Math.round(o.get(k).asDouble() * 1000)) : absent;
+    }
+
+    private static String text(JsonNode o, String k) {
+        return o.hasNonNull(k) ? o.get(k).asText() : null;
+    }
+
+    private static Long lng(JsonNode o, String k) {
+        return o.hasNonNull(k) ? o.get(k).asLong() : null;
     }
 }

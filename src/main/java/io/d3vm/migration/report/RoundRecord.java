@@ -7,6 +7,6 @@ package io.d3vm.migration.report;
  * @param pages       pages sent (NORMAL and dispensable)
  * @param normalPages pages sent with their 4 KiB of data
  * @param bytes       bytes put on the wire for the round (headers, metadata, data)
- * @param durationMs  wall time of the round
+ * @param durationUs  wall time of the round, microseconds
  */
-public record RoundRecord(int round, long pages, long normalPages, long bytes, double durationMs) {}
+public record RoundRecord(int round, long pages, long normalPages, long bytes, long durationUs) {}

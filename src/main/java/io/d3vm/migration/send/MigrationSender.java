@@ -11,6 +11,7 @@ import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.detect.PageClassifier;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.report.RoundRecord;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.StallWatchdog;
@@ -91,7 +92,7 @@ public final class MigrationSender {
         report.detector = options.detector();
         report.samples = options.samples();
         report.maxBandwidth = options.maxBandwidth();
-        report.downtimeLimitMs = (double) options.downtimeLimitMillis();
+        report.downtimeLimitUs = options.downtimeLimitMillis() * 1000L;
         report.ramTotal = guest.memory().totalBytes();
     }
 
@@ -148,9 +149,9 @@ public final class MigrationSender {
     }
 
     private void fail(String message) throws MigrationException {
-        report.status = cancelRequested() ? "cancelled" : "failed";
+        report.status = cancelRequested() ? MigrationStatus.CANCELLED : MigrationStatus.FAILED;
         report.error = message + "; the guest keeps running here";
-        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        report.totalTimeUs = MigrationReport.microsSince(startNanos);
         phase = "failed";
         throw new MigrationException(report.error);
     }
@@ -187,7 +188,7 @@ public final class MigrationSender {
                 }
                 guest.startDirtyLogging();
                 logging = true;
-                report.setupTimeMs = (System.nanoTime() - startNanos) / 1e6;
+                report.setupTimeUs = MigrationReport.microsSince(startNanos);
 
                 // ---- pre-copy ----
                 watchdog.arm(options.stallTimeoutMillis());
@@ -203,7 +204,7 @@ public final class MigrationSender {
                     report.dirtySyncCount++;
                     long dirty = pending.count();
                     dirtyPages = dirty;
-                    double secs = r.durationMs() / 1e3;
+                    double secs = r.durationUs() / 1e6;
                     PrecopyContext ctx = new PrecopyContext(round, dirty,
                             r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
                             secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
@@ -233,7 +234,7 @@ public final class MigrationSender {
                 long digestFrom = System.nanoTime();
                 long digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
                 report.digest = digest;
-                report.digestTimeMs = (System.nanoTime() - digestFrom) / 1e6;
+                report.digestTimeUs = MigrationReport.microsSince(digestFrom);
                 synchronized (commitLock) {
                     if (cancelRequested) {
                         throw new Refusal("migration cancelled");
@@ -248,7 +249,7 @@ public final class MigrationSender {
                 long ackFrom = System.nanoTime();
                 watchdog.arm(options.ackTimeoutMillis());
                 Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
-                report.ackWaitMs = (System.nanoTime() - ackFrom) / 1e6;
+                report.ackWaitUs = MigrationReport.microsSince(ackFrom);
                 report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
                 if (!done.ok()) {
                     throw new Refusal("the destination refused the completed migration: " + done.message());
@@ -258,7 +259,7 @@ public final class MigrationSender {
                 phase = "go";
                 s.buffer().go();
                 s.flush();
-                report.downtimeMs = (System.nanoTime() - pausedAt) / 1e6;
+                report.downtimeUs = MigrationReport.microsSince(pausedAt);
                 watchdog.disarm();
             } catch (Refusal | IOException | RuntimeException e) {
                 String why = describe(e, watchdog, in, c);
@@ -285,7 +286,7 @@ public final class MigrationSender {
         guest.stopDirtyLogging();
         guest.shutdown();
         closeQuietly(c);
-        report.status = "completed";
+        report.status = MigrationStatus.COMPLETED;
         phase = "completed";
         finish(classifier.stats());
         return report;
@@ -334,7 +335,7 @@ public final class MigrationSender {
         s.buffer().endOfRound(round, pages, normal);
         s.flush();
         long bytes = s.bytesWritten() - bytes0;
-        RoundRecord r = new RoundRecord(round, pages, normal, bytes, (System.nanoTime() - t0) / 1e6);
+        RoundRecord r = new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(t0));
         report.rounds.add(r);
         report.ramNormal += normal;
         return r;
@@ -415,11 +416,11 @@ public final class MigrationSender {
             guest.stopDirtyLogging();
         }
         closeQuietly(c);
-        report.status = "unconfirmed";
+        report.status = MigrationStatus.UNCONFIRMED;
         report.error = "hand-over unconfirmed: the destination verified and acknowledged the guest, so this side committed and will"
                 + " not resume it, but sending GO failed (" + why + "). The guest is paused here and kept paused at the destination"
                 + " (which resumes only on GO): it runs nowhere until an operator acts, and nothing is lost";
-        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        report.totalTimeUs = MigrationReport.microsSince(startNanos);
         phase = "failed";
         throw new MigrationException(report.error);
     }
@@ -441,14 +442,14 @@ public final class MigrationSender {
     }
 
     private void finish(DetectorStats st) {
-        report.totalTimeMs = (System.nanoTime() - startNanos) / 1e6;
+        report.totalTimeUs = MigrationReport.microsSince(startNanos);
         report.ramTransferred = bytesBeforeSink;
         System.arraycopy(st.pages, 0, report.pagesByClass, 0, report.pagesByClass.length);
         report.sampledWords = st.sampledWords;
         report.fullChecks = st.fullChecks;
         report.falseDispensable = st.falseDispensable;
         report.detectorNanos = st.detectorNanos;
-        report.ramRemaining = "completed".equals(report.status) ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
+        report.ramRemaining = report.status == MigrationStatus.COMPLETED ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
     }
 
     private boolean cancelRequested() {

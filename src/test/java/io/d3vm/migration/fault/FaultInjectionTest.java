@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -237,7 +238,7 @@ class FaultInjectionTest {
         try {
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> sender.migrate(sourceEnd))
                     .isInstanceOf(MigrationException.class).hasMessageContaining("hand-over unconfirmed").hasMessageContaining("sending GO failed");
-            assertThat(sender.report().status).isEqualTo("unconfirmed");
+            assertThat(sender.report().status).isEqualTo(MigrationStatus.UNCONFIRMED);
             assertThat(source.isShutdown()).as("the committed source guest is kept, paused").isFalse();
             assertThat(source.isPaused()).as("the source resumed after committing").isTrue();
             Received received = rx.get(60, TimeUnit.SECONDS);
@@ -269,7 +270,7 @@ class FaultInjectionTest {
                      new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
             MigrationReport report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
             // The source cannot tell GO was lost: it committed and ended its guest.
-            assertThat(report.status).isEqualTo("completed");
+            assertThat(report.status).isEqualTo(MigrationStatus.COMPLETED);
             assertThat(source.isShutdown()).isTrue();
             assertThat(rx.exitCode(30_000)).isEqualTo(3);
             assertThat(rx.output()).contains("hand-over unconfirmed").contains("kept paused here")
@@ -311,7 +312,7 @@ class FaultInjectionTest {
             assertThat(sourceRuns).as(what + ": the source committed but runs").isFalse();
             source.shutdown();
             if (received.running() != null) {
-                assertThat(report.status).as(what).isEqualTo("completed");
+                assertThat(report.status).as(what).isEqualTo(MigrationStatus.COMPLETED);
                 assertRunningAndTrue(received.running().guest, what + " (destination)");
                 return "completed";
             }

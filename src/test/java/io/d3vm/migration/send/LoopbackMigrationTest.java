@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -65,7 +66,7 @@ class LoopbackMigrationTest {
         Received[] rx = new Received[1];
         MigrationReport rep = migrate(GUEST, "d3", rx);
         assertThat(rx[0].error()).isNull();
-        assertThat(rep.status).isEqualTo("completed");
+        assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
         assertThat(rep.digestMatch).isTrue();
         assertThat(rx[0].stats().digest).isEqualTo(rep.digest);
         assertThat(rep.rounds).hasSizeGreaterThanOrEqualTo(2);
@@ -127,7 +128,7 @@ class LoopbackMigrationTest {
                     .isInstanceOf(MigrationException.class)
                     .hasMessageContaining("keeps running here");
             fake.get(10, TimeUnit.SECONDS);
-            assertThat(s.report().status).isEqualTo("failed");
+            assertThat(s.report().status).isEqualTo(MigrationStatus.FAILED);
         }
         assertThat(g.isShutdown()).isFalse();
         assertThat(g.isPaused()).isFalse();

@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.SyntheticGuest;
 import io.d3vm.migration.transport.TcpTransport;
@@ -58,7 +59,7 @@ class ReceiverKilledTest {
 
             Throwable failure = outcome.get(60, TimeUnit.SECONDS);
             assertThat(failure).isInstanceOf(MigrationException.class).hasMessageContaining("keeps running here");
-            assertThat(sender.report().status).isEqualTo("failed");
+            assertThat(sender.report().status).isEqualTo(MigrationStatus.FAILED);
             assertThat(guest.isShutdown()).isFalse();
             assertThat(guest.isPaused()).isFalse();
             assertThat(guest.digest()).isEqualTo(before);

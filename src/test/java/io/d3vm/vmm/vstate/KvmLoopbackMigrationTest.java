@@ -1,5 +1,6 @@
 package io.d3vm.vmm.vstate;
 
+import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.kvm.KvmTestSupport;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -52,7 +53,7 @@ class KvmLoopbackMigrationTest {
                     .migrate(tcp, l.localAddress(), 5000);
             Migratable dst = rx.get(60, TimeUnit.SECONDS);
             try {
-                assertThat(rep.status).as(rep.error).isEqualTo("completed");
+                assertThat(rep.status).as(rep.error).isEqualTo(MigrationStatus.COMPLETED);
                 assertThat(rep.digestMatch).isTrue();
                 assertThat(src.outcomeNow()).as("the source VM ends after the ACK").isNotNull();
                 assertThat(rep.ramTransferred).as("zero pages stay off the wire").isLessThan(rep.ramTotal);
@@ -67,7 +68,7 @@ class KvmLoopbackMigrationTest {
                 MigrationTest.awaitOrExplain(dstConsole, (Vm) dst, "d3guest: verify pass=\\d+ ok", p.end());
                 assertThat(dstConsole.text()).doesNotContain("MISMATCH").doesNotContain("d3guest: boot");
                 System.out.printf("KVM loopback migration: total %.0f ms, downtime %s ms, ram.total %d, ram.transferred %d, rounds %d%n",
-                        rep.totalTimeMs, rep.downtimeMs, rep.ramTotal, rep.ramTransferred, rep.dirtySyncCount);
+                        rep.totalTimeUs / 1e3, rep.downtimeUs / 1e3, rep.ramTotal, rep.ramTransferred, rep.dirtySyncCount);
             } finally {
                 dst.shutdown();
                 src.close();
