@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.memory.ElfCoreWriter;
+import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.guest.Migratable;
 
@@ -319,6 +320,12 @@ public final class ApiServer implements AutoCloseable {
         }
         if (status.equals("migrated")) {
             o.put("migrated-to", j.request().target());
+            MigrationReport r = j.finalReport();
+            if (r != null && Boolean.FALSE.equals(r.auditMatch)) {
+                // The paused copy here is kept for the operator (quit drops it): the destination's may be corrupt.
+                o.put("audit-match", false);
+                o.put("held", r.error);
+            }
         }
         guest.describe(o);
         return o;

@@ -5,6 +5,7 @@ import io.d3vm.memory.Sizes;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.send.Bandwidth;
 import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.send.Verify;
 import io.d3vm.migration.tls.TlsDir;
 import io.d3vm.migration.tls.TlsTransport;
 import io.d3vm.migration.transport.TcpTransport;
@@ -62,7 +63,9 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
         long ack = millis(arguments, "ack-timeout", SendOptions.DEFAULT_ACK_TIMEOUT_MILLIS, 1);
         SendOptions options;
         try {
-            options = new SendOptions(detector, samples, maxBandwidth, downtime, maxRounds, ack, SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS);
+            Verify verify = Verify.parse(text(arguments, "verify", Verify.INCREMENTAL.json()));
+            options = new SendOptions(detector, samples, maxBandwidth, downtime, maxRounds, ack, SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS,
+                    verify);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage());
         }
@@ -181,9 +184,9 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
 
     /** For messages: the options as the CLI would write them. */
     public String summary() {
-        return String.format(Locale.ROOT, "to %s, detector %s, samples %d, max-bandwidth %s, downtime-limit %d ms, max-rounds %d%s",
+        return String.format(Locale.ROOT, "to %s, detector %s, samples %d, max-bandwidth %s, downtime-limit %d ms, max-rounds %d, verify %s%s",
                 target(), options.detector(), options.samples(),
                 options.maxBandwidth() == 0 ? "unlimited" : Sizes.format(options.maxBandwidth()) + "/s",
-                options.downtimeLimitMillis(), options.maxRounds(), tlsDir == null ? "" : ", tls-dir " + tlsDir);
+                options.downtimeLimitMillis(), options.maxRounds(), options.verify().json(), tlsDir == null ? "" : ", tls-dir " + tlsDir);
     }
 }

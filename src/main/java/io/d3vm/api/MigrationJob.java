@@ -67,6 +67,11 @@ public final class MigrationJob {
         return r == null ? MigrationStatus.ACTIVE : r.status;
     }
 
+    /** The report once the migration ended, else null. */
+    public MigrationReport finalReport() {
+        return finalReport;
+    }
+
     public boolean isActive() {
         return finalReport == null;
     }

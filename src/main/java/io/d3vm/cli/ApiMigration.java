@@ -37,11 +37,16 @@ final class ApiMigration {
         args.put("max-rounds", c.maxRounds);
         args.put("connect-timeout", c.connectTimeoutMillis);
         args.put("ack-timeout", c.ackTimeoutMillis);
+        args.put("verify", c.verify.json());
         MigrationReport r = migrate(c.apiSocket, args, out, err, c.progress || (System.console() != null && System.console().isTerminal()));
         if (r == null) {
             return 1;
         }
         MigrationOutput.writeReport(c.report, r, err);
+        if (r.status == MigrationStatus.COMPLETED && Boolean.FALSE.equals(r.auditMatch)) {
+            err.println("d3vm: " + r.error);
+            return MigrateCommand.EXIT_AUDIT_MISMATCH;
+        }
         return r.status == MigrationStatus.COMPLETED ? 0 : 1;
     }
 

@@ -72,6 +72,18 @@ final class CliValues {
         }
     }
 
+    /** {@code --verify}: incremental, strict or off. */
+    static final class VerifyMode implements CommandLine.ITypeConverter<io.d3vm.migration.send.Verify> {
+        @Override
+        public io.d3vm.migration.send.Verify convert(String value) {
+            try {
+                return io.d3vm.migration.send.Verify.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
     /** Bytes from {@code 4096}, {@code 64K}, {@code 4G} (binary multiples). */
     static final class Bytes implements CommandLine.ITypeConverter<Long> {
         @Override

@@ -7,7 +7,9 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.AuditMismatchException;
 import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.send.Verify;
 import io.d3vm.migration.transport.Transport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -36,6 +38,8 @@ import java.util.concurrent.Callable;
 final class MigrateCommand implements Callable<Integer> {
     /** Exit code when the hand-over's GO could not be sent: the guest runs nowhere; the destination holds it paused. */
     static final int EXIT_UNCONFIRMED = 3;
+    /** Completed, but the audit after GO found the source's paused memory differs from the destination's. */
+    static final int EXIT_AUDIT_MISMATCH = 4;
 
 
     @Spec
@@ -69,6 +73,11 @@ final class MigrateCommand implements Callable<Integer> {
     @Option(names = "--downtime-limit", paramLabel = "TIME", converter = CliValues.Millis.class,
             description = "pre-copy iterates until the rest can be sent within this pause (e.g. 300ms, 1s). Default: 300ms")
     long downtimeLimitMillis = SendOptions.DEFAULT_DOWNTIME_LIMIT_MILLIS;
+
+    @Option(names = "--verify", paramLabel = "MODE", converter = CliValues.VerifyMode.class,
+            description = "incremental (gate on a digest kept page by page + audit of the paused source after GO), strict (whole-memory"
+                    + " digest inside the pause), off (no digest; the receiver must allow it). Default: incremental")
+    Verify verify = Verify.INCREMENTAL;
 
     @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")
     int maxRounds = SendOptions.DEFAULT_MAX_ROUNDS;
@@ -108,7 +117,7 @@ final class MigrateCommand implements Callable<Integer> {
             return ApiMigration.run(this, out, err);
         }
         SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
-                SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS);
+                SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify);
         InetSocketAddress target = CliValues.resolve(to);
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
@@ -123,6 +132,15 @@ final class MigrateCommand implements Callable<Integer> {
         try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || (System.console() != null && System.console().isTerminal()))) {
             sender.migrate(channel, target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis));
             ok = true;
+        } catch (AuditMismatchException e) {
+            r = sender.report();
+            out.print(MigrationOutput.summary(r));
+            out.flush();
+            MigrationOutput.writeReport(report, r, err);
+            // The destination runs the guest; this process ends and its paused copy with it: say so loudly.
+            g.shutdown();
+            err.println("d3vm: " + e.getMessage());
+            return EXIT_AUDIT_MISMATCH;
         } catch (MigrationException e) {
             ok = false;
         } finally {

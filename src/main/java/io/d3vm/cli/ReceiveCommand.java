@@ -77,6 +77,9 @@ final class ReceiveCommand implements Callable<Integer> {
             description = "drop a source that sends nothing for this long. Default: 30s")
     long readTimeoutMillis = ReceiverLimits.DEFAULT_READ_TIMEOUT_MILLIS;
 
+    @Option(names = "--allow-unverified", description = "accept sources that send no memory digest (migrate --verify off; for measurements)")
+    boolean allowUnverified;
+
     @Option(names = "--api-socket", paramLabel = "PATH",
             description = "serve the control API of each received VM here (to migrate it on: `d3vm migrate --api-socket PATH --to ...`)")
     Path apiSocket;
@@ -127,7 +130,7 @@ final class ReceiveCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ReceiverLimits limits = new ReceiverLimits(maxMemory, maxFrame, readTimeoutMillis);
+        ReceiverLimits limits = new ReceiverLimits(maxMemory, maxFrame, readTimeoutMillis, allowUnverified);
         InetSocketAddress at = listen.isUnresolved() ? CliValues.resolve(listen) : listen;
         GuestFactories factories = factories();
         Listener l;
@@ -278,6 +281,8 @@ final class ReceiveCommand implements Callable<Integer> {
         r.pagesCleared = s.pagesCleared;
         r.dirtySyncCount = s.rounds;
         r.rounds.addAll(s.roundRecords);
+        r.verify = s.verify;
+        r.downtimePhasesUs.putAll(s.phasesUs);
         return r;
     }
 }

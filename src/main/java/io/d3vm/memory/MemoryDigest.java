@@ -12,10 +12,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Per page, four lanes each fold every fourth 8-byte word with {@code rotl(acc ^ w, 27) * P};
  * each step is a bijection of the lane, so a page differing in any single word always hashes
- * differently. Page hashes are folded, in page order, into one digest per chunk of
- * {@value #CHUNK_PAGES} pages, and chunk digests in order into the result, so the value does not
- * depend on the number of threads. Pages the host never backed are not read: a zero page's hash is
- * a constant. The engine calls this on the paused source and on the destination after the last page.
+ * differently. The digest is the sum (mod 2^64) over all pages of a position-keyed
+ * {@link #contribution} of the page's hash, defined so that a page of zeros contributes 0. A sum
+ * does not depend on order or thread count, and it can be kept incrementally
+ * ({@link IncrementalDigest}): replacing one page's contribution is a subtraction and an
+ * addition. So the engine folds each page as it is sent or rebuilt (the gate, checked at
+ * COMPLETE), and {@link #compute} hashes a whole memory the same way (the source's audit after
+ * the switch-over, and {@code --verify strict} inside the pause). Pages the host never backed are
+ * not read: they are zero and contribute nothing.
  */
 public final class MemoryDigest {
     static final int CHUNK_PAGES = 8192;
@@ -26,8 +30,7 @@ public final class MemoryDigest {
     private static final long S2 = 0xA4093822299F31D0L;
     private static final long S3 = 0x082EFA98EC4E6C89L;
     /** The hash of a page of zeros, which is also the hash of every unpopulated page. */
-    // Hashed in native memory like guest pages, so hashPage's profile sees one segment kind.
-    public static final long ZERO_PAGE_HASH = hashPage(java.lang.foreign.Arena.ofAuto().allocate(GuestMemory.PAGE_SIZE, GuestMemory.PAGE_SIZE), 0);
+    public static final long ZERO_PAGE_HASH = uniformPageHash(0);
     private static volatile long sink;
 
     private MemoryDigest() {}
@@ -70,12 +73,12 @@ public final class MemoryDigest {
     public static long compute(GuestMemory memory, int threads) {
         long pages = memory.pageCount();
         int chunks = (int) ((pages + CHUNK_PAGES - 1) / CHUNK_PAGES);
-        long[] chunkDigest = new long[chunks];
+        long[] chunkSum = new long[chunks];
         AtomicInteger next = new AtomicInteger();
         Runnable work = () -> {
             boolean[] resident = new boolean[CHUNK_PAGES];
             for (int c; (c = next.getAndIncrement()) < chunks; ) {
-                chunkDigest[c] = chunk(memory, (long) c * CHUNK_PAGES, (int) Math.min(CHUNK_PAGES, pages - (long) c * CHUNK_PAGES), resident);
+                chunkSum[c] = chunk(memory, (long) c * CHUNK_PAGES, (int) Math.min(CHUNK_PAGES, pages - (long) c * CHUNK_PAGES), resident);
             }
         };
         int n = Math.max(1, Math.min(threads, chunks));
@@ -92,15 +95,15 @@ public final class MemoryDigest {
                 throw new IllegalStateException("interrupted while computing the memory digest", e);
             }
         }
-        long d = mix(pages);
-        for (long cd : chunkDigest) {
-            d = mix(d ^ cd) + P;
+        long d = 0;
+        for (long cs : chunkSum) {
+            d += cs;
         }
         return d;
     }
 
     private static long chunk(GuestMemory memory, long first, int count, boolean[] resident) {
-        long d = first;
+        long d = 0;
         long page = first;
         long end = first + count;
         while (page < end) {
@@ -110,12 +113,38 @@ public final class MemoryDigest {
             MemorySegment host = r.host();
             long off = (page - r.firstPageIndex()) << GuestMemory.PAGE_SHIFT;
             for (int i = 0; i < n; i++) {
-                long h = resident[i] ? hashPage(host, off + ((long) i << GuestMemory.PAGE_SHIFT)) : ZERO_PAGE_HASH;
-                d = (Long.rotateLeft(d, 23) ^ h) * P;
+                if (resident[i]) {
+                    d += contribution(page + i, hashPage(host, off + ((long) i << GuestMemory.PAGE_SHIFT)));
+                }
             }
             page += n;
         }
         return d;
+    }
+
+    /**
+     * What page {@code pageIndex} with hash {@code pageHash} adds to the digest: keyed by position
+     * (the same content elsewhere adds something else), and exactly 0 for a page of zeros, so
+     * untouched memory costs nothing on either side.
+     */
+    public static long contribution(long pageIndex, long pageHash) {
+        long key = mix(pageIndex * P + S0);
+        return mix(pageHash ^ key) - mix(ZERO_PAGE_HASH ^ key);
+    }
+
+    /** The hash of a page whose every 8-byte word is {@code word} (little-endian), without reading memory. */
+    public static long uniformPageHash(long word) {
+        long a = S0;
+        long b = S1;
+        long c = S2;
+        long e = S3;
+        for (int i = 0; i < GuestMemory.PAGE_SIZE / 32; i++) {
+            a = Long.rotateLeft(a ^ word, 27) * P;
+            b = Long.rotateLeft(b ^ word, 27) * P;
+            c = Long.rotateLeft(c ^ word, 27) * P;
+            e = Long.rotateLeft(e ^ word, 27) * P;
+        }
+        return mix(a + mix(b + mix(c + mix(e))));
     }
 
     /** The hash of the 4 KiB page at {@code offset} in {@code seg}. */

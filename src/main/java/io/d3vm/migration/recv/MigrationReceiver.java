@@ -2,6 +2,7 @@ package io.d3vm.migration.recv;
 
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.IncrementalDigest;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.memory.MemoryRegion;
@@ -154,6 +155,11 @@ public final class MigrationReceiver {
         private DirtyBitmap received;
         private byte[] savedState;
         private java.util.concurrent.FutureTask<Long> digest;
+        /** Every page folded as it is rebuilt: at COMPLETE, the digest of this memory. */
+        private IncrementalDigest rebuilt;
+        private boolean verified;
+        private boolean strict;
+        private long lastEndOfRound;
         private long roundPages;
         private long roundNormal;
         private long roundBytesStart;
@@ -214,9 +220,13 @@ public final class MigrationReceiver {
                         endOfRound(((ReceiveState.BetweenRounds) next).completed());
                     }
                     case STATE -> {
+                        long now = System.nanoTime();
+                        stats.phase("last-page-to-state", (now - lastEndOfRound) / 1000);
                         savedState = in.readState();
-                        // Every page is in: digest now, while the source computes its own.
-                        startDigest();
+                        if (strict) {
+                            // Every page is in: hash the whole memory now, while the source hashes its own.
+                            startDigest();
+                        }
                     }
                     case COMPLETE -> {
                         complete(((ReceiveState.Completed) next).rounds());
@@ -224,8 +234,10 @@ public final class MigrationReceiver {
                     }
                     case GO -> {
                         in.readGo();
+                        long go = System.nanoTime();
                         // The source has committed: its copy never runs again. Only now may ours.
                         guest.resume();
+                        stats.phase("go-to-running", (System.nanoTime() - go) / 1000);
                         Migratable done = guest;
                         guest = null;
                         return done;
@@ -240,8 +252,12 @@ public final class MigrationReceiver {
             Messages.Handshake hs = in.readHandshake();
             description = hs.description();
             stats.description = description;
-            if ((hs.features() & Wire.FEATURE_DIGEST) == 0) {
-                refuseSetup("the source does not send a memory digest; this receiver requires one");
+            verified = (hs.features() & Wire.FEATURE_DIGEST) != 0;
+            strict = verified && (hs.features() & Wire.FEATURE_STRICT) != 0;
+            stats.verify = !verified ? "off" : strict ? "strict" : "incremental";
+            if (!verified && !limits.allowUnverified()) {
+                refuseSetup("the source sends no memory digest (migrate --verify off); this receiver requires one"
+                        + " (start it with --allow-unverified to accept unverified migrations)");
             }
             if (!factories.accepts(description)) {
                 refuseSetup("this receiver does not accept '" + GuestFactories.kindOf(description) + "' guests (it accepts: " + factories.kinds() + ")");
@@ -265,6 +281,7 @@ public final class MigrationReceiver {
                 refuseSetup("the guest built for '" + description + "' has a different memory layout than the source's");
             }
             received = new DirtyBitmap(memory.pageCount());
+            rebuilt = verified ? new IncrementalDigest(memory.pageCount()) : null;
             MemoryDigest.warmUpInBackground();
             out.ack(Wire.STAGE_SETUP, true, 0, "");
             out.writeTo(connection.output());
@@ -303,19 +320,30 @@ public final class MigrationReceiver {
                     case Wire.CLASS_NORMAL -> {
                         in.readBody(host, off, bytes);
                         markReceived(page, n);
+                        if (rebuilt != null) {
+                            // Hashed from guest memory, after it was written: the digest covers what this side holds.
+                            for (int i = 0; i < n; i++) {
+                                rebuilt.page(page + i, MemoryDigest.hashPage(host, off + ((long) i << Wire.PAGE_SHIFT)));
+                            }
+                        }
                     }
                     case Wire.CLASS_UNIFORM -> {
                         long pattern = batch.runPattern[r];
                         if (pattern == 0) {
                             clearReceived(host, off, page, n);
+                            fold(page, n, 0);
                         } else {
                             for (long o = off, end = off + bytes; o < end; o += 8) {
                                 host.set(WORD, o, pattern);
                             }
                             markReceived(page, n);
+                            fold(page, n, pattern);
                         }
                     }
-                    default -> clearReceived(host, off, page, n); // ZERO, UNPOPULATED
+                    default -> { // ZERO, UNPOPULATED
+                        clearReceived(host, off, page, n);
+                        fold(page, n, 0);
+                    }
                 }
                 stats.pagesByClass[cls] += n;
                 page += n;
@@ -323,6 +351,17 @@ public final class MigrationReceiver {
             }
             roundPages += batch.pageCount;
             roundNormal += batch.normalPages;
+        }
+
+        private void fold(long page, int n, long word) {
+            if (rebuilt == null) {
+                return;
+            }
+            if (word == 0) {
+                rebuilt.zero(page, n);
+            } else {
+                rebuilt.uniform(page, n, word);
+            }
         }
 
         private void markReceived(long page, int n) {
@@ -351,7 +390,8 @@ public final class MigrationReceiver {
                         + " normal) but " + roundPages + " (" + roundNormal + " normal) arrived");
             }
             long bytes = in.bytesRead() - roundBytesStart;
-            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (System.nanoTime() - roundStart) / 1000));
+            lastEndOfRound = System.nanoTime();
+            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (lastEndOfRound - roundStart) / 1000));
             stats.rounds = round;
         }
 
@@ -361,21 +401,42 @@ public final class MigrationReceiver {
                 throw new ProtocolException("COMPLETE claims " + c.rounds() + " rounds, " + rounds + " arrived");
             }
             stats.bytesReceived = in.bytesRead();
-            stats.sourceDigest = c.digest();
-            stats.digest = joinDigest();
-            stats.digestMatch = stats.digest == c.digest();
-            if (!stats.digestMatch) {
-                refuseCompletion("memory digest mismatch: source 0x" + Long.toHexString(c.digest()) + ", destination 0x"
-                        + Long.toHexString(stats.digest) + " (the guest is discarded; the source keeps running)");
+            long t = System.nanoTime();
+            if (verified) {
+                stats.sourceDigest = c.digest();
+                stats.digest = rebuilt.value();
+                if (strict) {
+                    long whole = joinDigest();
+                    if (whole != stats.digest) {
+                        refuseCompletion(String.format(java.util.Locale.ROOT, "this destination's memory hashes to 0x%016x but the pages it"
+                                + " rebuilt fold to 0x%016x (a reconstruction fault here; the guest is discarded, the source keeps running)",
+                                whole, stats.digest));
+                    }
+                }
+                stats.digestMatch = stats.digest == c.digest();
+                if (!stats.digestMatch) {
+                    refuseCompletion("memory digest mismatch: source 0x" + Long.toHexString(c.digest()) + ", destination 0x"
+                            + Long.toHexString(stats.digest) + (strict ? " (strict: the source hashed its whole paused memory, so a write"
+                            + " its dirty log missed shows here too)" : "") + " (the guest is discarded; the source keeps running)");
+                }
             }
+            t = lap("digest", t);
             try {
                 guest.restoreState(savedState);
             } catch (RuntimeException e) {
                 refuseCompletion("cannot restore the guest's state: " + e.getMessage());
             }
+            t = lap("state-restore", t);
             out.ack(Wire.STAGE_COMPLETION, true, stats.digest, "");
             out.writeTo(connection.output());
+            lap("ack", t);
             // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
+        }
+
+        private long lap(String name, long from) {
+            long now = System.nanoTime();
+            stats.phase(name, (now - from) / 1000);
+            return now;
         }
 
         private void startDigest() {

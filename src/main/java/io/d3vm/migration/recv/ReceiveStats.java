@@ -27,4 +27,12 @@ public final class ReceiveStats {
     public long setupNanos;
     public long totalNanos;
     public final List<RoundRecord> roundRecords = new ArrayList<>();
+    /** {@code incremental}, {@code strict} or {@code off}, as the source's handshake asked. */
+    public String verify;
+    /** Where this side's part of the pause went, phase name to microseconds (docs/REPORT.md). */
+    public final java.util.Map<String, Long> phasesUs = new java.util.LinkedHashMap<>();
+
+    public void phase(String name, long micros) {
+        phasesUs.put(name, micros);
+    }
 }

@@ -10,8 +10,9 @@ import io.d3vm.migration.wire.Wire;
  * @param maxGuestMemory  bytes; a LAYOUT above this is refused before any memory is allocated
  * @param maxFrameLength  bytes of one frame body; at least {@link Wire#MIN_MAX_FRAME}
  * @param readTimeoutMillis a peer that sends nothing for this long is dropped
+ * @param allowUnverified accept a source that sends no memory digest ({@code migrate --verify off}; {@code receive --allow-unverified})
  */
-public record ReceiverLimits(long maxGuestMemory, long maxFrameLength, long readTimeoutMillis) {
+public record ReceiverLimits(long maxGuestMemory, long maxFrameLength, long readTimeoutMillis, boolean allowUnverified) {
     public static final long DEFAULT_MAX_GUEST_MEMORY = 64L << 30;
     public static final long DEFAULT_READ_TIMEOUT_MILLIS = 30_000;
 
@@ -29,18 +30,22 @@ public record ReceiverLimits(long maxGuestMemory, long maxFrameLength, long read
     }
 
     public static ReceiverLimits defaults() {
-        return new ReceiverLimits(DEFAULT_MAX_GUEST_MEMORY, Wire.DEFAULT_MAX_FRAME, DEFAULT_READ_TIMEOUT_MILLIS);
+        return new ReceiverLimits(DEFAULT_MAX_GUEST_MEMORY, Wire.DEFAULT_MAX_FRAME, DEFAULT_READ_TIMEOUT_MILLIS, false);
     }
 
     public ReceiverLimits withMaxGuestMemory(long bytes) {
-        return new ReceiverLimits(bytes, maxFrameLength, readTimeoutMillis);
+        return new ReceiverLimits(bytes, maxFrameLength, readTimeoutMillis, allowUnverified);
     }
 
     public ReceiverLimits withMaxFrameLength(long bytes) {
-        return new ReceiverLimits(maxGuestMemory, bytes, readTimeoutMillis);
+        return new ReceiverLimits(maxGuestMemory, bytes, readTimeoutMillis, allowUnverified);
     }
 
     public ReceiverLimits withReadTimeoutMillis(long millis) {
-        return new ReceiverLimits(maxGuestMemory, maxFrameLength, millis);
+        return new ReceiverLimits(maxGuestMemory, maxFrameLength, millis, allowUnverified);
+    }
+
+    public ReceiverLimits withAllowUnverified(boolean allow) {
+        return new ReceiverLimits(maxGuestMemory, maxFrameLength, readTimeoutMillis, allow);
     }
 }

@@ -2,6 +2,7 @@ package io.d3vm.migration.send;
 
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.IncrementalDigest;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryRegion;
 import io.d3vm.migration.MigrationException;
@@ -83,6 +84,10 @@ public final class MigrationSender {
     // Set on reading the positive completion ACK: the hand-over's commit point (see the class doc).
     private volatile boolean handedOver;
     private volatile Connection connection;
+    /** Every page folded as it is encoded (null under {@code --verify off}). */
+    private final IncrementalDigest sentDigest;
+    /** The digest in the destination's positive completion ACK: what it holds at the instant before it resumes. */
+    private long destinationDigest;
 
     public MigrationSender(Migratable guest, SendOptions options) {
         this.guest = guest;
@@ -94,6 +99,43 @@ public final class MigrationSender {
         report.maxBandwidth = options.maxBandwidth();
         report.downtimeLimitUs = options.downtimeLimitMillis() * 1000L;
         report.ramTotal = guest.memory().totalBytes();
+        report.verify = options.verify().json();
+        sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
+    }
+
+    /** Ends one step of the pause: records its time under {@code name} and returns now. */
+    private long lap(String name, long from) {
+        long now = System.nanoTime();
+        report.phase(name, (now - from) / 1000);
+        return now;
+    }
+
+    /**
+     * The audit, after GO (docs/REPORT.md, "Verification"): this copy is paused for good, so its
+     * whole memory is hashed and compared with the destination's digest of the instant before it
+     * resumed. A mismatch means a write the dirty log missed. Under {@code strict} the gate already
+     * compared whole memories inside the pause; under {@code off} nothing is compared.
+     */
+    private boolean audit(GuestMemory memory) {
+        if (options.verify() == Verify.OFF) {
+            return true;
+        }
+        if (options.verify() == Verify.STRICT) {
+            report.auditMatch = report.digestMatch;
+            return true;
+        }
+        phase = "audit";
+        long t0 = System.nanoTime();
+        long whole = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+        report.auditTimeUs = MigrationReport.microsSince(t0);
+        report.auditMatch = whole == destinationDigest;
+        if (!report.auditMatch) {
+            report.error = String.format(java.util.Locale.ROOT, "audit mismatch: the paused source memory hashes to 0x%016x but the"
+                    + " destination acknowledged 0x%016x: a write reached this guest's memory without reaching the dirty log, so the copy"
+                    + " now running at %s may be corrupt. This side keeps its paused copy (it never runs again by itself); compare the two"
+                    + " and drop one (the control API's quit)", whole, destinationDigest, report.peer);
+        }
+        return report.auditMatch;
     }
 
     /** The report so far (final once {@link #migrate} returned or threw). */
@@ -179,7 +221,11 @@ public final class MigrationSender {
                 MemoryDigest.warmUpInBackground();
                 watchdog.arm(options.ackTimeoutMillis());
                 FrameBuffer fb = s.buffer();
-                fb.handshake(guest.describe(), Wire.FEATURE_DIGEST);
+                fb.handshake(guest.describe(), switch (options.verify()) {
+                    case INCREMENTAL -> Wire.FEATURE_DIGEST;
+                    case STRICT -> Wire.FEATURE_DIGEST | Wire.FEATURE_STRICT;
+                    case OFF -> 0;
+                });
                 fb.layout(memory.layout());
                 s.flush();
                 Messages.Ack setup = readAck(in, Wire.STAGE_SETUP);
@@ -216,25 +262,34 @@ public final class MigrationSender {
                 }
                 report.stopReason = stop.text();
 
-                // ---- stop-and-copy ----
+                // ---- stop-and-copy ----  (each step's share of the pause goes to downtime-phases)
                 long pausedAt = System.nanoTime();
                 phase = "stop-and-copy";
                 guest.pause();
                 guest.collectDirtyPages(pending);
                 report.dirtySyncCount++;
                 dirtyPages = pending.count();
+                long t = lap("final-sync", pausedAt);
                 round++;
-                sendRound(memory, classifier, cls, pending, s);
+                // Not flushed: the final round, STATE and COMPLETE leave in one stream.
+                sendRound(memory, classifier, cls, pending, s, false);
+                t = lap("final-pass", t);
                 byte[] state = guest.saveState();
                 s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
-                s.flush();
-                // The destination starts its own digest when STATE arrives, so the two digests run
-                // at the same time; computing ours only now keeps it off the final round's CPU.
-                watchdog.arm(options.ackTimeoutMillis()); // nothing moves while we hash
-                long digestFrom = System.nanoTime();
-                long digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
-                report.digest = digest;
-                report.digestTimeUs = MigrationReport.microsSince(digestFrom);
+                t = lap("state-save", t);
+                watchdog.arm(options.ackTimeoutMillis()); // nothing may move while we hash (strict)
+                long digest = 0;
+                if (options.verify() == Verify.STRICT) {
+                    // The destination starts its own whole-memory digest when STATE arrives: send it first.
+                    s.flush();
+                    t = lap("flush", t);
+                    digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+                    report.digestTimeUs = MigrationReport.microsSince(t);
+                    t = lap("digest", t);
+                } else if (options.verify() == Verify.INCREMENTAL) {
+                    digest = sentDigest.value(); // every page folded as it was sent: nothing left to hash
+                }
+                report.digest = options.verify() == Verify.OFF ? null : digest;
                 synchronized (commitLock) {
                     if (cancelRequested) {
                         throw new Refusal("migration cancelled");
@@ -243,14 +298,18 @@ public final class MigrationSender {
                 }
                 s.buffer().complete(digest, round);
                 s.flush();
+                t = lap(options.verify() == Verify.STRICT ? "flush-complete" : "flush", t);
 
                 // ---- hand-over ----
                 phase = "waiting-ack";
-                long ackFrom = System.nanoTime();
+                long ackFrom = t;
                 watchdog.arm(options.ackTimeoutMillis());
                 Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
                 report.ackWaitUs = MigrationReport.microsSince(ackFrom);
-                report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
+                t = lap("complete-to-ack", t);
+                if (options.verify() != Verify.OFF) {
+                    report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
+                }
                 if (!done.ok()) {
                     throw new Refusal("the destination refused the completed migration: " + done.message());
                 }
@@ -259,8 +318,11 @@ public final class MigrationSender {
                 phase = "go";
                 s.buffer().go();
                 s.flush();
+                lap("go", t);
                 report.downtimeUs = MigrationReport.microsSince(pausedAt);
+                report.totalTimeUs = MigrationReport.microsSince(startNanos);
                 watchdog.disarm();
+                destinationDigest = done.digest();
             } catch (Refusal | IOException | RuntimeException e) {
                 String why = describe(e, watchdog, in, c);
                 if (handedOver) {
@@ -284,11 +346,18 @@ public final class MigrationSender {
         }
         // Committed and GO sent: the destination runs the guest now. Only here does the source copy end.
         guest.stopDirtyLogging();
-        guest.shutdown();
         closeQuietly(c);
         report.status = MigrationStatus.COMPLETED;
-        phase = "completed";
+        long total = report.totalTimeUs;
         finish(classifier.stats());
+        report.totalTimeUs = total; // the audit below is not part of the migration's time
+        if (!audit(memory)) {
+            phase = "completed";
+            // The destination runs a copy that differs from this one: keep ours, paused, for the operator.
+            throw new AuditMismatchException(report.error);
+        }
+        guest.shutdown();
+        phase = "completed";
         return report;
     }
 
@@ -298,6 +367,11 @@ public final class MigrationSender {
      */
     private RoundRecord sendRound(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s)
             throws IOException {
+        return sendRound(memory, classifier, cls, pending, s, true);
+    }
+
+    private RoundRecord sendRound(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
+                                  boolean flush) throws IOException {
         long t0 = System.nanoTime();
         long bytes0 = s.bytesWritten();
         long pages = 0;
@@ -333,7 +407,9 @@ public final class MigrationSender {
             pending.clearAll();
         }
         s.buffer().endOfRound(round, pages, normal);
-        s.flush();
+        if (flush) {
+            s.flush();
+        }
         long bytes = s.bytesWritten() - bytes0;
         RoundRecord r = new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(t0));
         report.rounds.add(r);
@@ -345,7 +421,8 @@ public final class MigrationSender {
             throws IOException {
         classifier.classify(memory, first, n, round, cls);
         FrameBuffer fb = s.buffer();
-        return fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT);
+        return fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
+                sentDigest);
     }
 
     private Messages.Ack readAck(FrameDecoder in, int stage) throws IOException, Refusal {

@@ -14,9 +14,10 @@ import io.d3vm.migration.detect.Detectors;
  * @param ackTimeoutMillis  how long to wait for the destination's verdicts (setup and completion,
  *                          which includes the destination's digest)
  * @param stallTimeoutMillis a destination that accepts no bytes for this long is given up
+ * @param verify            how the destination's memory is proven equal to the source's ({@link Verify})
  */
 public record SendOptions(String detector, int samples, long maxBandwidth, long downtimeLimitMillis, int maxRounds,
-                          long ackTimeoutMillis, long stallTimeoutMillis) {
+                          long ackTimeoutMillis, long stallTimeoutMillis, Verify verify) {
     public static final long DEFAULT_DOWNTIME_LIMIT_MILLIS = 300;
     public static final int DEFAULT_MAX_ROUNDS = 30;
     public static final long DEFAULT_ACK_TIMEOUT_MILLIS = 120_000;
@@ -41,34 +42,41 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
         if (ackTimeoutMillis < 1 || stallTimeoutMillis < 1) {
             throw new IllegalArgumentException("timeouts must be positive");
         }
+        if (verify == null) {
+            throw new IllegalArgumentException("verify mode missing");
+        }
     }
 
     public static SendOptions defaults() {
         return new SendOptions(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
-                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS);
+                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL);
     }
 
     public SendOptions withDetector(String d) {
-        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withSamples(int s) {
-        return new SendOptions(detector, s, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+        return new SendOptions(detector, s, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withMaxBandwidth(long b) {
-        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withDowntimeLimitMillis(long ms) {
-        return new SendOptions(detector, samples, maxBandwidth, ms, maxRounds, ackTimeoutMillis, stallTimeoutMillis);
+        return new SendOptions(detector, samples, maxBandwidth, ms, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withMaxRounds(int r) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, r, ackTimeoutMillis, stallTimeoutMillis);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, r, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withTimeouts(long ackMillis, long stallMillis) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify);
+    }
+
+    public SendOptions withVerify(Verify v) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v);
     }
 }

@@ -1,8 +1,11 @@
 package io.d3vm.migration.wire;
 
+import io.d3vm.memory.IncrementalDigest;
+import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryLayout;
 
 import java.io.IOException;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -185,6 +188,17 @@ public final class FrameBuffer {
      * @return the number of NORMAL pages encoded
      */
     public int pages(long firstPage, int count, byte[] classes, long[] patterns, MemorySegment host, long hostOffset) {
+        return pages(firstPage, count, classes, patterns, host, hostOffset, null);
+    }
+
+    /**
+     * As {@link #pages(long, int, byte[], long[], MemorySegment, long)}, and folds every page into
+     * {@code digest} (when not null) as it is encoded: a NORMAL page is hashed from its copy in this
+     * buffer, while that is in cache, so the digest covers exactly the bytes that cross the wire
+     * even when the guest writes the page meanwhile (the dirty log then sends it again).
+     */
+    public int pages(long firstPage, int count, byte[] classes, long[] patterns, MemorySegment host, long hostOffset,
+                     IncrementalDigest digest) {
         if (count < 1 || count > Wire.MAX_BATCH_PAGES) {
             throw new IllegalArgumentException("batch of " + count + " pages (1.." + Wire.MAX_BATCH_PAGES + ")");
         }
@@ -213,6 +227,13 @@ public final class FrameBuffer {
             seg.set(INT, runAt + Wire.RUN_CLASS, cls);
             seg.set(LONG, runAt + Wire.RUN_PATTERN, pattern);
             runAt += Wire.RUN_SIZE;
+            if (digest != null) {
+                if (cls == Wire.CLASS_UNIFORM) {
+                    digest.uniform(firstPage + i, j - i, pattern);
+                } else if (cls != Wire.CLASS_NORMAL) {
+                    digest.zero(firstPage + i, j - i);
+                }
+            }
             runs++;
             if (cls == Wire.CLASS_NORMAL) {
                 normal += j - i;
@@ -233,8 +254,16 @@ public final class FrameBuffer {
                 j++;
             }
             long bytes = (long) (j - i) << Wire.PAGE_SHIFT;
-            MemorySegment.copy(host, hostOffset + ((long) i << Wire.PAGE_SHIFT), seg, data, bytes);
-            data += (int) bytes;
+            if (digest == null) {
+                MemorySegment.copy(host, hostOffset + ((long) i << Wire.PAGE_SHIFT), seg, data, bytes);
+                data += (int) bytes;
+            } else {
+                for (int k = i; k < j; k++) {
+                    MemorySegment.copy(host, hostOffset + ((long) k << Wire.PAGE_SHIFT), seg, data, Wire.PAGE_SIZE);
+                    digest.page(firstPage + k, MemoryDigest.hashPage(seg, data));
+                    data += Wire.PAGE_SIZE;
+                }
+            }
             i = j;
         }
         end(data - b);

@@ -66,9 +66,18 @@ public final class Wire {
     public static final long MAGIC = 0x31_47_49_4D_4D_56_33_44L; // "D3VMMIG1" read as a little-endian u64
     public static final int VERSION = 1;
 
-    /** Handshake feature bit: COMPLETE carries a digest of all guest memory that the destination must check. */
+    /**
+     * Handshake feature bit: COMPLETE carries the source's memory digest (io.d3vm.memory.MemoryDigest:
+     * a sum of position-keyed page hashes, kept page by page as pages are sent), which the
+     * destination must find equal to its own, kept page by page as pages are rebuilt.
+     */
     public static final int FEATURE_DIGEST = 1;
-    public static final int KNOWN_FEATURES = FEATURE_DIGEST;
+    /**
+     * With {@link #FEATURE_DIGEST}: COMPLETE's digest is of the source's whole paused memory, hashed
+     * inside the pause, and the destination also hashes its whole memory ({@code --verify strict}).
+     */
+    public static final int FEATURE_STRICT = 2;
+    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT;
 
     public static final int PAGE_SIZE = 4096;
     public static final int PAGE_SHIFT = 12;

@@ -305,7 +305,7 @@ class FaultInjectionTest {
             throws InterruptedException {
         boolean sourceRuns = !source.isShutdown() && !source.isPaused();
         assertThat(sourceRuns && received.running() != null).as(what + ": the guest runs on both sides").isFalse();
-        boolean committed = "completed".equals(report.status) || "unconfirmed".equals(report.status);
+        boolean committed = report.status == MigrationStatus.COMPLETED || report.status == MigrationStatus.UNCONFIRMED;
         if (committed) {
             // The source read the positive ACK: its copy never runs again; the destination has the guest.
             assertThat(report.digestMatch).as(what).isTrue();
@@ -385,11 +385,11 @@ class FaultInjectionTest {
             rx.kill();
             MigrationReport report = tx.get(60, TimeUnit.SECONDS);
             String outcome;
-            if ("completed".equals(report.status) || "unconfirmed".equals(report.status)) {
+            if (report.status == MigrationStatus.COMPLETED || report.status == MigrationStatus.UNCONFIRMED) {
                 // The kill came after the ACK: the source committed (never resumes); the guest died with the destination process.
                 assertThat(report.digestMatch).isTrue();
                 assertThat(!source.isShutdown() && !source.isPaused()).as("a committed source runs").isFalse();
-                outcome = "completed".equals(report.status) ? "completed before the kill" : "committed, GO failed";
+                outcome = report.status == MigrationStatus.COMPLETED ? "completed before the kill" : "committed, GO failed";
             } else {
                 assertRunningAndTrue(source, "kill@" + killAt + " (source)");
                 outcome = "failed safe";
