@@ -28,7 +28,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
                              Path tlsDir) {
     /** The argument names {@code migrate} takes. */
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
-            "max-rounds", "connect-timeout", "ack-timeout", "tls-dir");
+            "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify");
     static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 5000;
     private static final int TLS_HANDSHAKE_TIMEOUT_MILLIS = 10_000;
 
