@@ -9,15 +9,17 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 import io.d3vm.vmm.vstate.TestGuestFactory;
 import io.d3vm.vmm.vstate.VmConfig;
+import io.d3vm.vmm.vstate.VmShell;
 
 import java.io.OutputStream;
 import java.util.Map;
 import java.util.WeakHashMap;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * {@code receive}'s factory for {@code test:} guests: a KVM VM per migration (the VMM's
  * {@link TestGuestFactory}) whose serial console goes to this process's console through a fresh
- * {@link ConsoleTap}. /dev/kvm is opened on the first such migration, so a receiver of synthetic
+ * {@link ConsoleTap}; its KVM VM and vCPUs are prepared before the source connects. /dev/kvm is opened on the first such migration, so a receiver of synthetic
  * guests runs on hosts without it; without it a {@code test:} migration is refused at setup.
  */
 final class TestGuestDestinations implements GuestFactory {
@@ -25,6 +27,8 @@ final class TestGuestDestinations implements GuestFactory {
     private final OutputStream console;
     private final Map<Migratable, ConsoleTap> taps = new WeakHashMap<>();
     private Kvm kvm;
+    /** The next destination's VM, prepared ahead (null: none). */
+    private CompletableFuture<VmShell> spare;
 
     TestGuestDestinations(String kvmDevice, OutputStream console) {
         this.kvmDevice = kvmDevice;
@@ -42,8 +46,47 @@ final class TestGuestDestinations implements GuestFactory {
                 kvm = Kvm.open(kvmDevice);
             } catch (KvmUnavailableException e) {
                 // refused with the reason when a test: guest arrives
+                return;
             }
         }
+        prepareNext(1);
+    }
+
+    /**
+     * Prepares the next destination's {@link VmShell} (KVM VM, irqchip, PIT, vCPUs) now, on a
+     * daemon thread, so that the next migration's setup only maps memory and adds memslots. A
+     * shell of the wrong vCPU count is closed and the VM built on the spot.
+     */
+    private void prepareNext(int vcpus) {
+        Kvm k = kvm;
+        CompletableFuture<VmShell> f = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("vm-prepare").start(() -> {
+            try {
+                f.complete(VmShell.prepare(k, vcpus));
+            } catch (RuntimeException e) {
+                f.completeExceptionally(e);
+            }
+        });
+        spare = f;
+    }
+
+    /** The prepared shell if it has {@code vcpus} vCPUs (waiting for it if still being made), else null. */
+    private VmShell takeSpare(int vcpus) {
+        CompletableFuture<VmShell> f = spare;
+        spare = null;
+        if (f == null) {
+            return null;
+        }
+        try {
+            VmShell s = f.join();
+            if (s.vcpuCount() == vcpus) {
+                return s;
+            }
+            s.close();
+        } catch (RuntimeException e) {
+            // building it on the spot reports the error
+        }
+        return null;
     }
 
     @Override
@@ -59,8 +102,9 @@ final class TestGuestDestinations implements GuestFactory {
         tap.hold(); // until receive has printed how the migration went
         // The source's vCPU count travels in its description (vcpus=N, absent for 1).
         int vcpus = TestGuestSpec.parse(description).vcpus(VmConfig.MAX_VCPUS);
-        Migratable vm = new TestGuestFactory(kvm, vcpus, tap).createDestination(description, layout);
+        Migratable vm = new TestGuestFactory(kvm, vcpus, tap).createDestination(description, layout, takeSpare(vcpus));
         taps.put(vm, tap);
+        prepareNext(vcpus);
         return vm;
     }
 

@@ -63,12 +63,24 @@ public final class TestGuestFactory implements GuestFactory {
 
     @Override
     public Migratable createDestination(String description, MemoryLayout layout) {
+        return createDestination(description, layout, null);
+    }
+
+    /**
+     * As {@link #createDestination(String, MemoryLayout)}, completing {@code shell} (prepared before
+     * the source connected, with this factory's vCPU count) when not null; the VM then owns it.
+     */
+    public Vm createDestination(String description, MemoryLayout layout, VmShell shell) {
         TestGuestSpec spec = TestGuestSpec.parse(description);
         MemoryLayout expected = X86Layout.forMemory(spec.memBytes());
         if (!expected.equals(layout)) {
+            if (shell != null) {
+                shell.close();
+            }
             throw new IllegalArgumentException("memory layout " + layout + " does not match " + description
                     + " (expected " + expected + ")");
         }
-        return Vm.create(kvm, new VmConfig(layout, vcpus, console, spec.describe()));
+        VmConfig config = new VmConfig(layout, vcpus, console, spec.describe());
+        return shell == null ? Vm.create(kvm, config) : Vm.attach(shell, config);
     }
 }

@@ -69,13 +69,13 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
     private Arena dirtyArena;
     private MemorySegment[] dirtyBitmaps;
 
-    private Vm(Kvm kvm, VmConfig config, VmFd vmFd, GuestMemory memory) {
-        this.kvm = kvm;
+    private Vm(VmShell shell, VmConfig config, GuestMemory memory) {
+        this.kvm = shell.kvm;
         this.config = config;
-        this.vmFd = vmFd;
+        this.vmFd = shell.vmFd;
         this.memory = memory;
         this.serial = new Serial8250(config.serialOut(), level -> vmFd.irqLine(Serial8250.COM1_IRQ, level));
-        this.baselineCpuid = CpuProfile.baseline(kvm.supportedCpuid());
+        this.baselineCpuid = shell.baselineCpuid;
         this.vmmDirty = new DirtyBitmap(memory.pageCount());
         this.xsaveSize = kvm.checkExtension(Cap.XSAVE) > 0 ? Math.max(4096, kvm.checkExtension(Cap.XSAVE2)) : 0;
         this.hasXcrs = kvm.checkExtension(Cap.XCRS) > 0;
@@ -117,22 +117,29 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
      * enough); the VM owns everything else it creates.
      */
     public static Vm create(Kvm kvm, VmConfig config) {
-        requireCapabilities(kvm);
-        VmFd vmFd = kvm.createVm();
+        return attach(VmShell.prepare(kvm, config.vcpus()), config);
+    }
+
+    /**
+     * Completes a prepared {@link VmShell} into a paused VM of {@code config}: maps zeroed memory of
+     * its layout and registers the memslots (what is left of a VM's creation once the shell exists,
+     * a few milliseconds). The VM owns the shell from here; on failure the shell is closed.
+     */
+    public static Vm attach(VmShell shell, VmConfig config) {
+        if (shell.vcpuCount() != config.vcpus()) {
+            shell.close();
+            throw new IllegalArgumentException("the prepared VM has " + shell.vcpuCount() + " vCPUs, the guest needs " + config.vcpus());
+        }
+        shell.claim();
         GuestMemory memory = null;
         Vm vm = null;
         try {
-            // Both addresses must be set before the first vCPU exists (KVM rejects them after).
-            vmFd.setTssAddr(X86Layout.TSS_ADDR);
-            vmFd.setIdentityMapAddr(X86Layout.IDENTITY_MAP_ADDR);
-            // The irqchip must exist before vCPUs (they get their LAPIC from it), the PIT after it.
-            vmFd.createIrqchip();
-            vmFd.createPit2(VmFd.PIT_SPEAKER_DUMMY);
             memory = GuestMemory.allocate(config.layout());
-            vm = new Vm(kvm, config, vmFd, memory);
+            vm = new Vm(shell, config, memory);
+            vm.vcpus.addAll(shell.vcpus);
+            shell.host.attach(vm);
             vm.registerMemory(0);
             vm.wireDevices();
-            vm.createVcpus();
             return vm;
         } catch (RuntimeException e) {
             if (vm != null) {
@@ -141,22 +148,15 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
                 if (memory != null) {
                     memory.close();
                 }
-                vmFd.close();
+                for (Vcpu v : shell.vcpus) {
+                    v.requestStop();
+                }
+                for (Vcpu v : shell.vcpus) {
+                    v.join();
+                }
+                shell.vmFd.close();
             }
             throw e;
-        }
-    }
-
-    private static void requireCapabilities(Kvm kvm) {
-        int[] needed = {Cap.IRQCHIP, Cap.USER_MEMORY, Cap.SET_TSS_ADDR, Cap.SET_IDENTITY_MAP_ADDR, Cap.PIT2,
-                Cap.IMMEDIATE_EXIT, Cap.EXT_CPUID, Cap.MP_STATE, Cap.VCPU_EVENTS, Cap.DEBUGREGS};
-        String[] names = {"KVM_CAP_IRQCHIP", "KVM_CAP_USER_MEMORY", "KVM_CAP_SET_TSS_ADDR",
-                "KVM_CAP_SET_IDENTITY_MAP_ADDR", "KVM_CAP_PIT2", "KVM_CAP_IMMEDIATE_EXIT", "KVM_CAP_EXT_CPUID",
-                "KVM_CAP_MP_STATE", "KVM_CAP_VCPU_EVENTS", "KVM_CAP_DEBUGREGS"};
-        for (int i = 0; i < needed.length; i++) {
-            if (kvm.checkExtension(needed[i]) <= 0) {
-                throw new IllegalStateException(kvm.path() + " lacks " + names[i] + ", which d3vm needs");
-            }
         }
     }
 
@@ -178,26 +178,12 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         ioBus.register(PowerOffPorts.DEBUG_EXIT, 4, new PowerOffPorts(PowerOffPorts.Kind.DEBUG_EXIT, this));
     }
 
-    private void createVcpus() {
-        for (int i = 0; i < config.vcpus(); i++) {
-            Vcpu v = new Vcpu(i, vmFd, this);
-            vcpus.add(v);
-            v.start();
-            List<CpuidEntry> cpuid = CpuProfile.forVcpu(baselineCpuid, i, config.vcpus());
-            v.call(fd -> {
-                fd.setCpuid2(cpuid);
-                setLocalInterruptPins(fd);
-                return null;
-            });
-        }
-    }
-
     /**
      * Puts the LAPIC's LINT0 in ExtINT and LINT1 in NMI delivery mode, unmasked: the "virtual
      * wire" mode a PC BIOS leaves, through which the 8259 PIC (and so the PIT's IRQ 0) reaches
      * the boot CPU. Without it a guest that never programs its LAPIC gets no timer interrupt.
      */
-    private static void setLocalInterruptPins(VcpuFd fd) {
+    static void setLocalInterruptPins(VcpuFd fd) {
         final int lvt0 = 0x350, lvt1 = 0x360, masked = 1 << 16, modeMask = 0x700, extInt = 0x700, nmi = 0x400;
         byte[] regs = fd.getLapic().regs().toArray();
         int v0 = readInt(regs, lvt0);
