@@ -2,6 +2,7 @@ package io.d3vm.api;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.d3vm.migration.Warmup;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
@@ -41,6 +42,7 @@ public final class MigrationJob {
 
     private void run() {
         try {
+            Warmup.awaitIfStarted();
             sender.migrate(request.transport(), request.to(), request.connectTimeoutMillis());
         } catch (MigrationException e) {
             // the report carries the error and the status (failed or cancelled)

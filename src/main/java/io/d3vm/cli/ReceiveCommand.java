@@ -1,12 +1,10 @@
 package io.d3vm.cli;
 
 import io.d3vm.kvm.Kvm;
-import io.d3vm.memory.GuestMemory;
-import io.d3vm.memory.MemoryDigest;
-import io.d3vm.memory.MemoryLayout;
 import io.d3vm.memory.Sizes;
 import io.d3vm.vmm.vstate.Vm;
 import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.Warmup;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.recv.HandoverUnconfirmedException;
@@ -110,14 +108,10 @@ final class ReceiveCommand implements Callable<Integer> {
 
     /**
      * Does now, while nobody waits, the one-time work the first migration would otherwise pay in
-     * its setup (the report's {@code setup-time}): linking the native calls on the first mmap, and
-     * compiling the digest.
+     * its setup, round 1 and pause: compiling the migration path ({@link Warmup}).
      */
-    private static void prepareForFirstMigration() {
-        try (GuestMemory scratch = GuestMemory.allocate(MemoryLayout.flat(GuestMemory.PAGE_SIZE))) {
-            scratch.residentPages(0, 1, new boolean[1]);
-        }
-        MemoryDigest.warmUpInBackground();
+    private static void prepareForFirstMigration(PrintWriter err) {
+        Warmup.run(err::println);
     }
 
     /** The guest kinds accepted. */
@@ -140,7 +134,7 @@ final class ReceiveCommand implements Callable<Integer> {
             throw new IllegalArgumentException("cannot listen on " + at.getHostString() + ":" + at.getPort() + ": " + e.getMessage()
                     + " (another process holds the port, or the address is not local)");
         }
-        prepareForFirstMigration();
+        prepareForFirstMigration(err);
         if (testGuests != null) {
             testGuests.openKvmIfPresent();
         }

@@ -5,7 +5,7 @@ import io.d3vm.api.ConsoleTap;
 import io.d3vm.kvm.Kvm;
 import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryImage;
-import io.d3vm.migration.detect.Detectors;
+import io.d3vm.migration.Warmup;
 import io.d3vm.vmm.boot.BootCpuState;
 import io.d3vm.vmm.boot.linux.LinuxBoot;
 import io.d3vm.vmm.boot.linux.LinuxBootException;
@@ -187,8 +187,8 @@ public final class RunCommand implements Callable<Integer> {
             }
             ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
             if (api != null) {
-                // A guest under the API may be migrated: pay the detector's one-time start-up now.
-                Detectors.warmUpInBackground(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES);
+                // A guest under the API may be migrated: compile the migration path now, while it boots.
+                Warmup.runInBackground(err::println);
             }
             MemoryDump dump = dumpMemory == null ? null : new MemoryDump(dumpMemory, vm, api, err);
             startConsoleInput(vm);

@@ -1,0 +1,89 @@
+package io.d3vm.migration;
+
+import io.d3vm.migration.detect.Detectors;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.Listener;
+import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.memory.MemoryDigest;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Compiles the migration path before a real migration needs it. A JVM runs new code interpreted
+ * first: the first migration of a fresh {@code receive} or {@code run --api-socket} process spent
+ * tens of milliseconds of its setup, round 1 and pause in cold code (the decoder, the
+ * received-map, the digest fold, the classifier's residency loop). So each such process migrates
+ * a small synthetic guest to itself over loopback a few times, sender and receiver both, before it
+ * serves the first real migration: {@code receive} before it says it is listening, {@code run}
+ * while its guest boots. Costs a few hundred milliseconds of CPU once per process.
+ */
+public final class Warmup {
+    private static final String GUEST = "synthetic:mem=64M,zero=60,uniform=10,touched-zero=50,dirty-rate=20000,seed=1";
+    private static final int MIGRATIONS = 4;
+    private static final AtomicBoolean STARTED = new AtomicBoolean();
+    private static final java.util.concurrent.CountDownLatch DONE = new java.util.concurrent.CountDownLatch(1);
+
+    private Warmup() {}
+
+    /** Runs the self-migrations once per process (later calls return at once); a failure is only reported to {@code why}. */
+    public static void run(java.util.function.Consumer<String> why) {
+        if (!STARTED.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            selfMigrations(why);
+        } finally {
+            DONE.countDown();
+        }
+    }
+
+    /**
+     * Waits for a warm-up that is under way (a migration asked for while its process starts waits
+     * for it rather than competing with it for the CPU, and its total-time includes the wait).
+     */
+    public static void awaitIfStarted() {
+        if (STARTED.get()) {
+            try {
+                DONE.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    private static void selfMigrations(java.util.function.Consumer<String> why) {
+        MemoryDigest.warmUp();
+        Detectors.warmUp(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES);
+        TcpTransport tcp = new TcpTransport();
+        try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
+            for (int i = 0; i < MIGRATIONS; i++) {
+                CompletableFuture<Void> rx = CompletableFuture.runAsync(() -> {
+                    try (Connection c = l.accept()) {
+                        new MigrationReceiver(SyntheticGuest.register(new GuestFactories()), ReceiverLimits.defaults()).receive(c).shutdown();
+                    } catch (IOException | MigrationException e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                new MigrationSender(SyntheticGuest.create(GUEST), SendOptions.defaults()).migrate(tcp, l.localAddress(), 5000);
+                rx.join();
+            }
+        } catch (IOException | MigrationException | RuntimeException e) {
+            why.accept("warm-up migration failed (the first real migration will run colder): " + e.getMessage());
+        }
+    }
+
+    /** {@link #run} on a daemon thread. */
+    public static void runInBackground(java.util.function.Consumer<String> why) {
+        Thread.ofPlatform().daemon().name("migration-warm-up").start(() -> run(why));
+    }
+}
