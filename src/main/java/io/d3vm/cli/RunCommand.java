@@ -13,6 +13,7 @@ import io.d3vm.vmm.boot.linux.LinuxLoader;
 import io.d3vm.vmm.boot.testguest.TestGuestImage;
 import io.d3vm.vmm.boot.testguest.TestGuestLoader;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
+import io.d3vm.vmm.vstate.StateWarmup;
 import io.d3vm.vmm.vstate.Vm;
 import io.d3vm.vmm.vstate.VmConfig;
 import io.d3vm.vmm.vstate.VmOutcome;
@@ -188,7 +189,7 @@ public final class RunCommand implements Callable<Integer> {
             ApiServer api = apiSocket == null ? null : VmApi.serve(apiSocket, vm, tap, err);
             if (api != null) {
                 // A guest under the API may be migrated: compile the migration path now, while it boots.
-                Warmup.runInBackground(err::println);
+                Warmup.runInBackground(() -> StateWarmup.run(kvm), err::println);
             }
             MemoryDump dump = dumpMemory == null ? null : new MemoryDump(dumpMemory, vm, api, err);
             startConsoleInput(vm);

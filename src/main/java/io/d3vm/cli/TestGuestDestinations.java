@@ -9,6 +9,7 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 import io.d3vm.vmm.vstate.TestGuestFactory;
 import io.d3vm.vmm.vstate.VmConfig;
+import io.d3vm.vmm.vstate.StateWarmup;
 import io.d3vm.vmm.vstate.VmShell;
 
 import java.io.OutputStream;
@@ -48,6 +49,11 @@ final class TestGuestDestinations implements GuestFactory {
                 // refused with the reason when a test: guest arrives
                 return;
             }
+        }
+        try {
+            StateWarmup.run(kvm);
+        } catch (RuntimeException e) {
+            // a KVM that cannot build VMs refuses the first test: guest with the reason
         }
         prepareNext(1);
     }

@@ -37,10 +37,20 @@ public final class Warmup {
 
     /** Runs the self-migrations once per process (later calls return at once); a failure is only reported to {@code why}. */
     public static void run(java.util.function.Consumer<String> why) {
+        run(() -> { }, why);
+    }
+
+    /** As {@link #run(java.util.function.Consumer)}, running {@code alsoFirst} (the VMM's own warm-up) inside the same wait. */
+    public static void run(Runnable alsoFirst, java.util.function.Consumer<String> why) {
         if (!STARTED.compareAndSet(false, true)) {
             return;
         }
         try {
+            try {
+                alsoFirst.run();
+            } catch (RuntimeException e) {
+                why.accept("warm-up failed (the first real migration will run colder): " + e.getMessage());
+            }
             selfMigrations(why);
         } finally {
             DONE.countDown();
@@ -82,8 +92,8 @@ public final class Warmup {
         }
     }
 
-    /** {@link #run} on a daemon thread. */
-    public static void runInBackground(java.util.function.Consumer<String> why) {
-        Thread.ofPlatform().daemon().name("migration-warm-up").start(() -> run(why));
+    /** {@link #run(Runnable, java.util.function.Consumer)} on a daemon thread. */
+    public static void runInBackground(Runnable alsoFirst, java.util.function.Consumer<String> why) {
+        Thread.ofPlatform().daemon().name("migration-warm-up").start(() -> run(alsoFirst, why));
     }
 }
