@@ -1,7 +1,6 @@
 package io.d3vm.migration.send;
 
 import io.d3vm.memory.DirtyBitmap;
-import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
@@ -38,31 +37,20 @@ class VerificationTest {
 
     record Received(Migratable guest, ReceiveStats stats, MigrationException error) {}
 
-    /** Delegates to a synthetic guest; after the first dirty-log collection, writes one word that no log reports. */
-    static final class MissedWriteGuest implements Migratable {
+    /** A synthetic guest that, after the first dirty-log collection, gets one word written that no log reports. */
+    static final class MissedWriteGuest extends LoopbackMigrationTest.ForwardingGuest {
         final SyntheticGuest inner;
-        private final boolean inject;
         private int collections;
 
-        MissedWriteGuest(SyntheticGuest inner, boolean inject) {
+        MissedWriteGuest(SyntheticGuest inner) {
+            super(inner);
             this.inner = inner;
-            this.inject = inject;
         }
-
-        @Override public GuestMemory memory() { return inner.memory(); }
-        @Override public String describe() { return inner.describe(); }
-        @Override public void startDirtyLogging() { inner.startDirtyLogging(); }
-        @Override public void stopDirtyLogging() { inner.stopDirtyLogging(); }
-        @Override public void pause() { inner.pause(); }
-        @Override public void resume() { inner.resume(); }
-        @Override public byte[] saveState() { return inner.saveState(); }
-        @Override public void restoreState(byte[] state) { inner.restoreState(state); }
-        @Override public void shutdown() { inner.shutdown(); }
 
         @Override
         public void collectDirtyPages(DirtyBitmap into) {
             inner.collectDirtyPages(into);
-            if (inject && ++collections == 1) {
+            if (++collections == 1) {
                 // SAFETY: MISSED_PAGE is inside the 16 MiB guest; the write bypasses the guest's dirty tracking on purpose.
                 inner.memory().page(MISSED_PAGE).set(ValueLayout.JAVA_LONG_UNALIGNED, 64, 0x5eed_f00d_dead_beefL);
             }
@@ -88,7 +76,7 @@ class VerificationTest {
 
     @Test
     void shouldPassTheGateButFailTheAuditWhenTheDirtyLogMissesAWrite() throws Exception {
-        MissedWriteGuest g = new MissedWriteGuest(SyntheticGuest.create(GUEST), true);
+        MissedWriteGuest g = new MissedWriteGuest(SyntheticGuest.create(GUEST));
         try (Listener l = tcp.listen(loopback())) {
             var rx = receiveOnce(l, ReceiverLimits.defaults());
             MigrationSender s = new MigrationSender(g, SendOptions.defaults());
@@ -112,7 +100,7 @@ class VerificationTest {
 
     @Test
     void shouldRefuseUnderStrictWhenTheDirtyLogMissesAWriteAndResumeTheSource() throws Exception {
-        MissedWriteGuest g = new MissedWriteGuest(SyntheticGuest.create(GUEST), true);
+        MissedWriteGuest g = new MissedWriteGuest(SyntheticGuest.create(GUEST));
         try (Listener l = tcp.listen(loopback())) {
             var rx = receiveOnce(l, ReceiverLimits.defaults());
             MigrationSender s = new MigrationSender(g, SendOptions.defaults().withVerify(Verify.STRICT));
