@@ -36,13 +36,11 @@ public final class MemoryDigest {
     private MemoryDigest() {}
 
     /**
-     * Gets the digest's whole path compiled before the guest is paused: the digest runs once per
-     * migration, in the downtime, and its first pass through cold code is several times slower
-     * (the destination's digest took 300–600 ms instead of 50–150 ms in a fifth of the runs of the
-     * 2026-11-24 bench series, when only {@link #hashPage} was warmed). So this runs
-     * {@link #compute} itself — residency query, per-chunk loop, page hash, combination — over
-     * 32 MiB of scratch memory with every other page populated, as guests are (~80,000 page
-     * visits). {@link #warmUpInBackground} runs it once per process.
+     * Gets {@link #compute}'s whole path compiled — residency query, per-chunk loop, page hash,
+     * sum — over 32 MiB of scratch memory with every other page populated, as guests are. Its
+     * first pass through cold code is several times slower (the destination's whole-memory digest
+     * took 300–600 ms instead of 50–150 ms in a fifth of the runs of the 2026-11-24 bench series),
+     * and under {@code --verify strict} it runs inside the pause. The migration warm-up runs it.
      */
     public static void warmUp() {
         long h = 0;
@@ -55,18 +53,6 @@ public final class MemoryDigest {
             }
         }
         sink = h;
-    }
-
-    private static final java.util.concurrent.atomic.AtomicBoolean WARMED = new java.util.concurrent.atomic.AtomicBoolean();
-
-    /**
-     * {@link #warmUp} on a daemon thread, the first time it is asked in this process: {@code receive}
-     * before it listens, the sender and the receiver at setup.
-     */
-    public static void warmUpInBackground() {
-        if (WARMED.compareAndSet(false, true)) {
-            Thread.ofPlatform().daemon().name("digest-warm-up").start(MemoryDigest::warmUp);
-        }
     }
 
     /** The digest of all of {@code memory}, on up to {@code threads} threads. */

@@ -1,6 +1,5 @@
 package io.d3vm.migration;
 
-import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.SyntheticGuest;
 import io.d3vm.migration.recv.MigrationReceiver;
@@ -25,7 +24,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * received-map, the digest fold, the classifier's residency loop). So each such process migrates
  * a small synthetic guest to itself over loopback a few times, sender and receiver both, before it
  * serves the first real migration: {@code receive} before it says it is listening, {@code run}
- * while its guest boots. Costs a few hundred milliseconds of CPU once per process.
+ * while its guest boots. It delays {@code receive}'s "listening" by about 1.7 s; the 1 GiB test
+ * guest's setup went from 73–140 to 22–38 ms with it and receive's prepared VM (docs/BENCHMARKS.md).
  */
 public final class Warmup {
     private static final String GUEST = "synthetic:mem=64M,zero=60,uniform=10,touched-zero=50,dirty-rate=20000,seed=1";
@@ -72,8 +72,7 @@ public final class Warmup {
     }
 
     private static void selfMigrations(java.util.function.Consumer<String> why) {
-        MemoryDigest.warmUp();
-        Detectors.warmUp(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES);
+        MemoryDigest.warmUp(); // the self-migrations below hash pages, but never a whole memory in one pass
         TcpTransport tcp = new TcpTransport();
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             for (int i = 0; i < MIGRATIONS; i++) {

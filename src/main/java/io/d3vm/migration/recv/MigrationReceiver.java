@@ -282,7 +282,6 @@ public final class MigrationReceiver {
             }
             received = new DirtyBitmap(memory.pageCount());
             rebuilt = verified ? new IncrementalDigest(memory.pageCount()) : null;
-            MemoryDigest.warmUpInBackground();
             out.ack(Wire.STAGE_SETUP, true, 0, "");
             out.writeTo(connection.output());
             stats.setupNanos = System.nanoTime() - stats.startNanos;

@@ -218,7 +218,6 @@ public final class MigrationSender {
             sink = s;
             try {
                 // ---- setup ----
-                MemoryDigest.warmUpInBackground();
                 watchdog.arm(options.ackTimeoutMillis());
                 FrameBuffer fb = s.buffer();
                 fb.handshake(guest.describe(), switch (options.verify()) {

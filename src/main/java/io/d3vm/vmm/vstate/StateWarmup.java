@@ -6,11 +6,12 @@ import java.io.OutputStream;
 
 /**
  * Compiles the vCPU/VM state path (every KVM_GET_* and KVM_SET_* call, the struct layouts and
- * {@link StateCodec}) before a migration's pause needs it. Their first calls in a process link the
- * native downcalls and run interpreted: measured here, saving a paused 1 GiB test guest took 12 ms
- * the first time and 1-2 ms later, restoring 6 ms then 0.6 ms, and both sit in the downtime. So
- * {@code receive} (before it listens) and {@code run --api-socket} (while its guest boots) save
- * the state of a small never-started VM and restore it into another, a number of times.
+ * {@link StateCodec}) before a migration's pause needs it: their first calls in a process link the
+ * native downcalls and run interpreted, inside the downtime. In {@code ./d3vm bench} runs of the
+ * 1 GiB test guest before this existed, {@code state-save} took 5–19 ms and the destination's
+ * {@code state-restore} 6–16 ms; with it, medians of about 1 and 1–2.5 ms (docs/BENCHMARKS.md). So
+ * {@code receive} (before it listens) and {@code run --api-socket} (while its guest boots) save the
+ * state of a small never-started VM and restore it into another, a number of times.
  */
 public final class StateWarmup {
     private static final int ROUNDS = 40;

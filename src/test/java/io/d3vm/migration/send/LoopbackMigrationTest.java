@@ -34,8 +34,13 @@ class LoopbackMigrationTest {
     record Received(Migratable guest, ReceiveStats stats, MigrationException error) {}
 
     private CompletableFuture<Received> receiveOnce(Listener l, GuestFactories f) {
+        return receiveOnce(l, f, ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
+    }
+
+    /** Receives one migration from {@code l} on another thread: the guest, the stats, or the receiver's error. */
+    static CompletableFuture<Received> receiveOnce(Listener l, GuestFactories f, ReceiverLimits limits) {
         return CompletableFuture.supplyAsync(() -> {
-            MigrationReceiver r = new MigrationReceiver(f, ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
+            MigrationReceiver r = new MigrationReceiver(f, limits);
             try (Connection c = l.accept()) {
                 return new Received(r.receive(c), r.stats(), null);
             } catch (MigrationException e) {

@@ -4,14 +4,10 @@ import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
-import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.guest.SyntheticGuest;
-import io.d3vm.migration.recv.MigrationReceiver;
-import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
-import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
 import org.junit.jupiter.api.Test;
@@ -35,8 +31,6 @@ class VerificationTest {
     private static final long MISSED_PAGE = 4000;
     private final TcpTransport tcp = new TcpTransport();
 
-    record Received(Migratable guest, ReceiveStats stats, MigrationException error) {}
-
     /** A synthetic guest that, after the first dirty-log collection, gets one word written that no log reports. */
     static final class MissedWriteGuest extends LoopbackMigrationTest.ForwardingGuest {
         final SyntheticGuest inner;
@@ -57,17 +51,8 @@ class VerificationTest {
         }
     }
 
-    private CompletableFuture<Received> receiveOnce(Listener l, ReceiverLimits limits) {
-        return CompletableFuture.supplyAsync(() -> {
-            MigrationReceiver r = new MigrationReceiver(SyntheticGuest.register(new GuestFactories()), limits);
-            try (Connection c = l.accept()) {
-                return new Received(r.receive(c), r.stats(), null);
-            } catch (MigrationException e) {
-                return new Received(null, r.stats(), e);
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
+    private static CompletableFuture<LoopbackMigrationTest.Received> receiveOnce(Listener l, ReceiverLimits limits) {
+        return LoopbackMigrationTest.receiveOnce(l, SyntheticGuest.register(new GuestFactories()), limits);
     }
 
     private static InetSocketAddress loopback() {
@@ -82,7 +67,7 @@ class VerificationTest {
             MigrationSender s = new MigrationSender(g, SendOptions.defaults());
             assertThatThrownBy(() -> s.migrate(tcp, l.localAddress(), 5000))
                     .isInstanceOf(AuditMismatchException.class).hasMessageContaining("audit mismatch");
-            Received r = rx.get(60, TimeUnit.SECONDS);
+            LoopbackMigrationTest.Received r = rx.get(60, TimeUnit.SECONDS);
             MigrationReport rep = s.report();
             assertThat(r.error()).isNull();
             assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
@@ -106,7 +91,7 @@ class VerificationTest {
             MigrationSender s = new MigrationSender(g, SendOptions.defaults().withVerify(Verify.STRICT));
             assertThatThrownBy(() -> s.migrate(tcp, l.localAddress(), 5000)).isInstanceOf(MigrationException.class)
                     .hasMessageContaining("digest mismatch");
-            Received r = rx.get(60, TimeUnit.SECONDS);
+            LoopbackMigrationTest.Received r = rx.get(60, TimeUnit.SECONDS);
             assertThat(r.error()).isNotNull();
             assertThat(r.guest()).isNull();
             assertThat(s.report().status).isEqualTo(MigrationStatus.FAILED);
@@ -125,7 +110,7 @@ class VerificationTest {
             try (Listener l = tcp.listen(loopback())) {
                 var rx = receiveOnce(l, ReceiverLimits.defaults());
                 MigrationReport rep = new MigrationSender(g, SendOptions.defaults().withVerify(v)).migrate(tcp, l.localAddress(), 5000);
-                Received r = rx.get(60, TimeUnit.SECONDS);
+                LoopbackMigrationTest.Received r = rx.get(60, TimeUnit.SECONDS);
                 assertThat(r.error()).as(v.json()).isNull();
                 assertThat(rep.digestMatch).as(v.json()).isTrue();
                 assertThat(rep.auditMatch).as(v.json()).isTrue();
@@ -151,7 +136,7 @@ class VerificationTest {
         try (Listener l = tcp.listen(loopback())) {
             var rx = receiveOnce(l, ReceiverLimits.defaults().withAllowUnverified(true));
             MigrationReport rep = new MigrationSender(g, SendOptions.defaults().withVerify(Verify.OFF)).migrate(tcp, l.localAddress(), 5000);
-            Received r = rx.get(60, TimeUnit.SECONDS);
+            LoopbackMigrationTest.Received r = rx.get(60, TimeUnit.SECONDS);
             assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
             assertThat(rep.digestMatch).isNull();
             assertThat(rep.auditMatch).isNull();
