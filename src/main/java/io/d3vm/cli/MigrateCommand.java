@@ -90,7 +90,7 @@ final class MigrateCommand implements Callable<Integer> {
             description = "wait this long for the destination's verdict (it computes a digest first). Default: 120s")
     long ackTimeoutMillis = SendOptions.DEFAULT_ACK_TIMEOUT_MILLIS;
 
-    @Option(names = "--report", paramLabel = "FILE", description = "write the JSON report (QEMU query-migrate names; see README) here")
+    @Option(names = "--report", paramLabel = "FILE", description = "write the JSON report (QEMU query-migrate names; see docs/REPORT.md) here")
     Path report;
 
     @Option(names = "--progress", description = "draw the progress line in place even when stdout is not a terminal")

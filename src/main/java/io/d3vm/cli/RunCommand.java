@@ -95,7 +95,7 @@ public final class RunCommand implements Callable<Integer> {
     String kvmDevice = Kvm.DEFAULT_PATH;
 
     @Option(names = "--api-socket", paramLabel = "PATH",
-            description = "serve the control API (JSON lines, QMP style; see README) on this Unix socket while the guest runs")
+            description = "serve the control API (JSON lines, QMP style; see docs/API.md) on this Unix socket while the guest runs")
     Path apiSocket;
 
     @Option(names = "--dump-memory", paramLabel = "FILE",
