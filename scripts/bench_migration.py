@@ -25,17 +25,22 @@ import sys
 import tempfile
 import time
 
+from heartbeat import Heartbeats
+
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE_GBIT = 125_000_000  # bytes/s
 
 # What each workload runs. The dirty/verify/image rates are what a busy small guest does; the sizes
 # keep one migration at 0.5-6 s on a quiet 2-core machine (a full default run: ~45 minutes).
+# Every KVM test guest ticks at 1 kHz with a heartbeat byte per tick on port 0xe9, timestamped on
+# the host for both VMMs alike (heartbeat.py): that gives the guest-observed downtime.
+HEARTBEAT = "hz=1000,heartbeat=1"
 WORKLOADS = {
     "synthetic": {"kind": "synthetic", "spec": "synthetic:mem={mem},zero=70,uniform=10,dirty-rate=5000"},
-    "idle": {"kind": "test", "workload": "idle", "opts": "", "ready": "d3guest: tick="},
-    "dirty": {"kind": "test", "workload": "dirty", "opts": "wss=128,rate=5000", "ready": "d3guest: dirty wss="},
-    "verify": {"kind": "test", "workload": "verify", "opts": "rate=1000,hot=8", "ready": "d3guest: verify filled"},
-    "image": {"kind": "test", "workload": "image", "opts": "rate=1000", "ready": "d3guest: image addr="},
+    "idle": {"kind": "test", "workload": "idle", "opts": HEARTBEAT, "ready": "d3guest: tick="},
+    "dirty": {"kind": "test", "workload": "dirty", "opts": "wss=128,rate=5000," + HEARTBEAT, "ready": "d3guest: dirty wss="},
+    "verify": {"kind": "test", "workload": "verify", "opts": "rate=1000,hot=8," + HEARTBEAT, "ready": "d3guest: verify filled"},
+    "image": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr="},
 }
 CAPS = {
     "uncapped": "no bandwidth cap",
@@ -198,10 +203,13 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
     procs = []
     result = {"status": "failed"}
     load0 = os.getloadavg()[0]
+    hb = None
     try:
         recv = ["receive", "--listen", f"{host}:{port}", "--once", "--report", dst_report]
         if w["kind"] == "test":
             recv += ["--api-socket", os.path.join(rundir, "destination.sock")]
+            hb = Heartbeats({r: os.path.join(rundir, f"{r}.hb") for r in ("src", "dst")})
+            recv += ["--debugcon", hb.paths["dst"]]
         dst = Proc(dst_ns + d3vm + recv, os.path.join(rundir, "destination.log"))
         procs.append(dst)
         if not dst.wait_for("listening on", 60):
@@ -213,7 +221,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             src.finish(a.run_timeout, "the source")
         else:
             sock = os.path.join(rundir, "source.sock")
-            run = ["run", "--guest", spec, "--api-socket", sock]
+            run = ["run", "--guest", spec, "--api-socket", sock, "--debugcon", hb.paths["src"]]
             if name == "image":
                 run += ["--image", a.image]
             vm = Proc(src_ns + d3vm + run, os.path.join(rundir, "source-vm.log"))
@@ -243,12 +251,19 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             raise RuntimeError("no source report: " + procs[-1].tail())
         with open(src_report) as f:
             result = json.load(f)
+        if hb:
+            # The guest's first heartbeats at the destination end its observed pause.
+            end = time.time() + 10
+            while time.time() < end and hb.count("dst") < 20 and dst.p.poll() is None:
+                time.sleep(0.05)
+            result["x-heartbeat"] = hb.summary()
+            result["observed-downtime"] = result["x-heartbeat"]["observed-downtime"]
         # The destination may still be writing its report: retry briefly, and never fail the run for it.
         for _ in range(20):
             try:
                 with open(dst_report) as f:
                     dr = json.load(f)
-                result["x-bench-destination"] = {k: dr.get(k) for k in ("status", "total-time", "digest-time", "digest-match")}
+                result["x-bench-destination"] = {k: dr.get(k) for k in ("status", "total-time", "digest-time", "digest-match", "downtime-phases")}
                 break
             except (OSError, ValueError):
                 time.sleep(0.25)
@@ -257,6 +272,8 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
     finally:
         for p in reversed(procs):
             p.stop()
+        if hb:
+            hb.close()
     result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}", "cap": cap, "guest": spec,
                          "load-before": round(load0, 2), "load-after": round(os.getloadavg()[0], 2), "dir": rundir}
     return result
@@ -314,6 +331,15 @@ def metric(r, key):
     return r.get(key)
 
 
+def complete(r):
+    """A run counts only with a whole report: completed, a positive total-time and bytes sent
+    (a QEMU run once reported total-time 0.00 and must not enter the medians)."""
+    if r.get("status") != "completed":
+        return False
+    t, b = metric(r, "total-time"), metric(r, "ram.transferred")
+    return isinstance(t, (int, float)) and t > 0 and isinstance(b, (int, float)) and b > 0
+
+
 def summarize(runs):
     """Medians per (workload, cap, system) over completed runs, and ratios to d3vm-none."""
     groups = {}
@@ -322,9 +348,9 @@ def summarize(runs):
         groups.setdefault((x["workload"], x["cap"], x["system"]), []).append(r)
     med = {}
     for (w, c, s), rs in groups.items():
-        ok = [r for r in rs if r.get("status") == "completed"]
+        ok = [r for r in rs if complete(r)]
         m = {"workload": w, "cap": c, "system": s, "runs": len(rs), "completed": len(ok)}
-        for key in ("total-time", "downtime", "ram.transferred", "digest-time"):
+        for key in ("total-time", "downtime", "observed-downtime", "ram.transferred", "digest-time"):
             vals = [metric(r, key) for r in ok if metric(r, key) is not None]
             m[key] = statistics.median(vals) if vals else None
             m[key + "-min"] = min(vals) if vals else None
@@ -353,34 +379,64 @@ def _f(v, fmt):
 
 
 def table(med):
-    rows = ["| workload | cap | system | runs ok | total-time (s) | (min–max) | time vs none | downtime (ms) | (min–max) | of which digest (ms) | transferred (MiB) | bytes vs none |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| workload | cap | system | runs ok | total-time (s) | (min–max) | time vs none | observed downtime (ms) | (min–max) | reported downtime (ms) | (min–max) | of which digest (ms) | transferred (MiB) | bytes vs none |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(med.values(), key=order_key):
         f = _f
         t_range = "-" if m.get("total-time-min") is None else f"{m['total-time-min'] / 1000:.2f}–{m['total-time-max'] / 1000:.2f}"
         d_range = "-" if m.get("downtime-min") is None else f"{m['downtime-min']:.0f}–{m['downtime-max']:.0f}"
+        o_range = "-" if m.get("observed-downtime-min") is None else f"{m['observed-downtime-min']:.1f}–{m['observed-downtime-max']:.1f}"
         rows.append(f"| {m['workload']} | {m['cap']} | {m['system']} | {m['completed']}/{m['runs']} | "
                     f"{f(m['total-time'] and m['total-time'] / 1000, '{:.2f}')} | {t_range} | {f(m['time-vs-none'] and 100 * m['time-vs-none'], '{:.1f} %')} | "
-                    f"{f(m['downtime'], '{:.0f}')} | {d_range} | {f(m['digest-time'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
+                    f"{f(m.get('observed-downtime'), '{:.1f}')} | {o_range} | {f(m['downtime'], '{:.0f}')} | {d_range} | {f(m['digest-time'], '{:.0f}')} | {f(m['ram.transferred'] and m['ram.transferred'] / 2**20, '{:.1f}')} | "
                     f"{f(m['bytes-vs-none'] and 100 * m['bytes-vs-none'], '{:.1f} %')} |")
     return "\n".join(rows)
 
 
 def savings(med, qemu="qemu7"):
     """What d3 saves against none (and costs against full), and d3vm-d3 against QEMU, per workload and cap (medians)."""
-    rows = [f"| workload | cap | d3: bytes saved vs none | d3: time saved vs none | d3 time / full time | total-time d3vm-d3 vs {qemu} | downtime d3vm-d3 vs {qemu} |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [f"| workload | cap | d3: bytes saved vs none | d3: time saved vs none | d3 time / full time | total-time d3vm-d3 vs {qemu} | observed downtime d3vm-d3 vs {qemu} | reported downtime d3vm-d3 vs {qemu} |",
+            "|---|---|---|---|---|---|---|---|"]
     keys = sorted({(m["workload"], m["cap"]) for m in med.values()}, key=lambda k: (list(WORKLOADS).index(k[0]), list(CAPS).index(k[1])))
     for w, c in keys:
         d3, none, full, q = (med.get((w, c, s)) for s in ("d3vm-d3", "d3vm-none", "d3vm-full", qemu))
-        if not d3 or not none or d3.get("total-time") is None or none.get("total-time") is None:
+        if not d3 or d3.get("total-time") is None:
             continue
-        bytes_saved = 100 * (1 - d3["ram.transferred"] / none["ram.transferred"]) if none.get("ram.transferred") else None
-        time_saved = 100 * (1 - d3["total-time"] / none["total-time"])
+        has_none = none is not None and none.get("total-time") is not None
+        bytes_saved = 100 * (1 - d3["ram.transferred"] / none["ram.transferred"]) if has_none and none.get("ram.transferred") else None
+        time_saved = 100 * (1 - d3["total-time"] / none["total-time"]) if has_none else None
         vs_full = d3["total-time"] / full["total-time"] if full and full.get("total-time") else None
         vq_t = f"{d3['total-time'] / 1000:.2f} s vs {q['total-time'] / 1000:.2f} s" if q and q.get("total-time") is not None else "-"
         vq_d = f"{d3['downtime']:.0f} ms vs {q['downtime']:.0f} ms" if q and q.get("downtime") is not None and d3.get("downtime") is not None else "-"
-        rows.append(f"| {w} | {c} | {_f(bytes_saved, '{:.1f} %')} | {time_saved:.1f} % | {_f(vs_full, '{:.2f}')} | {vq_t} | {vq_d} |")
+        vq_o = (f"{d3['observed-downtime']:.1f} ms vs {q['observed-downtime']:.1f} ms"
+                if q and q.get("observed-downtime") is not None and d3.get("observed-downtime") is not None else "-")
+        rows.append(f"| {w} | {c} | {_f(bytes_saved, '{:.1f} %')} | {_f(time_saved, '{:.1f} %')} | {_f(vs_full, '{:.2f}')} | {vq_t} | {vq_o} | {vq_d} |")
+    return "\n".join(rows)
+
+
+SOURCE_PHASES = ["pause", "final-sync", "final-pass", "state-save", "flush", "complete-to-ack", "go"]
+DEST_PHASES = ["last-page-to-state", "digest", "state-restore", "ack", "go-to-running"]
+
+
+def phases(runs):
+    """Where d3vm's pause goes: median of each downtime phase (ms) per workload, cap and detector."""
+    rows = ["| workload | cap | system | " + " | ".join(SOURCE_PHASES) + " | dest " + " | dest ".join(DEST_PHASES)
+            + " | reported downtime | observed downtime |",
+            "|---|---|---|" + "---|" * (len(SOURCE_PHASES) + len(DEST_PHASES) + 2)]
+    groups = {}
+    for r in runs:
+        x = r["x-bench"]
+        if x["system"].startswith("d3vm-") and complete(r) and r.get("downtime-phases"):
+            groups.setdefault((x["workload"], x["cap"], x["system"]), []).append(r)
+
+    def med(vals):
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        return f"{statistics.median(vals):.1f}" if vals else "-"
+    for (w, c, sy), rs in sorted(groups.items(), key=lambda kv: order_key({"workload": kv[0][0], "cap": kv[0][1], "system": kv[0][2]})):
+        src = [med([r["downtime-phases"].get(p) for r in rs]) for p in SOURCE_PHASES]
+        dst = [med([((r.get("x-bench-destination") or {}).get("downtime-phases") or {}).get(p) for r in rs]) for p in DEST_PHASES]
+        rows.append(f"| {w} | {c} | {sy} | " + " | ".join(src + dst) + f" | {med([r.get('downtime') for r in rs])} | "
+                    f"{med([r.get('observed-downtime') for r in rs])} |")
     return "\n".join(rows)
 
 
@@ -562,9 +618,13 @@ def main():
                         loads.append(r["x-bench"]["load-before"])
                         loads.append(r["x-bench"]["load-after"])
                         runs.append(r)
-                        if r.get("status") == "completed":
-                            log(f"[{n}] {w} {cap} {system} #{rep}: {r['total-time'] / 1000:.2f} s, downtime {r.get('downtime')} ms, "
+                        if complete(r):
+                            log(f"[{n}] {w} {cap} {system} #{rep}: {r['total-time'] / 1000:.2f} s, observed downtime "
+                                f"{r.get('observed-downtime')} ms (reported {r.get('downtime')} ms), "
                                 f"{r['ram']['transferred'] / 2**20:.1f} MiB (load {r['x-bench']['load-before']})")
+                        elif r.get("status") == "completed":
+                            log(f"[{n}] {w} {cap} {system} #{rep}: FAILED (incomplete report: total-time "
+                                f"{r.get('total-time')}, transferred {metric(r, 'ram.transferred')}): left out of the medians")
                         else:
                             log(f"[{n}] {w} {cap} {system} #{rep}: FAILED {r.get('error', '')[:300]}")
                         # keep partial results on disk as the series goes on
@@ -588,7 +648,7 @@ def main():
         os.remove(os.path.join(out, "runs.partial.json"))
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(f"Series {meta['started']} to {meta['ended']}, {a.reps} repetition(s), medians of completed runs; "
-                f"1-min load average {load}.\n\n{md}\n\n{savings(med)}\n")
+                f"1-min load average {load}.\n\n{md}\n\n{savings(med)}\n\n{phases(runs)}\n")
         for s in skipped:
             f.write(f"\nSkipped: {s}\n")
     print(md)
@@ -596,7 +656,7 @@ def main():
         print("skipped: " + s)
     print(f"load average (1 min) during the series: {load}")
     print(f"wrote {out}/runs.json, {out}/results.md" + (", " + ", ".join(os.path.basename(p) for p in pngs) if pngs else ""))
-    return 0 if all(r.get("status") == "completed" for r in runs) else 1
+    return 0 if all(complete(r) for r in runs) else 1
 
 
 def resummarize(a):
@@ -631,7 +691,7 @@ def resummarize(a):
     with open(os.path.join(out, "runs.json"), "w") as f:
         json.dump({"meta": meta, "medians": sorted(med.values(), key=order_key), "runs": runs}, f, indent=1)
     with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(f"Medians of completed runs from {', '.join(a.from_json)}; 1-min load average {load}.\n\n{md}\n\n{savings(med)}\n")
+        f.write(f"Medians of completed runs from {', '.join(a.from_json)}; 1-min load average {load}.\n\n{md}\n\n{savings(med)}\n\n{phases(runs)}\n")
     print(md)
     print(f"load average (1 min) during the runs: {load}")
     print(f"wrote {out}/runs.json, {out}/results.md" + (", " + ", ".join(os.path.basename(p) for p in pngs) if pngs else ""))

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from heartbeat import Heartbeats
+
 TICK = re.compile(r"^d3guest: tick=(\d+) ms=(\d+) ")
 PASS_OK = re.compile(r"^d3guest: verify pass=(\d+) ok$")
 BAD = re.compile(r"MISMATCH|FAILED|panic|d3guest: error")
@@ -246,12 +248,19 @@ def main():
             args += ["-accel", "tcg", "-cpu", "qemu64"]
         if image_raw:
             args += ["-device", f"loader,file={image_raw},addr={image_addr},force-raw=on"]
+        if heartbeats:
+            # The guest's heartbeat=1 bytes on port 0xe9, to a FIFO that heartbeat.py timestamps.
+            args += ["-chardev", f"file,id=hb,path={heartbeats.paths[role]}",
+                     "-device", "isa-debugcon,iobase=0xe9,chardev=hb"]
         if role == "dst":
             args += ["-incoming", f"tcp:{a.dst_host}:{port}"]
         netns = a.src_netns if role == "src" else a.dst_netns
         return (["ip", "netns", "exec", netns] if netns else []) + args
 
     procs = []
+    heartbeats = None
+    if "heartbeat=1" in a.cmdline[1:]:
+        heartbeats = Heartbeats({r: os.path.join(log_dir, f"{r}.hb") for r in ("src", "dst")})
 
     def start(role):
         for f in (f"{role}.serial", f"{role}.qmp"):
@@ -371,6 +380,10 @@ def main():
             "guest-continued": ok,
             "log-dir": log_dir,
         }
+        if heartbeats:
+            # QEMU's own downtime ends at the source; this one ends when the guest runs again.
+            result["x-d3vm"]["heartbeat"] = heartbeats.summary()
+            result["observed-downtime"] = result["x-d3vm"]["heartbeat"]["observed-downtime"]
         quit_sent = True
         for q in (qs, qd):
             try:
@@ -386,6 +399,8 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+        if heartbeats:
+            heartbeats.close()
         if result and a.out:
             with open(a.out, "w") as f:
                 json.dump(result, f, indent=2)
@@ -395,6 +410,7 @@ def main():
     x = result["x-d3vm"]
     print(f"qemu-migrate: QEMU {x['qemu']} {a.accel} {a.mem} MiB '{cmdline}': status={result['status']} "
           f"total-time={result.get('total-time')} ms downtime={result.get('downtime')} ms "
+          f"observed-downtime={result.get('observed-downtime')} ms "
           f"setup-time={result.get('setup-time')} ms transferred={ram.get('transferred')} B "
           f"duplicate={ram.get('duplicate')} normal={ram.get('normal')} pages "
           f"dirty-sync-count={ram.get('dirty-sync-count')} mbps={ram.get('mbps')}")

@@ -107,4 +107,16 @@ final class CliValues {
             }
         }
     }
+
+    /**
+     * Opens {@code --debugcon FILE} for the guest's port-0xe9 bytes: unbuffered, so each byte leaves
+     * when the guest writes it. A FIFO blocks here until its reader opens it (the bench opens first).
+     */
+    static java.io.OutputStream openDebugcon(java.nio.file.Path file, CommandLine cmd) {
+        try {
+            return new java.io.FileOutputStream(file.toFile());
+        } catch (java.io.IOException e) {
+            throw new CommandLine.ParameterException(cmd, "--debugcon " + file + ": cannot open it for writing (" + e.getMessage() + ")");
+        }
+    }
 }

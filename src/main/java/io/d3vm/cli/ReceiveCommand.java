@@ -85,7 +85,12 @@ final class ReceiveCommand implements Callable<Integer> {
     @Option(names = "--kvm-device", paramLabel = "PATH", description = "the KVM device for test: guests (default ${DEFAULT-VALUE})")
     String kvmDevice = Kvm.DEFAULT_PATH;
 
+    @Option(names = "--debugcon", paramLabel = "FILE",
+            description = "give each received test: guest an ISA debug console (port 0xe9) writing to FILE, unbuffered (as run --debugcon)")
+    Path debugcon;
+
     private final OutputStream console;
+    private OutputStream debugconOut;
     private TestGuestDestinations testGuests;
 
     /** The CLI's instance: received VMs' consoles on this process's stdout. */
@@ -116,7 +121,7 @@ final class ReceiveCommand implements Callable<Integer> {
 
     /** The guest kinds accepted. */
     GuestFactories factories() {
-        testGuests = new TestGuestDestinations(kvmDevice, console);
+        testGuests = new TestGuestDestinations(kvmDevice, console, debugconOut);
         return GuestSources.destinations(testGuests);
     }
 
@@ -126,6 +131,9 @@ final class ReceiveCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ReceiverLimits limits = new ReceiverLimits(maxMemory, maxFrame, readTimeoutMillis, allowUnverified);
         InetSocketAddress at = listen.isUnresolved() ? CliValues.resolve(listen) : listen;
+        if (debugcon != null) {
+            debugconOut = CliValues.openDebugcon(debugcon, spec.commandLine());
+        }
         GuestFactories factories = factories();
         Listener l;
         try {
@@ -226,6 +234,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     err.flush();
                 }
                 MigrationOutput.writeReport(report, r, err);
+                if (!once) {
+                    testGuests.prepareNextIfNone();
+                }
                 if (once) {
                     if (vm != null) {
                         // A VM runs until it ends here (power-off: its exit code) or migrates on (0).

@@ -83,6 +83,11 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--serial-log", paramLabel = "FILE", description = "also write the serial console output to FILE")
     Path serialLog;
 
+    @Option(names = "--debugcon", paramLabel = "FILE",
+            description = {"give the guest an ISA debug console (port 0xe9, as QEMU's isa-debugcon) writing to FILE,",
+                    "unbuffered (a FIFO works: the bench timestamps the test guest's heartbeat=1 bytes there)"})
+    Path debugcon;
+
     @Option(names = "--guest-binary", paramLabel = "FILE",
             description = "test-guest ELF to boot instead of the built-in one (classpath /guest/d3guest.elf)")
     Path guestBinary;
@@ -175,9 +180,10 @@ public final class RunCommand implements Callable<Integer> {
         }
         ConsoleTap tap = new ConsoleTap(console);
         StartupProbe probe = new StartupProbe(tap, prepared.bootLine());
+        OutputStream debugconOut = debugcon == null ? null : CliValues.openDebugcon(debugcon, spec.commandLine());
         long createStart = System.nanoTime();
         try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
-                prepared.description()))) {
+                prepared.description(), debugconOut))) {
             long created = System.nanoTime();
             Loaded loaded = prepared.load(vm);
             vm.setUpBootVcpu(loaded.cpu(), loaded.rax());

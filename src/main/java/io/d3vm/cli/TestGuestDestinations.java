@@ -26,14 +26,19 @@ import java.util.concurrent.CompletableFuture;
 final class TestGuestDestinations implements GuestFactory {
     private final String kvmDevice;
     private final OutputStream console;
+    private final OutputStream debugcon;
     private final Map<Migratable, ConsoleTap> taps = new WeakHashMap<>();
     private Kvm kvm;
     /** The next destination's VM, prepared ahead (null: none). */
     private CompletableFuture<VmShell> spare;
+    /** vCPUs of the next prepared VM: those of the last guest received. */
+    private int nextVcpus = 1;
 
-    TestGuestDestinations(String kvmDevice, OutputStream console) {
+    /** @param debugcon where received guests' port-0xe9 bytes go (null: no debug console) */
+    TestGuestDestinations(String kvmDevice, OutputStream console, OutputStream debugcon) {
         this.kvmDevice = kvmDevice;
         this.console = console;
+        this.debugcon = debugcon;
     }
 
     /**
@@ -108,10 +113,19 @@ final class TestGuestDestinations implements GuestFactory {
         tap.hold(); // until receive has printed how the migration went
         // The source's vCPU count travels in its description (vcpus=N, absent for 1).
         int vcpus = TestGuestSpec.parse(description).vcpus(VmConfig.MAX_VCPUS);
-        Migratable vm = new TestGuestFactory(kvm, vcpus, tap).createDestination(description, layout, takeSpare(vcpus));
+        Migratable vm = new TestGuestFactory(kvm, vcpus, tap, debugcon).createDestination(description, layout, takeSpare(vcpus));
         taps.put(vm, tap);
-        prepareNext(vcpus);
+        nextVcpus = vcpus;
+        // The next shell is made only after this migration (prepareNextIfNone): creating a KVM VM
+        // during it would compete with its pause for the CPU and for KVM's locks.
         return vm;
+    }
+
+    /** After a migration ended: prepares the next destination's VM, with the last one's vCPU count, if none is ready. */
+    synchronized void prepareNextIfNone() {
+        if (kvm != null && spare == null) {
+            prepareNext(nextVcpus);
+        }
     }
 
     /** The console tap of a guest this factory built, or null. */

@@ -1,5 +1,7 @@
 package io.d3vm.memory;
 
+import io.d3vm.sys.LibC;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -55,8 +57,24 @@ public final class MemoryDigest {
         sink = h;
     }
 
-    /** The digest of all of {@code memory}, on up to {@code threads} threads. */
+    /** The digest of all of {@code memory}, on up to {@code threads} threads (the caller's among them). */
     public static long compute(GuestMemory memory, int threads) {
+        return compute(memory, threads, false);
+    }
+
+    /**
+     * The digest of all of {@code memory} for a check nobody waits on (the source's audit after the
+     * switch-over): on up to {@code threads} threads of their own at the lowest scheduling priority,
+     * so that it only uses CPU no running guest wants. When both ends of a migration share a host
+     * (tests, the bench), a full-priority audit took the destination's cores in the first
+     * milliseconds after it resumed and lengthened the pause its guest lived through; in production
+     * it would do the same to the source host's other guests.
+     */
+    public static long computeInBackground(GuestMemory memory, int threads) {
+        return compute(memory, threads, true);
+    }
+
+    private static long compute(GuestMemory memory, int threads, boolean background) {
         long pages = memory.pageCount();
         int chunks = (int) ((pages + CHUNK_PAGES - 1) / CHUNK_PAGES);
         long[] chunkSum = new long[chunks];
@@ -68,11 +86,23 @@ public final class MemoryDigest {
             }
         };
         int n = Math.max(1, Math.min(threads, chunks));
-        Thread[] helpers = new Thread[n - 1];
+        // In the background every worker is a thread of its own: a thread's nice value cannot be
+        // lowered back without privileges, so the caller's thread never does the work then.
+        Runnable worker = background ? () -> {
+            try {
+                LibC.setThreadNice(LibC.NICE_LOWEST);
+            } catch (RuntimeException e) {
+                // still correct at normal priority
+            }
+            work.run();
+        } : work;
+        Thread[] helpers = new Thread[background ? n : n - 1];
         for (int i = 0; i < helpers.length; i++) {
-            helpers[i] = Thread.ofPlatform().name("digest-" + (i + 1)).start(work);
+            helpers[i] = Thread.ofPlatform().name("digest-" + (i + 1)).start(worker);
         }
-        work.run();
+        if (!background) {
+            work.run();
+        }
         for (Thread t : helpers) {
             try {
                 t.join();

@@ -67,6 +67,8 @@ public final class LibC {
             LIBC.find("gettid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle TGKILL = bind("tgkill",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SETPRIORITY = bind("setpriority",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGACTION = bind("sigaction",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(
@@ -296,6 +298,29 @@ public final class LibC {
     public static int gettid() {
         try {
             return (int) GETTID.invokeExact();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** {@code PRIO_PROCESS}: with a thread id as {@code who}, Linux sets that one thread's nice value. */
+    private static final int PRIO_PROCESS = 0;
+    /** The lowest scheduling priority (nice 19): the thread runs only on CPU time nobody else wants. */
+    public static final int NICE_LOWEST = 19;
+
+    /**
+     * Sets the calling thread's nice value (Linux keeps one per thread). Raising it always works;
+     * lowering it again needs privileges, so callers use it on threads made for background work.
+     */
+    public static void setThreadNice(int nice) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) SETPRIORITY.invokeExact(state, PRIO_PROCESS, gettid(), nice);
+            if (rc < 0) {
+                throw new SysException("setpriority", errno(state));
+            }
+        } catch (SysException e) {
+            throw e;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

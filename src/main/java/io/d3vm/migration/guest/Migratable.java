@@ -47,6 +47,24 @@ public interface Migratable {
     /** Opaque vCPU, VM and device state of a paused guest. */
     byte[] saveState();
 
+    /**
+     * {@link #saveState} begun now and finished while the caller does other work: the engine sends
+     * the final dirty pages in the meantime, so the pause pays for the longer of the two, not
+     * their sum. Reading state must not write guest memory (the final dirty pass may already have
+     * read it). By default the state is read on a thread of its own.
+     */
+    default java.util.concurrent.CompletableFuture<byte[]> saveStateAsync() {
+        java.util.concurrent.CompletableFuture<byte[]> f = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofPlatform().daemon().name("state-save").start(() -> {
+            try {
+                f.complete(saveState());
+            } catch (Throwable t) {
+                f.completeExceptionally(t);
+            }
+        });
+        return f;
+    }
+
     /** Restores what {@link #saveState} produced on the source. The guest is paused. */
     void restoreState(byte[] state);
 

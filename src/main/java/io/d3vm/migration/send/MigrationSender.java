@@ -86,6 +86,8 @@ public final class MigrationSender {
     private volatile Connection connection;
     /** Every page folded as it is encoded (null under {@code --verify off}). */
     private final IncrementalDigest sentDigest;
+    /** The state being read during the pause (null before it), awaited before a failed migration resumes the guest. */
+    private volatile java.util.concurrent.CompletableFuture<byte[]> stateSave;
     /** The digest in the destination's positive completion ACK: what it holds at the instant before it resumes. */
     private long destinationDigest;
 
@@ -126,7 +128,7 @@ public final class MigrationSender {
         }
         phase = "audit";
         long t0 = System.nanoTime();
-        long whole = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+        long whole = MemoryDigest.computeInBackground(memory, Runtime.getRuntime().availableProcessors());
         report.auditTimeUs = MigrationReport.microsSince(t0);
         report.auditMatch = whole == destinationDigest;
         if (!report.auditMatch) {
@@ -265,17 +267,22 @@ public final class MigrationSender {
                 long pausedAt = System.nanoTime();
                 phase = "stop-and-copy";
                 guest.pause();
+                long t = lap("pause", pausedAt);
+                // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
+                // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
+                java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
+                stateSave = stateSaved;
                 guest.collectDirtyPages(pending);
                 report.dirtySyncCount++;
                 dirtyPages = pending.count();
-                long t = lap("final-sync", pausedAt);
+                t = lap("final-sync", t);
                 round++;
                 // Not flushed: the final round, STATE and COMPLETE leave in one stream.
                 sendRound(memory, classifier, cls, pending, s, false);
                 t = lap("final-pass", t);
-                byte[] state = guest.saveState();
+                byte[] state = joinState(stateSaved);
                 s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
-                t = lap("state-save", t);
+                t = lap("state-save", t); // what is left of it after the final pass
                 watchdog.arm(options.ackTimeoutMillis()); // nothing may move while we hash (strict)
                 long digest = 0;
                 if (options.verify() == Verify.STRICT) {
@@ -358,6 +365,18 @@ public final class MigrationSender {
         guest.shutdown();
         phase = "completed";
         return report;
+    }
+
+    /** The state {@link Migratable#saveStateAsync} read; its failure is the migration's (the guest resumes). */
+    private static byte[] joinState(java.util.concurrent.CompletableFuture<byte[]> saved) {
+        try {
+            return saved.join();
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException("saving the guest's state failed: " + e.getCause(), e.getCause());
+        }
     }
 
     /**
@@ -503,6 +522,16 @@ public final class MigrationSender {
 
     /** Failure before the ACK: the guest runs on here, intact; the destination is told to discard. */
     private void recover(boolean logging, FrameSink s, Connection c, String why) {
+        java.util.concurrent.CompletableFuture<byte[]> saving = stateSave;
+        if (saving != null) {
+            // The vCPUs may still be reading their state for the final pass that failed: let them
+            // finish before they run again.
+            try {
+                saving.join();
+            } catch (RuntimeException ignored) {
+                // the state is not needed any more
+            }
+        }
         if (logging) {
             guest.stopDirtyLogging();
         }

@@ -22,6 +22,7 @@ public final class TestGuestFactory implements GuestFactory {
     private final Kvm kvm;
     private final int vcpus;
     private final OutputStream console;
+    private final OutputStream debugcon;
 
     /**
      * @param kvm     the process's /dev/kvm (the factory does not close it)
@@ -29,9 +30,15 @@ public final class TestGuestFactory implements GuestFactory {
      * @param console where the destination guest's serial output goes
      */
     public TestGuestFactory(Kvm kvm, int vcpus, OutputStream console) {
+        this(kvm, vcpus, console, null);
+    }
+
+    /** As above, with an ISA debug console (port 0xe9) writing to {@code debugcon} (null: none). */
+    public TestGuestFactory(Kvm kvm, int vcpus, OutputStream console, OutputStream debugcon) {
         this.kvm = kvm;
         this.vcpus = vcpus;
         this.console = console;
+        this.debugcon = debugcon;
     }
 
     /**
@@ -49,7 +56,7 @@ public final class TestGuestFactory implements GuestFactory {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(spec.memBytes()), vcpus, console, spec.describe()));
+        Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(spec.memBytes()), vcpus, console, spec.describe(), debugcon));
         try {
             TestGuestLoader.Boot boot = TestGuestLoader.load(vm.memory(), image, spec, null);
             vm.setUpBootVcpu(boot.cpu(), boot.rax());
@@ -80,7 +87,7 @@ public final class TestGuestFactory implements GuestFactory {
             throw new IllegalArgumentException("memory layout " + layout + " does not match " + description
                     + " (expected " + expected + ")");
         }
-        VmConfig config = new VmConfig(layout, vcpus, console, spec.describe());
+        VmConfig config = new VmConfig(layout, vcpus, console, spec.describe(), debugcon);
         return shell == null ? Vm.create(kvm, config) : Vm.attach(shell, config);
     }
 }

@@ -15,6 +15,7 @@ import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryRegion;
 import io.d3vm.vmm.boot.BootCpuState;
 import io.d3vm.vmm.devices.I8042;
+import io.d3vm.vmm.devices.Debugcon;
 import io.d3vm.vmm.devices.IoBus;
 import io.d3vm.vmm.devices.PowerOffPorts;
 import io.d3vm.vmm.devices.Serial8250;
@@ -176,6 +177,9 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         ioBus.register(I8042.BASE, I8042.LENGTH, new I8042(this));
         ioBus.register(PowerOffPorts.ACPI_PM1A_CNT, 2, new PowerOffPorts(PowerOffPorts.Kind.ACPI_PM1A, this));
         ioBus.register(PowerOffPorts.DEBUG_EXIT, 4, new PowerOffPorts(PowerOffPorts.Kind.DEBUG_EXIT, this));
+        if (config.debugconOut() != null) {
+            ioBus.register(Debugcon.PORT, 1, new Debugcon(config.debugconOut()));
+        }
     }
 
     /**

@@ -12,9 +12,21 @@ import java.util.Objects;
  * @param vcpus       number of vCPUs (1..{@link #MAX_VCPUS})
  * @param serialOut   where the guest's COM1 output goes (stdout, a log, a test buffer)
  * @param description what {@code Migratable.describe()} returns (e.g. {@code test:verify,mem=1G})
+ * @param debugconOut where bytes written to the ISA debug port 0xe9 go, or null for no such device
+ *                    (the port then reads as absent, as on a PC without it)
  */
-public record VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, String description) {
+public record VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, String description, OutputStream debugconOut) {
     public static final int MAX_VCPUS = 64;
+
+    /** A VM without a debug console. */
+    public VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, String description) {
+        this(layout, vcpus, serialOut, description, null);
+    }
+
+    /** This configuration with the debug console writing to {@code out} (null: none). */
+    public VmConfig withDebugcon(OutputStream out) {
+        return new VmConfig(layout, vcpus, serialOut, description, out);
+    }
 
     public VmConfig {
         Objects.requireNonNull(layout, "layout");

@@ -115,7 +115,7 @@ class VerificationTest {
                 assertThat(rep.digestMatch).as(v.json()).isTrue();
                 assertThat(rep.auditMatch).as(v.json()).isTrue();
                 assertThat(rep.verify).isEqualTo(v.json());
-                assertThat(rep.downtimePhasesUs).as(v.json()).containsKeys("final-sync", "final-pass", "state-save", "flush",
+                assertThat(rep.downtimePhasesUs).as(v.json()).containsKeys("pause", "final-sync", "final-pass", "state-save", "flush",
                         "complete-to-ack", "go");
                 assertThat(r.stats().phasesUs).containsKeys("last-page-to-state", "digest", "state-restore", "ack", "go-to-running");
                 r.guest().shutdown();

@@ -29,6 +29,26 @@ class TestGuestBootTest {
     }
 
     @Test
+    void shouldWriteOneHeartbeatPerTickToTheDebugPortOnlyWhenAskedTo() throws Exception {
+        ConsoleCapture console = new ConsoleCapture();
+        java.io.ByteArrayOutputStream beats = new java.io.ByteArrayOutputStream();
+        // run-seconds=1 at hz=1000: the guest powers off at its 1000th tick, plus the ticks its
+        // power-off line takes to print. Two bytes per tick would make it 2000 or more.
+        try (Vm vm = TestGuestSupport.load("test:idle,mem=64M,hz=1000,heartbeat=1,run-seconds=1", console, beats)) {
+            vm.start();
+            assertThat(vm.awaitOutcome(WAIT)).as(console.text()).isInstanceOf(VmOutcome.PowerOff.class);
+            assertThat(beats.size()).isBetween(1000, 1999);
+            assertThat(beats.toString(java.nio.charset.StandardCharsets.US_ASCII)).matches("\\.+");
+        }
+        java.io.ByteArrayOutputStream none = new java.io.ByteArrayOutputStream();
+        try (Vm vm = TestGuestSupport.load("test:idle,mem=64M,hz=1000,run-seconds=1", new ConsoleCapture(), none)) {
+            vm.start();
+            assertThat(vm.awaitOutcome(WAIT)).isInstanceOf(VmOutcome.PowerOff.class);
+            assertThat(none.size()).as("heartbeats without heartbeat=1").isZero();
+        }
+    }
+
+    @Test
     void shouldRunTheDirtyWorkloadAndPowerOffWithExitCodeZero() throws Exception {
         ConsoleCapture console = new ConsoleCapture();
         try (Vm vm = TestGuestSupport.load("test:dirty,mem=64M,wss=8,rate=2000,run-seconds=2", console)) {

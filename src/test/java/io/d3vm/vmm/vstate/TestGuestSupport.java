@@ -25,9 +25,14 @@ public final class TestGuestSupport {
 
     /** A paused VM with the guest loaded for {@code spec}; the caller starts and closes it. */
     public static Vm load(String spec, OutputStream console) {
+        return load(spec, console, null);
+    }
+
+    /** As {@link #load(String, OutputStream)}, with an ISA debug console writing to {@code debugcon} (null: none). */
+    public static Vm load(String spec, OutputStream console, OutputStream debugcon) {
         TestGuestImage image = image();
         TestGuestSpec ts = TestGuestSpec.parse(spec);
-        Vm vm = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(ts.memBytes()), 1, console, ts.describe()));
+        Vm vm = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(ts.memBytes()), 1, console, ts.describe(), debugcon));
         try {
             TestGuestLoader.Boot boot = TestGuestLoader.load(vm.memory(), image, ts, null);
             vm.setUpBootVcpu(boot.cpu(), boot.rax());
