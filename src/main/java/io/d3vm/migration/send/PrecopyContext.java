@@ -6,6 +6,7 @@ package io.d3vm.migration.send;
  * made-up numbers.
  *
  * @param round                 live rounds finished so far (1 after the first full pass)
+ * @param roundPages            pages the last round sent (every page in round 1)
  * @param dirtyPages            pages dirtied since the round's pass began, still to send
  * @param wireBytesPerPage      bytes on the wire per page in the last round (dispensable pages
  *                              cost ~16 bytes, NORMAL ones ~4 KiB), the estimate for what is left
@@ -15,7 +16,7 @@ package io.d3vm.migration.send;
  * @param roundsWithoutProgress consecutive rounds whose dirty set did not shrink below 95 % of the
  *                              smallest dirty set seen before
  */
-public record PrecopyContext(int round, long dirtyPages, double wireBytesPerPage, double bandwidthBytesPerSec,
+public record PrecopyContext(int round, long roundPages, long dirtyPages, double wireBytesPerPage, double bandwidthBytesPerSec,
                              long downtimeLimitNanos, int maxRounds, int roundsWithoutProgress) {
 
     /** Seconds the remaining dirty pages would take at the measured bandwidth, in nanoseconds. */
@@ -27,5 +28,10 @@ public record PrecopyContext(int round, long dirtyPages, double wireBytesPerPage
             return Double.POSITIVE_INFINITY;
         }
         return dirtyPages * wireBytesPerPage / bandwidthBytesPerSec * 1e9;
+    }
+
+    /** Whether the last round left at most half as many dirty pages as it sent: another one would shrink the rest again. */
+    public boolean halvedTheDirtySet() {
+        return dirtyPages * 2 <= roundPages;
     }
 }

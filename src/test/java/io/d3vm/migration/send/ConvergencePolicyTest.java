@@ -8,8 +8,33 @@ class ConvergencePolicyTest {
     private final ConvergencePolicy policy = new ConvergencePolicy();
     private static final long MS = 1_000_000L;
 
+    /** A round that sent as many pages as it left dirty: it did not halve the dirty set. */
     private static PrecopyContext ctx(int round, long dirty, double bytesPerPage, double bw, int noProgress) {
-        return new PrecopyContext(round, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress);
+        return ctx(round, dirty, dirty, bytesPerPage, bw, noProgress);
+    }
+
+    private static PrecopyContext ctx(int round, long sent, long dirty, double bytesPerPage, double bw, int noProgress) {
+        return new PrecopyContext(round, sent, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress);
+    }
+
+    @Test
+    void shouldRunAnotherRoundWithinTheLimitWhileRoundsHalveTheDirtySet() {
+        // The 1 GiB dirty guest after round 1: 750 pages × 4 KiB at 570 MB/s = 5.4 ms, within 300 ms,
+        // but round 1 sent 262144 pages: one more short round leaves far fewer for the pause.
+        assertThat(policy.decide(ctx(1, 262_144, 750, 4096, 570e6, 0))).isEqualTo(new ConvergencePolicy.Continue());
+    }
+
+    @Test
+    void shouldStopOnceTheRestIsASmallPauseEvenIfItWouldStillShrink() {
+        // 20 pages × 4 KiB at 750 MB/s = 0.11 ms <= 1 ms
+        assertThat(policy.decide(ctx(2, 750, 20, 4096, 750e6, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.CONVERGED));
+    }
+
+    @Test
+    void shouldStopWithinTheLimitWhenARoundNoLongerHalvesTheDirtySet() {
+        // 400 of 750 left: the guest dirties at more than half the link's rate, another round buys little.
+        assertThat(policy.decide(ctx(3, 750, 400, 4096, 570e6, 0))).isEqualTo(new ConvergencePolicy.Stop(StopReason.CONVERGED));
+        assertThat(policy.decide(ctx(3, 750, 375, 4096, 570e6, 0))).isEqualTo(new ConvergencePolicy.Continue());
     }
 
     @Test
