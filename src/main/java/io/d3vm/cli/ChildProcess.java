@@ -40,6 +40,7 @@ final class ChildProcess {
         cmd.add("--add-modules");
         cmd.add("jdk.incubator.vector");
         cmd.add("-XX:+UseParallelGC");
+        cmd.add("-XX:PerMethodTrapLimit=0"); // as the launcher ./d3vm, which says why
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(Main.class.getName());

@@ -13,6 +13,11 @@ final class NoneClassifier extends BatchClassifier {
     }
 
     @Override
+    protected boolean usesResidency() {
+        return false;
+    }
+
+    @Override
     protected void classifyBatch(GuestMemory memory, MemoryRegion region, long firstPage, int count, int round,
                                  Classification out) {
         Arrays.fill(out.classes, 0, count, (byte) PageClass.NORMAL.ordinal());

@@ -25,6 +25,18 @@ public interface PageClassifier {
      */
     void classify(GuestMemory memory, long firstPage, int count, int round, Classification out);
 
+    /**
+     * For a scan through memory (pre-copy's first round): how many pages from {@code firstPage} on,
+     * at most {@code max} and within its region, the host never backed — they are UNPOPULATED
+     * without a look, and the engine sends them as runs without classifying them page by page.
+     * Counted in {@link #stats()} as UNPOPULATED. 0 for a detector that asks nothing ({@code none}).
+     * The answer may be a few milliseconds old: a page populated since then was written by the
+     * guest, so the dirty log sends it again (the same holds for {@link #classify}'s own query).
+     */
+    default long unpopulatedRun(GuestMemory memory, long firstPage, long max) {
+        return 0;
+    }
+
     /** Counters accumulated over every call so far. */
     DetectorStats stats();
 }

@@ -252,7 +252,7 @@ public final class MigrationSender {
                     long dirty = pending.count();
                     dirtyPages = dirty;
                     double secs = r.durationUs() / 1e6;
-                    PrecopyContext ctx = new PrecopyContext(round, dirty,
+                    PrecopyContext ctx = new PrecopyContext(round, r.pages(), dirty,
                             r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
                             secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
                             options.maxRounds(), tracker.record(dirty));
@@ -367,6 +367,14 @@ public final class MigrationSender {
         return report;
     }
 
+    /** A batch's classes when every page of it is UNPOPULATED, and its (unused) patterns. */
+    private static final byte[] UNPOPULATED_BATCH = new byte[PageClassifier.MAX_BATCH];
+    private static final long[] NO_PATTERNS = new long[PageClassifier.MAX_BATCH];
+
+    static {
+        java.util.Arrays.fill(UNPOPULATED_BATCH, (byte) io.d3vm.migration.detect.PageClass.UNPOPULATED.ordinal());
+    }
+
     /** The state {@link Migratable#saveStateAsync} read; its failure is the migration's (the guest resumes). */
     private static byte[] joinState(java.util.concurrent.CompletableFuture<byte[]> saved) {
         try {
@@ -398,10 +406,22 @@ public final class MigrationSender {
         roundPages = pending == null ? memory.pageCount() : pending.count();
         if (pending == null) {
             for (MemoryRegion region : memory.regions()) {
-                for (long p = region.firstPageIndex(); p < region.endPageIndex(); p += PageClassifier.MAX_BATCH) {
-                    int n = (int) Math.min(PageClassifier.MAX_BATCH, region.endPageIndex() - p);
-                    normal += batch(memory, classifier, cls, region, p, n, s);
-                    pages += n;
+                for (long p = region.firstPageIndex(), end = region.endPageIndex(); p < end; ) {
+                    // What the host never backed crosses as UNPOPULATED runs, without a page-by-page look.
+                    for (long run = classifier.unpopulatedRun(memory, p, end - p); run > 0; ) {
+                        int n = (int) Math.min(PageClassifier.MAX_BATCH, run);
+                        s.buffer().pages(p, n, UNPOPULATED_BATCH, NO_PATTERNS, region.host(),
+                                (p - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT, sentDigest);
+                        p += n;
+                        run -= n;
+                        pages += n;
+                    }
+                    if (p < end) {
+                        int n = (int) Math.min(PageClassifier.MAX_BATCH, end - p);
+                        normal += batch(memory, classifier, cls, region, p, n, s);
+                        p += n;
+                        pages += n;
+                    }
                     roundDone = pages;
                 }
             }

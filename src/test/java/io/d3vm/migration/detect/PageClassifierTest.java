@@ -133,6 +133,35 @@ class PageClassifierTest {
     }
 
     @ParameterizedTest
+    @MethodSource("readingDetectors")
+    void shouldMeasureTheUnpopulatedRunAcrossResidencyWindowsUpToTheFirstBackedPage(String name, int samples) {
+        // 40 000 pages (two and a half residency windows); the host backs pages 20 000 and 39 999 only.
+        try (GuestMemory mem = GuestMemory.allocate(MemoryLayout.flat(40_000L * PAGE_SIZE))) {
+            touch(mem.page(20_000));
+            touch(mem.page(39_999));
+            PageClassifier c = Detectors.create(name, samples);
+            assertThat(c.unpopulatedRun(mem, 0, 40_000)).isEqualTo(20_000);
+            assertThat(c.unpopulatedRun(mem, 20_000, 40_000)).isZero();
+            assertThat(c.unpopulatedRun(mem, 20_001, 100)).as("bounded by max").isEqualTo(100);
+            assertThat(c.unpopulatedRun(mem, 20_001, 40_000)).as("bounded by the region").isEqualTo(19_998);
+            assertThat(c.stats().pages(PageClass.UNPOPULATED)).isEqualTo(20_000 + 100 + 19_998);
+            assertThat(c.stats().sampledWords).isZero();
+            boolean[] res = new boolean[1];
+            mem.residentPages(30_000, 1, res);
+            assertThat(res[0]).as("asking must not fault pages in").isFalse();
+        }
+    }
+
+    @Test
+    void noneShouldReportNoUnpopulatedRunBecauseItSendsEveryPage() {
+        try (GuestMemory mem = GuestMemory.allocate(MemoryLayout.flat(1024L * PAGE_SIZE))) {
+            PageClassifier c = Detectors.create("none", 8);
+            assertThat(c.unpopulatedRun(mem, 0, 1024)).isZero();
+            assertThat(c.stats().pages(PageClass.UNPOPULATED)).isZero();
+        }
+    }
+
+    @ParameterizedTest
     @MethodSource("readingDetectorsAndSeeds")
     void shouldNeverCallAPageWithOneNonZeroByteDispensable(String name, int samples, long seed) {
         Random rnd = new Random(seed);
