@@ -242,6 +242,12 @@ public final class MigrationReceiver {
                         guest = null;
                         return done;
                     }
+                    case SYNC -> {
+                        in.readSync();
+                        // Everything before it is rebuilt: the source may pause its guest now.
+                        out.ack(Wire.STAGE_SYNC, true, ((ReceiveState.BetweenRounds) next).completed(), "");
+                        out.writeTo(connection.output());
+                    }
                     case ABORT -> throw new PeerAbort(in.readAbort().reason());
                     case ACK -> throw new AssertionError("the state machine admits no ACK");
                 }

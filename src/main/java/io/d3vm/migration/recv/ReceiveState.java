@@ -13,6 +13,7 @@ import io.d3vm.migration.wire.ProtocolException;
  * AwaitHandshake -HANDSHAKE-> AwaitLayout -LAYOUT-> BetweenRounds(0)
  * BetweenRounds(r) -PAGES-> InRound(r+1) -PAGES-> InRound(r+1) -END_OF_ROUND-> BetweenRounds(r+1)
  * BetweenRounds(r) -END_OF_ROUND-> BetweenRounds(r+1)            (an empty round)
+ * BetweenRounds(r >= 1) -SYNC-> BetweenRounds(r)                 (answered with ACK(sync, r))
  * BetweenRounds(r >= 1) -STATE-> AwaitComplete(r) -COMPLETE-> Completed(r)
  * Completed(r) -(receiver sent the positive completion ACK: acknowledged())-> AwaitGo(r) -GO-> HandedOver(r)
  * any state but Completed/HandedOver/Aborted -ABORT-> Aborted
@@ -97,6 +98,12 @@ public sealed interface ReceiveState {
             return switch (t) {
                 case PAGES -> new InRound(completed + 1);
                 case END_OF_ROUND -> new BetweenRounds(completed + 1);
+                case SYNC -> {
+                    if (completed == 0) {
+                        throw new ProtocolException("SYNC frame before any round of pages ended");
+                    }
+                    yield this;
+                }
                 case STATE -> {
                     if (completed == 0) {
                         throw new ProtocolException("STATE frame before any round of pages ended");

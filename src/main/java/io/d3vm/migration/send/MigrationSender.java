@@ -262,6 +262,14 @@ public final class MigrationSender {
                     }
                 }
                 report.stopReason = stop.text();
+                // The destination may still be rebuilding what the socket buffers hold (megabytes):
+                // the pause starts once it has every live round, so it covers only the final pass.
+                s.buffer().sync();
+                s.flush();
+                Messages.Ack synced = readAck(in, Wire.STAGE_SYNC);
+                if (!synced.ok() || synced.digest() != round) {
+                    throw new ProtocolException("ACK(sync) for " + synced.digest() + " rounds, " + round + " were sent");
+                }
 
                 // ---- stop-and-copy ----  (each step's share of the pause goes to downtime-phases)
                 long pausedAt = System.nanoTime();

@@ -172,6 +172,12 @@ public final class FrameBuffer {
     }
 
     /** The source's go-ahead after a positive completion ACK (see {@link Wire}). */
+    /** SYNC: the destination answers ACK(sync) once it has rebuilt everything sent before. */
+    public void sync() {
+        header(FrameType.SYNC, Wire.SYNC_SIZE);
+        end(Wire.SYNC_SIZE);
+    }
+
     public void go() {
         header(FrameType.GO, Wire.GO_SIZE);
         end(Wire.GO_SIZE);

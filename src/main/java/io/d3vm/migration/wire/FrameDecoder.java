@@ -337,7 +337,7 @@ public final class FrameDecoder {
         long len = Integer.toUnsignedLong(buf.getInt(p + Wire.ACK_MSG_LEN));
         int reserved = buf.getInt(p + 20);
         consume(Wire.ACK_FIXED);
-        if (stage != Wire.STAGE_SETUP && stage != Wire.STAGE_COMPLETION) {
+        if (stage != Wire.STAGE_SETUP && stage != Wire.STAGE_COMPLETION && stage != Wire.STAGE_SYNC) {
             throw new ProtocolException("ACK for unknown stage " + stage);
         }
         if (status != Wire.STATUS_OK && status != Wire.STATUS_REFUSED) {
@@ -364,6 +364,11 @@ public final class FrameDecoder {
     /** GO carries nothing; its length (exactly {@link Wire#GO_SIZE}) was checked by {@link #next}. */
     public void readGo() {
         expect(FrameType.GO);
+    }
+
+    /** SYNC carries nothing; its length (exactly {@link Wire#SYNC_SIZE}) was checked by {@link #next}. */
+    public void readSync() {
+        expect(FrameType.SYNC);
     }
 
     // ---- helpers ----

@@ -18,7 +18,7 @@ public enum FrameType {
     STATE(5, 0, Long.MAX_VALUE),
     /** Source → destination, last: the source's memory digest. */
     COMPLETE(6, Wire.COMPLETE_SIZE, Wire.COMPLETE_SIZE),
-    /** Destination → source: setup accepted/refused, or digest verified/failed. */
+    /** Destination → source: setup accepted/refused, rounds rebuilt (sync), or digest verified/failed. */
     ACK(7, Wire.ACK_FIXED, Wire.ACK_FIXED + Wire.MAX_TEXT_BYTES),
     /** Either direction: the sender gives up; the other side must discard or resume. */
     ABORT(8, Wire.ABORT_FIXED, Wire.ABORT_FIXED + Wire.MAX_TEXT_BYTES),
@@ -26,9 +26,14 @@ public enum FrameType {
      * Source → destination, after the positive completion ACK: the source has committed (its copy
      * never runs again); the destination may now resume. Empty body.
      */
-    GO(9, Wire.GO_SIZE, Wire.GO_SIZE);
+    GO(9, Wire.GO_SIZE, Wire.GO_SIZE),
+    /**
+     * Source → destination, between rounds, before the pause: answer ACK(sync) once everything sent
+     * so far is rebuilt. Empty body.
+     */
+    SYNC(10, Wire.SYNC_SIZE, Wire.SYNC_SIZE);
 
-    private static final FrameType[] BY_CODE = new FrameType[10];
+    private static final FrameType[] BY_CODE = new FrameType[11];
 
     static {
         for (FrameType t : values()) {

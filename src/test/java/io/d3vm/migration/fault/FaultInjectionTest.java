@@ -168,19 +168,22 @@ class FaultInjectionTest {
     }
 
     /**
-     * The hand-over, cut on purpose: inside the completion ACK (destination to source, bytes 32..63
-     * of that direction) and inside GO (source to destination, right after both ACKs went through).
+     * The hand-over, cut on purpose: inside the completion ACK (destination to source: the setup ACK
+     * is bytes 0..31 of that direction, the sync ACK before the pause 32..63, the completion ACK
+     * 64..95), inside the sync ACK (the guest still runs on the source) and inside GO (source to
+     * destination, right after every ACK went through).
      * With two messages, the cut inside the ACK left both copies running. A cut inside the ACK ends
      * with the source running and the destination holding a paused copy — or none, when the source's
      * ABORT still reached it (seen now and then on loopback): both are safe, and judge() checks them.
      */
     @ParameterizedTest(name = "{0}@{1}")
     @org.junit.jupiter.params.provider.CsvSource({
-            "CUT_BACK, 40, failed safe",
-            "CUT_BACK, 50, failed safe",
-            "CUT_BACK, 63, failed safe",
+            "CUT_BACK, 72, failed safe",
+            "CUT_BACK, 82, failed safe",
+            "CUT_BACK, 95, failed safe",
             "CUT_BACK, 20, failed safe",
-            "CUT_AFTER_BACK, 64, unconfirmed (both paused)"})
+            "CUT_BACK, 40, failed safe",
+            "CUT_AFTER_BACK, 96, unconfirmed (both paused)"})
     void shouldNeverRunTwoCopiesWhenTheHandOverIsCut(FaultProxy.Kind kind, long at, String expected) throws Exception {
         Destination[] dest = new Destination[1];
         dest[0] = new Destination(ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
@@ -200,7 +203,7 @@ class FaultInjectionTest {
         java.nio.channels.Pipe toDest = java.nio.channels.Pipe.open();
         java.nio.channels.Pipe toSource = java.nio.channels.Pipe.open();
         java.util.concurrent.atomic.AtomicLong acked = new java.util.concurrent.atomic.AtomicLong();
-        // Destination side: counts what it writes back (setup ACK 32 bytes, completion ACK 32 bytes).
+        // Destination side: counts what it writes back (setup, sync and completion ACK, 32 bytes each).
         Connection destEnd = new PipeEnd(toDest.source(), new java.nio.channels.WritableByteChannel() {
             @Override public int write(java.nio.ByteBuffer b) throws IOException {
                 // Counted before the bytes can reach the source: counting after the write let the
@@ -217,7 +220,7 @@ class FaultInjectionTest {
         // Source side: every write after both ACKs went out fails, as on a connection that just broke.
         Connection sourceEnd = new PipeEnd(toSource.source(), new java.nio.channels.WritableByteChannel() {
             @Override public int write(java.nio.ByteBuffer b) throws IOException {
-                if (acked.get() >= 64) {
+                if (acked.get() >= 96) {
                     throw new IOException("Connection reset by peer (test: broken right after the completion ACK)");
                 }
                 return toDest.sink().write(b);
@@ -267,7 +270,7 @@ class FaultInjectionTest {
         SyntheticGuest source = SyntheticGuest.create(spec(888));
         try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "10s");
              FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort()),
-                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
+                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 96, 0, 0, 0))) {
             MigrationReport report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
             // The source cannot tell GO was lost: it committed and ended its guest.
             assertThat(report.status).isEqualTo(MigrationStatus.COMPLETED);

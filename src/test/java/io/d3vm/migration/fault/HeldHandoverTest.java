@@ -39,7 +39,7 @@ class HeldHandoverTest {
              D3vmProcess dst = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "5s",
                      "--api-socket", b.toString());
              FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), dst.listeningPort()),
-                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 64, 0, 0, 0))) {
+                     new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 96, 0, 0, 0))) {
             src.await("d3guest: tick=2 ", WAIT);
             JsonNode result;
             try (ApiClient api = connect(a, src)) {

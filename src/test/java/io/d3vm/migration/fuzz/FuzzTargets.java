@@ -85,6 +85,7 @@ final class FuzzTargets {
                     case ACK -> in.readAck();
                     case ABORT -> in.readAbort();
                     case GO -> in.readGo();
+                    case SYNC -> in.readSync();
                 }
             }
             return Outcome.CLEAN_END;

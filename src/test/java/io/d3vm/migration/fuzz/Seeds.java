@@ -28,7 +28,7 @@ final class Seeds {
     /** Two ranges with a hole, as the receiver target's guests get them. */
     static final MemoryLayout LAYOUT = MemoryLayout.of(0, 8 * 4096L, 1L << 20, 8 * 4096L);
 
-    /** A complete, valid two-round migration of a small guest: the receiver accepts it as it is. */
+    /** A complete, valid two-round migration of a small guest (SYNC before the final round): the receiver accepts it as it is. */
     static byte[] completeMigration(long seed) {
         try (GuardedMemory src = new GuardedMemory(LAYOUT)) {
             GuestMemory m = src.memory;
@@ -43,6 +43,7 @@ final class Seeds {
             }
             TestStreams s = new TestStreams().handshake(FuzzTargets.KIND + ":fuzz").layout(LAYOUT)
                     .pages(m, 0, c1, p1).pages(m, 8, classes(N, 8), new long[8]).endOfRound(1, 16, 11);
+            s.sync(); // the source's barrier before it pauses the guest
             // Round 2: page 1 became zero (received earlier: must be cleared), page 9 changed.
             fill(m.page(1), Z, 0, r);
             fill(m.page(9), N, 0, r);

@@ -148,6 +148,33 @@ class MigrationReceiverTest {
     }
 
     @Test
+    void shouldAnswerSyncWithTheRoundsRebuiltSoFar() throws Exception {
+        try (GuestMemory src = source(3); Arena arena = Arena.ofConfined()) {
+            byte[] stream = new TestStreams().handshake("test:x").layout(LAYOUT)
+                    .pages(src, 0, classes(N, 2), new long[2]).endOfRound(1, 2, 2)
+                    .pages(src, 2, classes(N, 1), new long[1]).endOfRound(2, 1, 1).sync()
+                    .state(new byte[] {9}).complete(expectedDigest(src, 0, 1, 2), 2).go().bytes();
+            TestStreams.Replay c = new TestStreams.Replay(stream);
+            RecordingGuest g = (RecordingGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
+            assertThat(c.replies()).extracting(r -> ((Messages.Ack) r).stage()).containsExactly(Wire.STAGE_SETUP, Wire.STAGE_SYNC,
+                    Wire.STAGE_COMPLETION);
+            assertThat(((Messages.Ack) c.replies().get(1)).digest()).as("rounds rebuilt").isEqualTo(2);
+            assertThat(g.resumed).isTrue();
+            g.memory.close();
+        }
+    }
+
+    @Test
+    void shouldRefuseSyncBeforeAnyRoundEnded() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            TestStreams.Replay c = new TestStreams.Replay(new TestStreams().handshake("test:x").layout(LAYOUT).sync().bytes());
+            MigrationReceiver r = new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults());
+            assertThatThrownBy(() -> r.receive(c)).isInstanceOf(MigrationException.class).hasMessageContaining("SYNC frame before any round");
+            assertThat(built.getFirst().shutdown).isTrue();
+        }
+    }
+
+    @Test
     void shouldResumeOnlyWhenGoFollowsThePositiveAck() throws Exception {
         try (GuestMemory src = source(3); Arena arena = Arena.ofConfined()) {
             TestStreams.Replay c = new TestStreams.Replay(completedWithoutGo(src).go().bytes());

@@ -21,7 +21,8 @@ class ReceiveStateTest {
                 new ReceiveState.AwaitLayout(), EnumSet.of(FrameType.LAYOUT, FrameType.ABORT),
                 new ReceiveState.BetweenRounds(0), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT),
                 new ReceiveState.InRound(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT),
-                new ReceiveState.BetweenRounds(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.STATE, FrameType.ABORT),
+                new ReceiveState.BetweenRounds(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.SYNC, FrameType.STATE,
+                        FrameType.ABORT),
                 new ReceiveState.AwaitComplete(3), EnumSet.of(FrameType.COMPLETE, FrameType.ABORT),
                 new ReceiveState.Completed(3), EnumSet.noneOf(FrameType.class),
                 new ReceiveState.AwaitGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT),
@@ -43,7 +44,7 @@ class ReceiveStateTest {
     void shouldWalkAWholeMigration() throws Exception {
         ReceiveState s = ReceiveState.start();
         for (FrameType t : List.of(FrameType.HANDSHAKE, FrameType.LAYOUT, FrameType.PAGES, FrameType.PAGES, FrameType.END_OF_ROUND,
-                FrameType.END_OF_ROUND, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.STATE, FrameType.COMPLETE)) {
+                FrameType.END_OF_ROUND, FrameType.SYNC, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.STATE, FrameType.COMPLETE)) {
             s = s.on(t);
         }
         assertThat(s).isEqualTo(new ReceiveState.Completed(3));

@@ -32,13 +32,15 @@ class FrameCodecTest {
         fb.complete(0xDEADBEEFCAFEL, 7);
         fb.ack(Wire.STAGE_COMPLETION, false, -5, "digest mismatch");
         fb.ack(Wire.STAGE_SETUP, true, 0, "");
+        fb.ack(Wire.STAGE_SYNC, true, 3, "");
+        fb.sync();
         fb.abort("operator cancelled");
         fb.go();
         fb.writeTo(java.nio.channels.Channels.newChannel(sink));
 
         FrameDecoder d = new FrameDecoder(TestStreams.channel(sink.toByteArray()), Wire.DEFAULT_MAX_FRAME);
         assertThat(d.next()).isEqualTo(FrameType.HANDSHAKE);
-        assertThat(d.readHandshake()).isEqualTo(new Messages.Handshake(1, Wire.FEATURE_DIGEST, "synthetic:mem=1G,zero=70 ✓"));
+        assertThat(d.readHandshake()).isEqualTo(new Messages.Handshake(Wire.VERSION, Wire.FEATURE_DIGEST, "synthetic:mem=1G,zero=70 ✓"));
         assertThat(d.next()).isEqualTo(FrameType.LAYOUT);
         assertThat(d.readLayout()).isEqualTo(LAYOUT);
         assertThat(d.next()).isEqualTo(FrameType.END_OF_ROUND);
@@ -51,6 +53,10 @@ class FrameCodecTest {
         assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_COMPLETION, false, -5, "digest mismatch"));
         assertThat(d.next()).isEqualTo(FrameType.ACK);
         assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_SETUP, true, 0, ""));
+        assertThat(d.next()).isEqualTo(FrameType.ACK);
+        assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_SYNC, true, 3, ""));
+        assertThat(d.next()).isEqualTo(FrameType.SYNC);
+        d.readSync();
         assertThat(d.next()).isEqualTo(FrameType.ABORT);
         assertThat(d.readAbort()).isEqualTo(new Messages.Abort("operator cancelled"));
         assertThat(d.next()).isEqualTo(FrameType.GO);
@@ -154,8 +160,8 @@ class FrameCodecTest {
         magic[8] ^= 1;
         assertThat(handshakeError(magic)).contains("bad magic");
         byte[] version = ok.clone();
-        version[8 + Wire.HS_VERSION] = 2;
-        assertThat(handshakeError(version)).contains("protocol version 2");
+        version[8 + Wire.HS_VERSION] = (byte) (Wire.VERSION - 1); // a source of the protocol before SYNC
+        assertThat(handshakeError(version)).contains("protocol version " + (Wire.VERSION - 1));
         byte[] utf = ok.clone();
         utf[ok.length - 1] = (byte) 0xFF;
         assertThat(handshakeError(utf)).contains("UTF-8");

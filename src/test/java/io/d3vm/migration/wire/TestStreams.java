@@ -51,6 +51,11 @@ public final class TestStreams {
         return flush();
     }
 
+    public TestStreams sync() {
+        fb.sync();
+        return flush();
+    }
+
     public TestStreams go() {
         fb.go();
         return flush();
