@@ -222,6 +222,12 @@ public final class TlsTransport implements Transport {
                         : who + "'s certificate is not signed by the CA in " + dir.dir().resolve(TlsDir.CA_CERT);
             } else if (m.contains("protocol_version") || m.contains("No appropriate protocol")) {
                 why = who + " does not offer TLS 1.3";
+            } else if (m.contains("Broken pipe") || m.contains("Connection reset") || m.contains("Remote host terminated")) {
+                // In TLS 1.3 the source checks our certificate before it sends its own: a source of
+                // another CA hangs up before we can check it, and whether we then read its alert or
+                // fail writing is timing. Both mean the same, so both say the same.
+                why = who + " hung up during the TLS handshake (" + m + "): most likely the two certificates are not from one CA"
+                        + " (its certificate is not signed by the CA in " + dir.dir().resolve(TlsDir.CA_CERT) + ", or it does not trust ours)";
             } else if (e instanceof SSLHandshakeException || e instanceof SSLException) {
                 why = m;
             } else {
