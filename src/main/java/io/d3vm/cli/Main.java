@@ -32,6 +32,15 @@ public final class Main implements Runnable {
 
     /** Runs the CLI and returns its exit code (tests call this instead of {@link #main}). */
     public static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /**
+     * The CLI with its error manners: a failure is one {@code d3vm: ...} line (exit 1); a bad
+     * option or value is one line naming it plus a hint where the usage is (exit 2), as git and
+     * cargo do — the usage itself only on {@code --help}.
+     */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             cmd.getErr().println("d3vm: " + ex.getMessage());
@@ -40,7 +49,16 @@ public final class Main implements Runnable {
             }
             return 1;
         });
-        return cl.execute(args);
+        cl.setParameterExceptionHandler((ex, args) -> {
+            CommandLine cmd = ex.getCommandLine();
+            java.io.PrintWriter err = cmd.getErr();
+            err.println("d3vm: " + ex.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
+            err.println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
+            err.flush();
+            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+        });
+        return cl;
     }
 
     @Override

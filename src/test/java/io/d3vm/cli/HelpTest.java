@@ -21,4 +21,29 @@ class HelpTest {
         assertThat(cl.execute(sub, "--help")).isZero();
         assertThat(out.toString()).startsWith("Usage: d3vm " + sub).contains("-h, --help");
     }
+
+    @org.junit.jupiter.api.Test
+    void shouldAnswerABadValueWithOneLineNamingItAndAHintAndExitTwo() {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        assertThat(cl.execute("run", "--mem", "3X")).isEqualTo(2);
+        assertThat(err.toString().lines()).containsExactly(
+                "d3vm: Invalid value for option '--mem': '3X' is not a size (examples: 4096, 64K, 512M, 4G)",
+                "see 'd3vm run --help'");
+        assertThat(out.toString()).isEmpty();
+    }
+
+    @org.junit.jupiter.api.Test
+    void shouldSuggestTheOptionMeantForAnUnknownOne() {
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        cl.setErr(new PrintWriter(err, true));
+        assertThat(cl.execute("migrate", "--to", "127.0.0.1:7000", "--guest", "synthetic:mem=1M", "--detecter", "d3")).isEqualTo(2);
+        assertThat(err.toString()).startsWith("d3vm: Unknown options: '--detecter'").contains("--detector")
+                .endsWith("see 'd3vm migrate --help'" + System.lineSeparator()).doesNotContain("Usage:");
+    }
 }
