@@ -252,8 +252,11 @@ public final class MigrationSender {
                     long dirty = pending.count();
                     dirtyPages = dirty;
                     double secs = r.durationUs() / 1e6;
+                    // Round 1's bytes per page average over all of memory, mostly dispensable (324 bytes
+                    // a page for the 1 GiB dirty guest): what a guest dirties is content, so after
+                    // round 1 a dirty page is priced whole. Later rounds price the dirty pages themselves.
                     PrecopyContext ctx = new PrecopyContext(round, r.pages(), dirty,
-                            r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
+                            round == 1 || r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
                             secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
                             options.maxRounds(), tracker.record(dirty));
                     if (policy.decide(ctx) instanceof ConvergencePolicy.Stop(StopReason reason)) {
