@@ -512,8 +512,15 @@ def charts(runs, med, out):
     return written
 
 
+class UsageFormatter(argparse.HelpFormatter):
+    """`Usage: d3vm bench ...`, as every other d3vm command's help begins."""
+
+    def add_usage(self, usage, actions, groups, prefix=None):
+        super().add_usage(usage, actions, groups, prefix="Usage: " if prefix is None else prefix)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="d3vm bench", description=__doc__.split("\n\n")[0], formatter_class=UsageFormatter)
     ap.add_argument("--out", help="output directory (default build/bench/<UTC timestamp>)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per configuration (default 5)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS))
