@@ -23,6 +23,19 @@ class HelpTest {
     }
 
     @org.junit.jupiter.api.Test
+    void shouldListBenchAmongTheCommandsAndPointTheJarAtTheLauncher() {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        assertThat(cl.execute("--help")).isZero();
+        assertThat(out.toString()).containsPattern("(?m)^\\s+bench\\s+The migration benchmark");
+        assertThat(cl.execute("bench", "--reps", "1")).isEqualTo(2);
+        assertThat(err.toString()).contains("./d3vm bench --reps 1");
+    }
+
+    @org.junit.jupiter.api.Test
     void shouldAnswerABadValueWithOneLineNamingItAndAHintAndExitTwo() {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
