@@ -54,8 +54,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--report", paramLabel = "FILE", description = "write the JSON migration report (the source's) here")
     Path report;
 
-    @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class, description = "guest memory. Default: 2G")
-    long mem = 2L << 30;
+    @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class, description = "guest memory. Default: 1G")
+    long mem = 1L << 30;
 
     @Option(names = "--detector", paramLabel = "NAME", description = "none, full or d3. Default: ${DEFAULT-VALUE}")
     String detector = "d3";
@@ -251,8 +251,25 @@ final class DemoCommand implements Callable<Integer> {
         }
         out.println(ok ? "d3vm demo: OK: the guest moved live and kept running" + (workload.equals("verify") ? " and verifying" : "")
                 + " on the destination" : "d3vm demo: FAILED (see above)");
+        if (ok) {
+            verdict(r, out);
+        }
         out.flush();
         return ok ? 0 : 1;
+    }
+
+    /** Three lines a newcomer keeps (bytes, time, pause), and how to put them beside QEMU's. */
+    private void verdict(MigrationReport r, PrintWriter out) {
+        out.println();
+        out.printf(Locale.ROOT, "  sent   %s of a %s guest: the %.0f %% of pages that were zero, uniform or never used crossed as a few bytes each%n",
+                Sizes.format(r.ramTransferred), Sizes.format(r.ramTotal),
+                100.0 * r.dispensablePages() / Math.max(1, r.dispensablePages() + r.pagesByClass[0]));
+        out.printf(Locale.ROOT, "  time   %.2f s from connecting to the destination holding the verified guest%n", r.totalTimeUs / 1e6);
+        out.printf(Locale.ROOT, "  pause  %.0f ms: the guest was frozen only for the final pass, its state and the hand-over%n",
+                r.downtimeUs == null ? 0 : r.downtimeUs / 1e3);
+        out.println("Beside QEMU on the same guest (pause as the guest lives it, both VMMs): ./d3vm bench --reps 3 --workloads "
+                + workload + " --caps uncapped --detectors d3 --mem " + (mem % (1L << 30) == 0 ? (mem >> 30) + "G" : (mem >> 20) + "M")
+                + " --qemu-systems qemu7   (docs/BENCHMARKS.md has our runs)");
     }
 
     private int syntheticDemo(Path dir, PrintWriter out, PrintWriter err) throws Exception {
