@@ -66,6 +66,35 @@ class BenchMigrationScriptTest {
         }
     }
 
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void shouldCountAnIncompleteReportAsAFailedRunLeftOutOfTheMedians(@TempDir Path out) throws Exception {
+        Path project = Path.of(System.getProperty("d3vm.projectDir", "."));
+        Path python = Files.isExecutable(Path.of("/usr/bin/python3")) ? Path.of("/usr/bin/python3") : null;
+        Assumptions.assumeTrue(python != null, "skipped: /usr/bin/python3 is not installed (the benchmark driver is a Python script)");
+        // Three QEMU runs of one configuration; the third "completed" with total-time 0, as QEMU 7.2 sometimes answers.
+        String runs = """
+                [{"status": "completed", "total-time": 30, "downtime": 1, "observed-downtime": 3.0, "ram": {"transferred": 2500000},
+                  "x-bench": {"workload": "idle", "cap": "uncapped", "system": "qemu7"}},
+                 {"status": "completed", "total-time": 40, "downtime": 2, "observed-downtime": 5.0, "ram": {"transferred": 2500000},
+                  "x-bench": {"workload": "idle", "cap": "uncapped", "system": "qemu7"}},
+                 {"status": "completed", "total-time": 0, "downtime": 0, "observed-downtime": 90.0, "ram": {"transferred": 2500000},
+                  "x-bench": {"workload": "idle", "cap": "uncapped", "system": "qemu7"}}]
+                """;
+        Files.writeString(out.resolve("runs.partial.json"), runs);
+        Process p = new ProcessBuilder(python.toString(), project.resolve("scripts/bench_migration.py").toString(),
+                "--from-json", out.resolve("runs.partial.json").toString(), "--out", out.resolve("summary").toString())
+                .redirectErrorStream(true).redirectOutput(out.resolve("log").toFile()).start();
+        assertThat(p.waitFor(90, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(Files.readString(out.resolve("log"))).isZero();
+        JsonNode m = median(new ObjectMapper().readTree(out.resolve("summary/runs.json").toFile()), "qemu7");
+        assertThat(m.path("runs").asInt()).isEqualTo(3);
+        assertThat(m.path("completed").asInt()).isEqualTo(2);
+        assertThat(m.path("total-time").asDouble()).isEqualTo(35.0);
+        assertThat(m.path("observed-downtime").asDouble()).isEqualTo(4.0);
+        assertThat(Files.readString(out.resolve("summary/results.md"))).contains("| idle | uncapped | qemu7 | 2/3 |");
+    }
+
     private static JsonNode median(JsonNode root, String system) {
         for (JsonNode m : root.path("medians")) {
             if (m.path("system").asText().equals(system)) {
