@@ -24,6 +24,8 @@ import picocli.CommandLine.Command;
                 CertsCommand.class,
                 DemoCommand.class,
                 BenchCommand.class,
+                // Bash and zsh completion from this very model: source <(./d3vm generate-completion)
+                picocli.AutoComplete.GenerateCompletion.class,
         })
 public final class Main implements Runnable {
 

@@ -36,6 +36,17 @@ class HelpTest {
     }
 
     @org.junit.jupiter.api.Test
+    void shouldGenerateAShellCompletionScriptThatKnowsTheCommandsAndTheirOptions() {
+        StringWriter out = new StringWriter();
+        CommandLine cl = Main.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(new StringWriter(), true));
+        assertThat(cl.execute("generate-completion")).isZero();
+        assertThat(out.toString()).contains("complete -F _complete_d3vm").contains("function _picocli_d3vm_migrate")
+                .contains("--detector").contains("--debugcon");
+    }
+
+    @org.junit.jupiter.api.Test
     void shouldAnswerABadValueWithOneLineNamingItAndAHintAndExitTwo() {
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();
