@@ -14,7 +14,7 @@ import java.util.concurrent.Callable;
  * {@code ./d3vm} runs it before a JVM starts. This command is here so that {@code d3vm --help}
  * lists it, and so that the jar run without the launcher says where the benchmark is.
  */
-@Command(name = "bench",
+@Command(name = "bench", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = {"The migration benchmark: d3vm's detectors against each other and against QEMU, on the same guest, "
                 + "with the pause the guest lives through measured the same way for both (docs/CLI.md, docs/BENCHMARKS.md).",
                 "It runs through the launcher: ./d3vm bench --help"})

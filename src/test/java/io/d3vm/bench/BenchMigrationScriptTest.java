@@ -25,9 +25,8 @@ class BenchMigrationScriptTest {
     @Test
     @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void shouldWriteRunsMediansTableAndChartsForAQuickSyntheticSeries(@TempDir Path out) throws Exception {
-        Path project = Path.of(System.getProperty("d3vm.projectDir", "."));
-        Path python = Files.isExecutable(Path.of("/usr/bin/python3")) ? Path.of("/usr/bin/python3") : null;
-        Assumptions.assumeTrue(python != null, "skipped: /usr/bin/python3 is not installed (the benchmark driver is a Python script)");
+        Path project = project();
+        Path python = python();
         String d3vm = String.join(" ", List.of(
                 "'" + Path.of(System.getProperty("java.home"), "bin", "java") + "'",
                 "--enable-native-access=ALL-UNNAMED", "--add-modules", "jdk.incubator.vector",
@@ -69,9 +68,8 @@ class BenchMigrationScriptTest {
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void shouldCountAnIncompleteReportAsAFailedRunLeftOutOfTheMedians(@TempDir Path out) throws Exception {
-        Path project = Path.of(System.getProperty("d3vm.projectDir", "."));
-        Path python = Files.isExecutable(Path.of("/usr/bin/python3")) ? Path.of("/usr/bin/python3") : null;
-        Assumptions.assumeTrue(python != null, "skipped: /usr/bin/python3 is not installed (the benchmark driver is a Python script)");
+        Path project = project();
+        Path python = python();
         // Three QEMU runs of one configuration; the third "completed" with total-time 0, as QEMU 7.2 sometimes answers.
         String runs = """
                 [{"status": "completed", "total-time": 30, "downtime": 1, "observed-downtime": 3.0, "ram": {"transferred": 2500000},
@@ -93,6 +91,17 @@ class BenchMigrationScriptTest {
         assertThat(m.path("total-time").asDouble()).isEqualTo(35.0);
         assertThat(m.path("observed-downtime").asDouble()).isEqualTo(4.0);
         assertThat(Files.readString(out.resolve("summary/results.md"))).contains("| idle | uncapped | qemu7 | 2/3 |");
+    }
+
+    private static Path project() {
+        return Path.of(System.getProperty("d3vm.projectDir", "."));
+    }
+
+    /** Debian's python3, or the test is skipped saying why. */
+    private static Path python() {
+        Path python = Path.of("/usr/bin/python3");
+        Assumptions.assumeTrue(Files.isExecutable(python), "skipped: /usr/bin/python3 is not installed (the benchmark driver is a Python script)");
+        return python;
     }
 
     private static JsonNode median(JsonNode root, String system) {
