@@ -23,6 +23,43 @@ public final class TestGuestSupport {
         }
     }
 
+    /**
+     * The address of symbol {@code name} in the built-in guest (ELF32 symbol table; the guest is
+     * identity-mapped, so it is also the guest-physical address of that variable).
+     */
+    public static long symbol(String name) throws IOException {
+        byte[] elf;
+        try (java.io.InputStream in = TestGuestSupport.class.getResourceAsStream("/guest/d3guest.elf")) {
+            Assumptions.assumeTrue(in != null, "the test guest is not built");
+            elf = in.readAllBytes();
+        }
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(elf).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int shoff = b.getInt(0x20);
+        int shentsize = Short.toUnsignedInt(b.getShort(0x2e));
+        int shnum = Short.toUnsignedInt(b.getShort(0x30));
+        for (int i = 0; i < shnum; i++) {
+            int sh = shoff + i * shentsize;
+            if (b.getInt(sh + 4) != 2) { // SHT_SYMTAB
+                continue;
+            }
+            int symOff = b.getInt(sh + 16);
+            int symSize = b.getInt(sh + 20);
+            int strSh = shoff + b.getInt(sh + 24) * shentsize; // sh_link: its string table
+            int strOff = b.getInt(strSh + 16);
+            for (int s = symOff; s < symOff + symSize; s += 16) {
+                int nameAt = strOff + b.getInt(s);
+                int end = nameAt;
+                while (elf[end] != 0) {
+                    end++;
+                }
+                if (new String(elf, nameAt, end - nameAt, java.nio.charset.StandardCharsets.US_ASCII).equals(name)) {
+                    return Integer.toUnsignedLong(b.getInt(s + 4));
+                }
+            }
+        }
+        throw new AssertionError("no symbol " + name + " in the test guest");
+    }
+
     /** A paused VM with the guest loaded for {@code spec}; the caller starts and closes it. */
     public static Vm load(String spec, OutputStream console) {
         return load(spec, console, null);
