@@ -65,10 +65,10 @@ public final class MemoryDigest {
     /**
      * The digest of all of {@code memory} for a check nobody waits on (the source's audit after the
      * switch-over): on up to {@code threads} threads of their own at the lowest scheduling priority,
-     * so that it only uses CPU no running guest wants. When both ends of a migration share a host
-     * (tests, the bench), a full-priority audit took the destination's cores in the first
-     * milliseconds after it resumed and lengthened the pause its guest lived through; in production
-     * it would do the same to the source host's other guests.
+     * so that it only uses CPU no running guest wants. It starts at GO: when both ends of a
+     * migration share a host (tests, the bench), a full-priority audit competes on both cores with
+     * the destination's first milliseconds of running the guest; in production it would compete
+     * with the source host's other guests.
      */
     public static long computeInBackground(GuestMemory memory, int threads) {
         return compute(memory, threads, true);

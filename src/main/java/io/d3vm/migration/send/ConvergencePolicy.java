@@ -10,8 +10,8 @@ package io.d3vm.migration.send;
  *     The limit is what the pause may cost, not a target: while each round leaves at most half of
  *     what it sent, the next one is shorter still and leaves less for the pause (a guest dirtying
  *     at less than half the link's rate converges to a floor in a few short rounds). Stopping at
- *     the limit at once put 3 MiB of the 1 GiB {@code dirty} guest's pages (750 pages dirtied
- *     during round 1) into the pause; one more round of a few milliseconds leaves tens;</li>
+ *     the limit at once left 430–860 of the 1 GiB {@code dirty} guest's pages for the pause; with
+ *     the extra round 68–147 (./d3vm bench, docs/BENCHMARKS.md);</li>
  * <li>{@link StopReason#MAX_ROUNDS}: the live-round limit is reached;</li>
  * <li>{@link StopReason#NO_PROGRESS}: {@value #PATIENCE} rounds in a row failed to shrink the dirty
  *     set below {@code 95 %} of the smallest one seen before — the guest dirties memory as fast as

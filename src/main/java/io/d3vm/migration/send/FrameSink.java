@@ -75,8 +75,8 @@ final class FrameSink implements AutoCloseable {
     /**
      * Waits until everything encoded so far is written. When the writer has nothing queued, the
      * last buffer is written on this thread: in the pause (the final round, STATE, COMPLETE, then
-     * GO) a hand-over to the writer and back cost two thread wake-ups each time, milliseconds on
-     * two busy cores.
+     * GO) a hand-over to the writer and back costs two thread wake-ups each time, and on busy
+     * cores a wake-up waits for a CPU.
      */
     void flush() throws IOException {
         if (current != null && !current.isEmpty()) {

@@ -15,7 +15,8 @@ import java.io.OutputStream;
  *
  * <p>A received guest also runs its first instructions in a process whose vCPU loop never ran:
  * {@code KVM_RUN}'s downcall, exit decoding, the I/O bus and the devices, all cold. Its first
- * timer tick after GO came 15–25 ms late in the bench's heartbeat measurements. So the warm-up
+ * timer tick after GO came 15–25 ms late (timestamps at GO and at the first port-0xe9 write, added
+ * while measuring with scripts/switchover.py; after the warm-up 0.05–2 ms). So the warm-up
  * also boots the built-in test guest's {@code poweroff} workload a few times (a boot line on the
  * serial port, the PIT, the debug port, a power-off: a few hundred exits of every common kind).
  */
