@@ -31,7 +31,10 @@ public interface PageClassifier {
      * without a look, and the engine sends them as runs without classifying them page by page.
      * Counted in {@link #stats()} as UNPOPULATED. 0 for a detector that asks nothing ({@code none}).
      * The answer may be a few milliseconds old: a page populated since then was written by the
-     * guest, so the dirty log sends it again (the same holds for {@link #classify}'s own query).
+     * guest, so the dirty log sends it again — which holds only while no dirty-log collection
+     * happened since the answer was cached. So only pre-copy's first round may call this (dirty
+     * logging starts before it, the first collection follows it); later rounds use
+     * {@link #classify}, which asks the kernel afresh for every batch.
      */
     default long unpopulatedRun(GuestMemory memory, long firstPage, long max) {
         return 0;
