@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Detector benchmarks (JMH, `mvn -Pbench`): the none/full/d3 detectors and a plain read (sum of
 # every word: the physical limit) over 1 GiB of memory per page mix, d3 with 1/4/8/16 samples,
-# plus the full check's two kernels (long-at-a-time vs Vector API). Prints GB/s and the ratio to
-# the plain read per mix; JMH's JSON goes to build/bench/.
+# plus the full check's three kernels (long-at-a-time, MemorySegment.mismatch, Vector API).
+# Prints GB/s and the ratio to the plain read per mix; JMH's JSON goes to build/bench/.
 #
 #   scripts/bench-detectors.sh            short run: 1 fork, 3 warm-up + 5 measured iterations of 1 s
 #   D3VM_BENCH_FORKS=3 D3VM_BENCH_ITER=10 D3VM_BENCH_TIME=2s scripts/bench-detectors.sh   longer
@@ -52,7 +52,7 @@ if [ "${D3VM_BENCH_KERNELS:-1}" != 0 ]; then
   kmixes="$(echo ",$mixes," | grep -o ',zero,\|,uniform,\|,image,' | tr -d '\n' | sed 's/,,/,/g; s/^,//; s/,$//')"
   if [ -n "$kmixes" ]; then
     "${jmh[@]}" -p mix="$kmixes" -p samples=8 -rff "$out/kernels.json" \
-      'DetectorBenchmark\.(plainRead|kernelScalar|kernelVector)$' "$@" >&2
+      'DetectorBenchmark\.(plainRead|kernelScalar|kernelVector|kernelMismatch)$' "$@" >&2
     files+=("$out/kernels.json")
   fi
 fi

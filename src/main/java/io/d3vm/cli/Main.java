@@ -1,5 +1,6 @@
 package io.d3vm.cli;
 
+import io.d3vm.sys.BootStderr;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -30,6 +31,7 @@ import picocli.CommandLine.Command;
 public final class Main implements Runnable {
 
     public static void main(String[] args) {
+        BootStderr.restore(); // first: the launcher's boot-time filter of stderr (see there)
         System.exit(run(args));
     }
 

@@ -46,10 +46,12 @@ public final class CpuTimeHarness {
         // Without the residency query (mincore per batch): the same memory viewed as an image.
         variants.add(new Variant("full/no-mincore", m -> classify(m.withoutResidency(), m, Detectors.create("full"))));
 
-        // The full check's two kernels alone (no residency, no counters): the measurement behind
-        // PageScan.uniformFrom's choice of the Vector API.
-        variants.add(new Variant("kernelScalar", m -> kernel(m, false)));
-        variants.add(new Variant("kernelVector", m -> kernel(m, true)));
+        // The full check's three kernels alone (no residency, no counters): the measurement behind
+        // PageScan.uniformFrom's choice of the Vector API. (-Dd3vm.detector.kernel=scalar|mismatch
+        // times the whole detectors with another kernel.)
+        variants.add(new Variant("kernelScalar", m -> kernel(m, 0)));
+        variants.add(new Variant("kernelVector", m -> kernel(m, 1)));
+        variants.add(new Variant("kernelMismatch", m -> kernel(m, 2)));
 
         // Warm the JIT on small memory first: the Vector API is slow until C2 compiles it, and a
         // loop run once per pass over 1 GiB would otherwise be timed in its OSR/C1 versions.
@@ -123,12 +125,17 @@ public final class CpuTimeHarness {
         return c.stats().dispensablePages();
     }
 
-    private static long kernel(MemoryMix m, boolean vector) {
+    private static long kernel(MemoryMix m, int kind) {
         MemorySegment h = m.memory.regions().getFirst().host();
         long uniform = 0;
         for (long o = 0; o < h.byteSize(); o += GuestMemory.PAGE_SIZE) {
             long w = PageScan.word(h, o);
-            if (vector ? PageScan.uniformVector(h, o, 0, w) : PageScan.uniformScalar(h, o, 0, w)) {
+            boolean same = switch (kind) {
+                case 0 -> PageScan.uniformScalar(h, o, 0, w);
+                case 1 -> PageScan.uniformVector(h, o, 0, w);
+                default -> PageScan.uniformMismatch(h, o, 0, w);
+            };
+            if (same) {
                 uniform++;
             }
         }

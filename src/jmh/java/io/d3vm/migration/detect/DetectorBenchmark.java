@@ -79,22 +79,33 @@ public class DetectorBenchmark {
     /** The full check's kernel alone (no residency, no counters): long-at-a-time. */
     @Benchmark
     public long kernelScalar(MemoryMix m) {
-        return kernel(m, false);
+        return kernel(m, 0);
     }
 
     /** The full check's kernel alone: Vector API. */
     @Benchmark
     public long kernelVector(MemoryMix m) {
-        return kernel(m, true);
+        return kernel(m, 1);
     }
 
-    private static long kernel(MemoryMix m, boolean vector) {
+    /** The full check's kernel alone: the page against itself one word on, MemorySegment.mismatch. */
+    @Benchmark
+    public long kernelMismatch(MemoryMix m) {
+        return kernel(m, 2);
+    }
+
+    private static long kernel(MemoryMix m, int kind) {
         long uniform = 0;
         for (MemoryRegion r : m.memory.regions()) {
             MemorySegment h = r.host();
             for (long o = 0; o < h.byteSize(); o += GuestMemory.PAGE_SIZE) {
                 long w = PageScan.word(h, o);
-                if (vector ? PageScan.uniformVector(h, o, 0, w) : PageScan.uniformScalar(h, o, 0, w)) {
+                boolean same = switch (kind) {
+                    case 0 -> PageScan.uniformScalar(h, o, 0, w);
+                    case 1 -> PageScan.uniformVector(h, o, 0, w);
+                    default -> PageScan.uniformMismatch(h, o, 0, w);
+                };
+                if (same) {
                     uniform++;
                 }
             }

@@ -14,9 +14,10 @@ import java.nio.ByteOrder;
  * repeats a given word. Patterns are read little-endian, which is how {@link Classification}
  * stores them and how the destination writes them back.
  *
- * <p>Two implementations of the check are kept side by side ({@link #uniformScalar} and
- * {@link #uniformVector}) because the benchmarks compare them; {@link #uniformFrom} is the one
- * the detectors use, chosen by measurement (docs/BENCHMARKS.md, "Detector").
+ * <p>Three implementations of the check are kept side by side ({@link #uniformScalar},
+ * {@link #uniformMismatch} and {@link #uniformVector}) because the benchmarks compare them;
+ * {@link #uniformFrom} is the one the detectors use, the Vector API, chosen by measurement
+ * (docs/BENCHMARKS.md, "The full check's kernel").
  */
 final class PageScan {
     static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -27,6 +28,20 @@ final class PageScan {
     // (AVX-512 would cover it in one load but down-clocks some cores; measured no faster here.)
     private static final VectorSpecies<Long> SPECIES = LongVector.SPECIES_256;
     private static final int VBYTES = SPECIES.vectorByteSize();
+
+    private static final int VECTOR = 0;
+    private static final int SCALAR = 1;
+    private static final int MISMATCH = 2;
+    /**
+     * The kernel {@link #uniformFrom} uses: the Vector API unless the benchmark harness asks for
+     * another one (system property {@code d3vm.detector.kernel} = scalar | mismatch), so that whole
+     * detectors can be timed with each. A static final: C2 folds the switch away.
+     */
+    private static final int KERNEL = switch (System.getProperty("d3vm.detector.kernel", "vector")) {
+        case "scalar" -> SCALAR;
+        case "mismatch" -> MISMATCH;
+        default -> VECTOR;
+    };
 
     private PageScan() {}
 
@@ -39,7 +54,11 @@ final class PageScan {
      * 64) to its end, equals {@code word0}. Stops at the first cache line that differs.
      */
     static boolean uniformFrom(MemorySegment seg, long pageOffset, int from, long word0) {
-        return uniformVector(seg, pageOffset, from, word0);
+        return switch (KERNEL) {
+            case SCALAR -> uniformScalar(seg, pageOffset, from, word0);
+            case MISMATCH -> uniformMismatch(seg, pageOffset, from, word0);
+            default -> uniformVector(seg, pageOffset, from, word0);
+        };
     }
 
     /** True when words 1..7 (the rest of the first cache line) of the page at {@code o} equal {@code word0}. */
@@ -70,6 +89,18 @@ final class PageScan {
             }
         }
         return true;
+    }
+
+    /**
+     * The JDK's own vectorised compare, no incubator module: the page from byte {@code from}
+     * against itself one word further on. The first word equals {@code word0} and every word equals
+     * the one before it, so all do. Stops at the first word that differs.
+     */
+    static boolean uniformMismatch(MemorySegment seg, long pageOffset, int from, long word0) {
+        long start = pageOffset + from;
+        long end = pageOffset + GuestMemory.PAGE_SIZE;
+        return seg.get(WORD, start) == word0
+                && MemorySegment.mismatch(seg, start, end - Long.BYTES, seg, start + Long.BYTES, end) < 0;
     }
 
     /** Vector API: two 256-bit loads per cache line, XOR against the broadcast word, one test. */
