@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryImage;
 import io.d3vm.migration.detect.Detectors;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -39,7 +40,7 @@ final class AnalyzeCommand implements Callable<Integer> {
     @Option(names = "--json", description = "print JSON (page counts under \"pages\")")
     boolean json;
 
-    @Option(names = "--detector", split = ",", paramLabel = "NAME",
+    @Option(names = "--detector", split = ",", paramLabel = "NAME", converter = CliValues.DetectorName.class,
             description = "detectors to measure: none, full, d3 (repeatable or comma-separated; default all)")
     List<String> detectors = List.of("none", "full", "d3");
 
@@ -57,10 +58,20 @@ final class AnalyzeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<String> names = ImageAnalysis.detectorNames(detectors);
         if (passes < 1) {
-            throw new IllegalArgumentException("--passes must be at least 1");
+            throw new CommandLine.ParameterException(spec.commandLine(), "--passes must be at least 1");
         }
-        Detectors.create("d3", samples); // validates --samples with the factory's message
-        try (MemoryImage img = MemoryImage.open(image)) {
+        try {
+            Detectors.create("d3", samples); // validates --samples with the factory's message
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+        }
+        MemoryImage opened;
+        try {
+            opened = MemoryImage.open(image);
+        } catch (MemoryImage.ImageException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // a bad input file: exit 2
+        }
+        try (MemoryImage img = opened) {
             ImageAnalysis.Result r = ImageAnalysis.analyze(img.memory(), names, samples, passes, Math.max(0, top));
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
@@ -120,7 +131,7 @@ final class AnalyzeCommand implements Callable<Integer> {
             }
             n.put("sampled-words", d.sampledWords());
             n.put("full-checks", d.fullChecks());
-            n.put("false-dispensable", d.falseDispensable());
+            n.put("sampler-misses", d.samplerMisses());
         }
         return mapper.writeValueAsString(root);
     }
@@ -155,7 +166,7 @@ final class AnalyzeCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "%-8s  %,15d  %6.1f%%  %8.1f  %7s  %9s  %,13d  %,11d  %,9d%n",
                     d.name() + (d.name().equals("d3") ? "/" + samples : ""), d.bytesSent(),
                     100.0 * d.bytesSent() / noneBytes, d.nsPerPage(total), gbps, vsRead, d.sampledWords(),
-                    d.fullChecks(), d.falseDispensable());
+                    d.fullChecks(), d.samplerMisses());
         }
         out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit); times are thread CPU time%n",
                 plainGbps);

@@ -27,7 +27,8 @@ final class ApiMigration {
 
     private ApiMigration() {}
 
-    static int run(MigrateCommand c, PrintWriter out, PrintWriter err) throws IOException, InterruptedException {
+    static int run(MigrateCommand c, PrintWriter stdout, PrintWriter err) throws IOException, InterruptedException {
+        PrintWriter out = MigrationOutput.toStdout(c.report) ? err : stdout; // --report -: stdout is the JSON's
         ObjectNode args = ApiClient.object();
         args.put("to", c.to.getHostString() + ":" + c.to.getPort());
         args.put("detector", c.detector);
@@ -40,14 +41,14 @@ final class ApiMigration {
         args.put("verify", c.verify.json());
         MigrationReport r = migrate(c.apiSocket, args, out, err, c.progress || (System.console() != null && System.console().isTerminal()));
         if (r == null) {
-            return 1;
+            return ExitCode.FAILED;
         }
-        MigrationOutput.writeReport(c.report, r, err);
+        MigrationOutput.writeReport(c.report, r, stdout, err);
         if (r.status == MigrationStatus.COMPLETED && Boolean.FALSE.equals(r.auditMatch)) {
             err.println("d3vm: " + r.error);
-            return MigrateCommand.EXIT_AUDIT_MISMATCH;
+            return ExitCode.AUDIT_MISMATCH;
         }
-        return r.status == MigrationStatus.COMPLETED ? 0 : 1;
+        return r.status == MigrationStatus.COMPLETED ? ExitCode.OK : ExitCode.FAILED;
     }
 
     /**

@@ -37,9 +37,15 @@ final class CertsCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (days < 1 || days > 36_500) {
-            throw new IllegalArgumentException("--days must be between 1 and 36500, was " + days);
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--days must be between 1 and 36500, was " + days);
         }
-        CertificateMaker.writeTestPki(out, Duration.ofDays(days), new SecureRandom());
+        try {
+            CertificateMaker.writeTestPki(out, Duration.ofDays(days), new SecureRandom());
+        } catch (java.io.IOException e) {
+            String path = e instanceof java.nio.file.FileSystemException f && f.getFile() != null ? f.getFile() : out.toString();
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--out " + out + ": cannot write " + path
+                    + " (" + CliValues.reason(e) + ")");
+        }
         // Load what was written exactly as migrate/receive will, so a broken result fails here.
         TlsDir.load(out.resolve("source"));
         TlsDir.load(out.resolve("destination"));
@@ -49,6 +55,6 @@ final class CertsCommand implements Callable<Integer> {
         w.println("  " + out.resolve("source") + "        --tls-dir for ./d3vm migrate");
         w.println("  " + out.resolve("destination") + "   --tls-dir for ./d3vm receive");
         w.flush();
-        return 0;
+        return ExitCode.OK;
     }
 }

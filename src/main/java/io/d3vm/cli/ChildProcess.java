@@ -24,6 +24,9 @@ final class ChildProcess {
     private final List<String> lines = new ArrayList<>();
     private final PrintWriter echo;
     private boolean echoing;
+    /** Lines [0, echoed) were echoed (or skipped as already shown): {@link #tail} leaves them out. */
+    private int echoed;
+    static final String INCUBATOR_WARNING = "WARNING: Using incubator modules";
 
     private ChildProcess(String name, Process process, PrintWriter echo) {
         this.name = name;
@@ -51,10 +54,13 @@ final class ChildProcess {
     private void pump() {
         try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
+                if (line.startsWith(INCUBATOR_WARNING)) {
+                    continue; // the JVM's boot-time notice (see io.d3vm.sys.BootStderr), not the child's output
+                }
                 synchronized (this) {
                     lines.add(line);
                     if (echoing) {
-                        print(line);
+                        print(lines.size() - 1);
                     }
                     notifyAll();
                 }
@@ -76,17 +82,16 @@ final class ChildProcess {
     /** Prints the kept lines from index {@code from} on, then echoes new ones. */
     synchronized void echoFrom(int from) {
         for (int i = Math.max(0, from); i < lines.size(); i++) {
-            print(lines.get(i));
+            print(i);
         }
         echoing = true;
     }
 
-    private void print(String line) {
-        if (line.startsWith("WARNING: Using incubator modules")) {
-            return;
-        }
+    /** Echoes line {@code i} (called holding this object's lock). */
+    private void print(int i) {
+        echoed = Math.max(echoed, i + 1);
         synchronized (echo) {
-            echo.println("  [" + name + "] " + line);
+            echo.println("  [" + name + "] " + lines.get(i));
             echo.flush();
         }
     }
@@ -141,9 +146,17 @@ final class ChildProcess {
 
     record Found(int index, Matcher match) {}
 
+    /**
+     * Its last lines (at most 15) that were not echoed already, for a message about its failure;
+     * when everything was echoed, a pointer to them instead of the same lines twice.
+     */
     synchronized String tail() {
+        int from = Math.max(echoed, lines.size() - 15);
+        if (from >= lines.size()) {
+            return "    (its output is above)\n";
+        }
         StringBuilder b = new StringBuilder();
-        for (int i = Math.max(0, lines.size() - 15); i < lines.size(); i++) {
+        for (int i = from; i < lines.size(); i++) {
             b.append("    ").append(lines.get(i)).append('\n');
         }
         return b.toString();

@@ -48,6 +48,32 @@ final class CliValues {
         }
     }
 
+    /**
+     * Why a file operation failed, in the words of the system ("No such file or directory",
+     * "Permission denied"), where {@link IOException#getMessage()} often holds only the path.
+     */
+    static String reason(java.io.IOException e) {
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file or directory";
+        }
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.file.FileAlreadyExistsException) {
+            return "it exists already";
+        }
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+            return f.getReason();
+        }
+        return e.getMessage();
+    }
+
+    /** {@code host:port} as {@link HostPort#parse} reads it back: IPv6 in brackets, the wildcard as 0.0.0.0. */
+    static String formatHostPort(InetSocketAddress typed, int port) {
+        String host = typed.getHostString();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
+    }
+
     /** Resolves a parsed address, with a readable error for unknown hosts. */
     static InetSocketAddress resolve(InetSocketAddress a) {
         if (!a.isUnresolved()) {
@@ -69,6 +95,18 @@ final class CliValues {
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }
+        }
+    }
+
+    /** {@code --detector}: one of {@link io.d3vm.migration.detect.Detectors#NAMES}. */
+    static final class DetectorName implements CommandLine.ITypeConverter<String> {
+        @Override
+        public String convert(String value) {
+            if (!io.d3vm.migration.detect.Detectors.NAMES.contains(value)) {
+                throw new CommandLine.TypeConversionException("unknown detector '" + value + "': use one of "
+                        + String.join(", ", io.d3vm.migration.detect.Detectors.NAMES));
+            }
+            return value;
         }
     }
 
@@ -116,7 +154,7 @@ final class CliValues {
         try {
             return new java.io.FileOutputStream(file.toFile());
         } catch (java.io.IOException e) {
-            throw new CommandLine.ParameterException(cmd, "--debugcon " + file + ": cannot open it for writing (" + e.getMessage() + ")");
+            throw new CommandLine.ParameterException(cmd, "--debugcon " + file + ": cannot open it for writing (" + reason(e) + ")");
         }
     }
 }

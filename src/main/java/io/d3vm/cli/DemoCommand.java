@@ -7,9 +7,9 @@ import io.d3vm.api.ApiClient;
 import io.d3vm.kvm.Kvm;
 import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.Sizes;
-import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -57,7 +57,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class, description = "guest memory. Default: 1G")
     long mem = 1L << 30;
 
-    @Option(names = "--detector", paramLabel = "NAME", description = "none, full or d3. Default: ${DEFAULT-VALUE}")
+    @Option(names = "--detector", paramLabel = "NAME", converter = CliValues.DetectorName.class, description = "none, full or d3. Default: ${DEFAULT-VALUE}")
     String detector = "d3";
 
     @Option(names = "--workload", paramLabel = "NAME",
@@ -92,12 +92,17 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        if (!Detectors.NAMES.contains(detector)) {
-            throw new CommandLine.ParameterException(spec.commandLine(), "unknown detector '" + detector + "': use one of "
-                    + String.join(", ", Detectors.NAMES));
-        }
         if (!List.of("verify", "dirty", "idle").contains(workload)) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--workload must be verify, dirty or idle");
+        }
+        if (mem < TestGuestSpec.MIN_MEM) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--mem " + Sizes.format(mem)
+                    + " is too little: the test guest needs at least " + Sizes.format(TestGuestSpec.MIN_MEM));
+        }
+        try {
+            TestGuestSpec.parse(guestSpec()); // --guest-options too, before any process starts
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
         }
         String kvmProblem = kvmProblem();
         Path dir = Files.createTempDirectory("d3vm-demo-");
@@ -189,7 +194,7 @@ final class DemoCommand implements Callable<Integer> {
             Thread.sleep(1500);
             return 1;
         }
-        MigrationOutput.writeReport(report, r, err);
+        MigrationOutput.writeReport(report, r, out, err);
         Integer srcExit = src.waitFor(Duration.ofSeconds(30));
         long lastOnSource = lastTick(src.lines());
 

@@ -58,6 +58,22 @@ final class GuestSources {
         return SyntheticGuest.register(new GuestFactories()).register("test", testGuests);
     }
 
+    /**
+     * Parses {@code description} without building anything: a bad spec is a bad argument, found
+     * before any guest or connection exists.
+     *
+     * @throws IllegalArgumentException saying what is wrong
+     */
+    static void check(String description) {
+        String kind = GuestFactories.kindOf(description);
+        switch (kind) {
+            case SyntheticSpec.PREFIX -> SyntheticSpec.parse(description);
+            case "test" -> io.d3vm.vmm.boot.testguest.TestGuestSpec.parse(description);
+            default -> throw new IllegalArgumentException("unknown guest kind '" + kind + "' in " + description
+                    + " (known: " + String.join(", ", sources().keySet()) + "; e.g. synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000)");
+        }
+    }
+
     /** Builds the running source guest of {@code description}. */
     static Migratable createSource(String description) {
         var f = sources().get(GuestFactories.kindOf(description));

@@ -37,7 +37,7 @@ final class ImageAnalysis {
      * CPU time for the fastest of the passes, the page sink included (runs counting: a few ns/page).
      */
     record DetectorResult(String name, long normalPages, long dispensablePages, long bytesSent,
-                          long nanos, long sampledWords, long fullChecks, long falseDispensable) {
+                          long nanos, long sampledWords, long fullChecks, long samplerMisses) {
         double nsPerPage(long pages) {
             return pages == 0 ? 0 : (double) nanos / pages;
         }
@@ -105,7 +105,7 @@ final class ImageAnalysis {
                 long bytes = normal * (GuestMemory.PAGE_SIZE + NORMAL_PAGE_HEADER)
                         + runs.runs * RUN_BYTES + runs.uniformRuns * PATTERN_BYTES;
                 DetectorResult r = new DetectorResult(name, normal, s.dispensablePages(), bytes, cpu,
-                        s.sampledWords, s.fullChecks, s.falseDispensable);
+                        s.sampledWords, s.fullChecks, s.samplerMisses);
                 if (best == null || r.nanos() < best.nanos()) {
                     best = r;
                 }

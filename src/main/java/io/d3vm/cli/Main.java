@@ -28,7 +28,7 @@ import picocli.CommandLine.Command;
                 // Bash and zsh completion from this very model: source <(./d3vm generate-completion)
                 picocli.AutoComplete.GenerateCompletion.class,
         })
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
 
     public static void main(String[] args) {
         BootStderr.restore(); // first: the launcher's boot-time filter of stderr (see there)
@@ -52,7 +52,7 @@ public final class Main implements Runnable {
             if (System.getenv("D3VM_DEBUG") != null) {
                 ex.printStackTrace(cmd.getErr());
             }
-            return 1;
+            return ExitCode.FAILED;
         });
         cl.setParameterExceptionHandler((ex, args) -> {
             CommandLine cmd = ex.getCommandLine();
@@ -61,14 +61,16 @@ public final class Main implements Runnable {
             CommandLine.UnmatchedArgumentException.printSuggestions(ex, err);
             err.println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
             err.flush();
-            return cmd.getCommandSpec().exitCodeOnInvalidInput();
+            return ExitCode.USAGE;
         });
         return cl;
     }
 
+    /** {@code d3vm} without a command: the usage, on stderr, as a bad invocation (exit 2). */
     @Override
-    public void run() {
-        new CommandLine(this).usage(System.out);
+    public Integer call() {
+        new CommandLine(this).usage(System.err);
+        return ExitCode.USAGE;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

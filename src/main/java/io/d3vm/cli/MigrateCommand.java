@@ -36,11 +36,6 @@ import java.util.concurrent.Callable;
                 "Example: d3vm migrate --to 127.0.0.1:7000 --guest synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000",
                 ""})
 final class MigrateCommand implements Callable<Integer> {
-    /** Exit code when the hand-over's GO could not be sent: the guest runs nowhere; the destination holds it paused. */
-    static final int EXIT_UNCONFIRMED = 3;
-    /** Completed, but the audit after GO found the source's paused memory differs from the destination's. */
-    static final int EXIT_AUDIT_MISMATCH = 4;
-
 
     @Spec
     CommandSpec spec;
@@ -59,7 +54,7 @@ final class MigrateCommand implements Callable<Integer> {
             description = "migrate the running VM whose control API is there (`d3vm run ... --api-socket PATH`) instead of building --guest")
     Path apiSocket;
 
-    @Option(names = "--detector", paramLabel = "NAME", description = "none (send every page), full (scan every page), d3 (sample, then confirm). Default: ${DEFAULT-VALUE}")
+    @Option(names = "--detector", paramLabel = "NAME", converter = CliValues.DetectorName.class, description = "none (send every page), full (scan every page), d3 (sample, then confirm). Default: ${DEFAULT-VALUE}")
     String detector = Detectors.DEFAULT_DETECTOR;
 
     @Option(names = "--samples", paramLabel = "K", description = "words d3 samples per page. Default: ${DEFAULT-VALUE}")
@@ -106,15 +101,26 @@ final class MigrateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = MigrationOutput.toStdout(report) ? err : stdout; // --report -: stdout is the JSON's
         if ((guest == null) == (apiSocket == null)) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), guest == null
                     ? "say what to migrate: --api-socket PATH (a running VM) or --guest SPEC (a guest built here)"
                     : "give --guest or --api-socket, not both");
         }
         if (apiSocket != null) {
-            return ApiMigration.run(this, out, err);
+            return ApiMigration.run(this, stdout, err);
+        }
+        try {
+            GuestSources.check(guest);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--guest " + guest + ": " + e.getMessage());
+        }
+        try {
+            Detectors.create(detector, samples);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--samples " + samples + ": " + e.getMessage());
         }
         SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                 SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify);
@@ -136,26 +142,33 @@ final class MigrateCommand implements Callable<Integer> {
             r = sender.report();
             out.print(MigrationOutput.summary(r));
             out.flush();
-            MigrationOutput.writeReport(report, r, err);
+            MigrationOutput.writeReport(report, r, stdout, err);
             // The destination runs the guest; this process ends and its paused copy with it: say so loudly.
             g.shutdown();
             err.println("d3vm: " + e.getMessage());
-            return EXIT_AUDIT_MISMATCH;
+            return ExitCode.AUDIT_MISMATCH;
         } catch (MigrationException e) {
             ok = false;
         } finally {
             r = sender.report();
         }
+        if (!ok && r.status != MigrationStatus.UNCONFIRMED && r.error != null && r.error.endsWith(MigrationSender.GUEST_KEEPS_RUNNING)) {
+            // The sender left the guest running, intact, but a guest built by this command ends with
+            // this process: the message (and the report) say that instead.
+            r.error = r.error.substring(0, r.error.length() - MigrationSender.GUEST_KEEPS_RUNNING.length())
+                    + "; the guest ran on here, intact, and ends with this command"
+                    + " (a guest that must outlive a failed migration runs in `d3vm run --api-socket`)";
+        }
         out.print(MigrationOutput.summary(r));
         out.flush();
-        MigrationOutput.writeReport(report, r, err);
+        MigrationOutput.writeReport(report, r, stdout, err);
         if (!ok) {
-            // The guest was resumed and is intact (or, when unconfirmed, is paused and the destination
-            // holds the verified copy); this process now ends, and its copy with it.
+            // When unconfirmed, the guest is paused here and the destination holds the verified copy;
+            // this process now ends, and its copy with it.
             g.shutdown();
-            err.println("d3vm: " + r.error);
-            return r.status == MigrationStatus.UNCONFIRMED ? EXIT_UNCONFIRMED : 1;
+            err.println("d3vm: " + (r.error == null ? "the migration failed" : r.error));
+            return r.status == MigrationStatus.UNCONFIRMED ? ExitCode.UNCONFIRMED : ExitCode.FAILED;
         }
-        return 0;
+        return ExitCode.OK;
     }
 }

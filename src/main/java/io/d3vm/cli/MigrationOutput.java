@@ -19,9 +19,22 @@ import java.util.function.Supplier;
 final class MigrationOutput {
     private MigrationOutput() {}
 
-    /** Writes the report as JSON; a failure to write is reported but does not change the outcome. */
-    static void writeReport(Path file, MigrationReport report, PrintWriter err) {
+    /** {@code --report -}: the JSON goes to stdout, and the human output to stderr. */
+    static boolean toStdout(Path file) {
+        return file != null && file.toString().equals("-");
+    }
+
+    /**
+     * Writes the report as JSON to {@code file}, or to {@code out} for {@code -}; a
+     * failure to write is reported but does not change the outcome.
+     */
+    static void writeReport(Path file, MigrationReport report, PrintWriter out, PrintWriter err) {
         if (file == null) {
+            return;
+        }
+        if (toStdout(file)) {
+            out.println(report.toJsonString());
+            out.flush();
             return;
         }
         try {
@@ -31,7 +44,7 @@ final class MigrationOutput {
             }
             Files.writeString(file, report.toJsonString() + "\n");
         } catch (IOException e) {
-            err.println("d3vm: could not write the report to " + file + ": " + e.getMessage());
+            err.println("d3vm: could not write the report to " + file + ": " + CliValues.reason(e));
         }
     }
 
@@ -42,23 +55,39 @@ final class MigrationOutput {
             if (r.downtimeUs != null) {
                 b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, downtime %.0f ms of which digest %.0f ms)%n",
                         r.totalTimeUs / 1e6, r.setupTimeUs / 1e3, r.downtimeUs / 1e3, nz(r.digestTimeUs)));
+                if (r.downtimeLimitUs != null && r.downtimeUs > r.downtimeLimitUs) {
+                    b.append(String.format(Locale.ROOT, "  the pause (%.0f ms) went past --downtime-limit (%.0f ms)%s%n",
+                            r.downtimeUs / 1e3, r.downtimeLimitUs / 1e3,
+                            r.stopReason == null ? "" : ": pre-copy stopped on " + r.stopReason));
+                }
             } else {
                 // The destination cannot see when the source paused: the downtime is the source's figure.
                 b.append(String.format(Locale.ROOT, "migration completed in %.2f s (setup %.0f ms, digest here %.0f ms;"
                         + " the downtime is in the source's summary)%n", r.totalTimeUs / 1e6, r.setupTimeUs / 1e3, nz(r.digestTimeUs)));
             }
-        } else if ("source".equals(r.role) || r.error != null) {
-            b.append("migration FAILED after ").append(String.format(Locale.ROOT, "%.2f s: ", r.totalTimeUs / 1e6)).append(r.error).append('\n');
+        } else {
+            // The error itself is the command's one "d3vm: ..." line on stderr; here only what happened before it.
+            String what = switch (r.status) {
+                case CANCELLED -> "migration CANCELLED";
+                case UNCONFIRMED -> "hand-over UNCONFIRMED";
+                default -> "migration FAILED";
+            };
+            b.append(String.format(Locale.ROOT, "%s after %.2f s%n", what, r.totalTimeUs / 1e6));
+            if (r.ramTransferred == 0) {
+                return b.toString();     // nothing crossed: no page counts, no guest size that was never known
+            }
         }
-        b.append(String.format(Locale.ROOT, "  %s %s of a %s guest (%.1f %%), %d rounds%s, %.0f Mbit/s%n",
-                "source".equals(r.role) ? "sent" : "received", Sizes.format(r.ramTransferred), Sizes.format(r.ramTotal),
-                r.ramTotal == 0 ? 0 : 100.0 * r.ramTransferred / r.ramTotal, r.rounds.size(),
+        String done = r.status == MigrationStatus.COMPLETED ? "" : "before that: ";
+        String guest = r.ramTotal == 0 ? "" : String.format(Locale.ROOT, " of a %s guest (%.1f %%)",
+                Sizes.format(r.ramTotal), 100.0 * r.ramTransferred / r.ramTotal);
+        b.append(String.format(Locale.ROOT, "  %s%s %s%s, %d rounds%s, %.0f Mbit/s%n", done,
+                "source".equals(r.role) ? "sent" : "received", Sizes.format(r.ramTransferred), guest, r.rounds.size(),
                 r.stopReason == null ? "" : " (stop: " + r.stopReason + ")", r.mbps()));
         b.append(String.format(Locale.ROOT, "  pages: normal %d, zero %d, uniform %d, unpopulated %d (%d dispensable)",
                 r.pagesByClass[0], r.pagesByClass[1], r.pagesByClass[2], r.pagesByClass[3], dispensable));
         if (r.detector != null) {
-            b.append(String.format(Locale.ROOT, "; detector %s: %.0f ms, %d false-dispensable", r.detector,
-                    r.detectorNanos == null ? 0 : r.detectorNanos / 1e6, r.falseDispensable == null ? 0 : r.falseDispensable));
+            b.append(String.format(Locale.ROOT, "; detector %s: %.0f ms, %d sampler misses (caught by the full check)", r.detector,
+                    r.detectorNanos == null ? 0 : r.detectorNanos / 1e6, r.samplerMisses == null ? 0 : r.samplerMisses));
         }
         b.append('\n');
         if (r.digestMatch != null) {

@@ -17,6 +17,8 @@ import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.Transport;
 import io.d3vm.migration.wire.Wire;
+import io.d3vm.migration.guest.SyntheticGuest;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -47,8 +49,6 @@ import java.util.concurrent.Callable;
                 ""})
 final class ReceiveCommand implements Callable<Integer> {
 
-    /** Exit code (with --once) when the source's GO did not come: the verified guest was never resumed here. */
-    static final int EXIT_UNCONFIRMED = 3;
 
     @Spec
     CommandSpec spec;
@@ -131,10 +131,24 @@ final class ReceiveCommand implements Callable<Integer> {
         }
     }
 
-    /** The guest kinds accepted. */
-    GuestFactories factories() {
+    /**
+     * The guest kinds accepted: test guests only when KVM opens here (checked now, not when the
+     * first migration arrives). A --kvm-device given on the command line that does not open is a
+     * bad argument; the default /dev/kvm missing leaves synthetic guests, and says why.
+     */
+    GuestFactories factories(PrintWriter err) {
         testGuests = new TestGuestDestinations(kvmDevice, console, debugconOut);
-        return GuestSources.destinations(testGuests);
+        String problem = testGuests.openKvm();
+        if (problem == null) {
+            return GuestSources.destinations(testGuests);
+        }
+        if (spec.commandLine().getParseResult().hasMatchedOption("--kvm-device")) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--kvm-device " + kvmDevice + ": " + problem);
+        }
+        err.println("d3vm: test: guests cannot be received here: " + problem);
+        err.flush();
+        testGuests = null;
+        return SyntheticGuest.register(new GuestFactories());
     }
 
     @Override
@@ -146,7 +160,7 @@ final class ReceiveCommand implements Callable<Integer> {
         if (debugcon != null) {
             debugconOut = CliValues.openDebugcon(debugcon, spec.commandLine());
         }
-        GuestFactories factories = factories();
+        GuestFactories factories = factories(err);
         Listener l;
         try {
             l = transport().listen(at);
@@ -155,14 +169,12 @@ final class ReceiveCommand implements Callable<Integer> {
                     + " (another process holds the port, or the address is not local)");
         }
         prepareForFirstMigration(err);
-        if (testGuests != null) {
-            testGuests.openKvmIfPresent();
-        }
         Migratable running = null;
         ReceivedVm vm = null;
         try (l) {
-            out.printf(Locale.ROOT, "listening on %s:%d for migrations (guests: %s; max memory %s)%n", l.localAddress().getHostString(),
-                    l.localAddress().getPort(), factories.kinds(), Sizes.format(maxMemory));
+            // The address as it was typed (0.0.0.0, [::]), with the port bound (for :0): pasteable into --to.
+            out.printf(Locale.ROOT, "listening on %s for migrations (guests: %s; max memory %s)%n",
+                    CliValues.formatHostPort(listen, l.localAddress().getPort()), factories.kinds(), Sizes.format(maxMemory));
             out.flush();
             while (true) {
                 Connection c;
@@ -245,9 +257,11 @@ final class ReceiveCommand implements Callable<Integer> {
                     }
                     err.flush();
                 }
-                MigrationOutput.writeReport(report, r, err);
+                MigrationOutput.writeReport(report, r, out, err);
                 if (!once) {
-                    testGuests.prepareNextIfNone();
+                    if (testGuests != null) {
+                        testGuests.prepareNextIfNone();
+                    }
                 }
                 if (once) {
                     if (vm != null) {
@@ -260,7 +274,7 @@ final class ReceiveCommand implements Callable<Integer> {
                         running.shutdown();
                         running = null;
                     }
-                    return ok ? 0 : paused != null ? EXIT_UNCONFIRMED : 1;
+                    return ok ? ExitCode.OK : paused != null ? ExitCode.UNCONFIRMED : ExitCode.FAILED;
                 }
             }
         } finally {

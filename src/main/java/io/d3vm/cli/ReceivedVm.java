@@ -69,7 +69,7 @@ final class ReceivedVm {
                 err.println(neverResumed ? "d3vm: the guest held after the unconfirmed hand-over was ended without being resumed here"
                         : "d3vm: " + outcome.describe());
                 endedOnItsOwn = true;
-                exitCode.complete(neverResumed ? ReceiveCommand.EXIT_UNCONFIRMED : outcome.exitCode());
+                exitCode.complete(neverResumed ? ExitCode.UNCONFIRMED : outcome.exitCode());
                 closeQuietly(listener);
             }
             err.flush();

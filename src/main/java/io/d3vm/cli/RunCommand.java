@@ -5,6 +5,7 @@ import io.d3vm.api.ConsoleTap;
 import io.d3vm.kvm.Kvm;
 import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryImage;
+import io.d3vm.memory.Sizes;
 import io.d3vm.migration.Warmup;
 import io.d3vm.vmm.boot.BootCpuState;
 import io.d3vm.vmm.boot.linux.LinuxBoot;
@@ -74,7 +75,7 @@ public final class RunCommand implements Callable<Integer> {
     String cmdline;
 
     @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class,
-            description = "RAM for --kernel (default 1G; the test guest takes mem= in --guest)")
+            description = "guest RAM (default 1G for --kernel, 256M for the test guest; same as mem= in --guest)")
     Long mem;
 
     @Option(names = "--vcpus", paramLabel = "N", description = "virtual CPUs (default ${DEFAULT-VALUE})")
@@ -175,7 +176,13 @@ public final class RunCommand implements Callable<Integer> {
         OutputStream console = consoleOut;
         OutputStream log = null;
         if (serialLog != null) {
-            log = Files.newOutputStream(serialLog);
+            try {
+                log = Files.newOutputStream(serialLog);
+            } catch (IOException e) {
+                kvm.close();
+                throw new CommandLine.ParameterException(spec.commandLine(), "--serial-log " + serialLog
+                        + ": cannot open it for writing (" + CliValues.reason(e) + ")");
+            }
             console = new Tee(consoleOut, log);
         }
         ConsoleTap tap = new ConsoleTap(console);
@@ -271,14 +278,19 @@ public final class RunCommand implements Callable<Integer> {
         if (kernel != null) {
             return prepareLinux();
         }
-        if (initrd != null || cmdline != null || mem != null) {
-            throw new IllegalArgumentException("--initrd, --cmdline and --mem go with --kernel (the test guest takes mem= in --guest)");
+        if (initrd != null || cmdline != null) {
+            throw new IllegalArgumentException("--initrd and --cmdline go with --kernel (the test guest takes its options in --guest)");
         }
         if (guest == null) {
             throw new IllegalArgumentException("say what to boot: --guest test:<workload>[,mem=SIZE] (workloads: idle, dirty, verify, image)"
                     + " or --kernel FILE [--initrd FILE] [--cmdline \"...\"] [--mem SIZE]");
         }
-        TestGuestSpec ts = TestGuestSpec.parse(guest);
+        TestGuestSpec parsed = TestGuestSpec.parse(guest);
+        if (mem != null && java.util.Arrays.stream(guest.split(",")).anyMatch(p -> p.startsWith("mem=")) && parsed.memBytes() != mem) {
+            throw new IllegalArgumentException("--mem " + Sizes.format(mem) + " and mem=" + TestGuestSpec.formatSize(parsed.memBytes())
+                    + " in --guest disagree: give the size once");
+        }
+        TestGuestSpec ts = mem == null ? parsed : new TestGuestSpec(parsed.workload(), mem, parsed.params());
         if (ts.params().containsKey(TestGuestSpec.VCPUS_KEY)) {
             throw new IllegalArgumentException("give the vCPU count with --vcpus N, not vcpus= in --guest");
         }

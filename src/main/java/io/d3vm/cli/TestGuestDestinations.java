@@ -46,13 +46,16 @@ final class TestGuestDestinations implements GuestFactory {
      * device, the KVM ioctl bindings); where it does not open, the first {@code test:} migration
      * is refused then, with the reason, as before.
      */
-    synchronized void openKvmIfPresent() {
+    /**
+     * Opens KVM now and does the one-time work of the first destination VM off any migration's
+     * clock; returns why KVM cannot be used, or null when it can.
+     */
+    synchronized String openKvm() {
         if (kvm == null) {
             try {
                 kvm = Kvm.open(kvmDevice);
             } catch (KvmUnavailableException e) {
-                // refused with the reason when a test: guest arrives
-                return;
+                return e.getMessage();
             }
         }
         try {
@@ -61,6 +64,7 @@ final class TestGuestDestinations implements GuestFactory {
             // a KVM that cannot build VMs refuses the first test: guest with the reason
         }
         prepareNext(1);
+        return null;
     }
 
     /**

@@ -4,7 +4,10 @@ import io.d3vm.migration.tls.TlsDir;
 import io.d3vm.migration.tls.TlsTransport;
 import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.migration.transport.Transport;
+import picocli.CommandLine;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -19,6 +22,9 @@ final class TransportOptions {
                     "`d3vm certs --out DIR`); the peer must present a certificate from the same CA. Default: plain TCP"})
     Path tlsDir;
 
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec command;
+
     private Transport transport;
 
     /**
@@ -27,8 +33,18 @@ final class TransportOptions {
      */
     Transport transport(long handshakeTimeoutMillis) throws IOException {
         if (transport == null) {
-            transport = tlsDir == null ? new TcpTransport()
-                    : new TlsTransport(TlsDir.load(tlsDir), (int) Math.min(Integer.MAX_VALUE, handshakeTimeoutMillis));
+            if (tlsDir == null) {
+                transport = new TcpTransport();
+            } else {
+                TlsDir dir;
+                try {
+                    dir = TlsDir.load(tlsDir);
+                } catch (IOException e) {
+                    // A missing directory, a certificate from another CA, a key that does not match: bad input, exit 2.
+                    throw new CommandLine.ParameterException(command.commandLine(), e.getMessage());
+                }
+                transport = new TlsTransport(dir, (int) Math.min(Integer.MAX_VALUE, handshakeTimeoutMillis));
+            }
         }
         return transport;
     }

@@ -63,8 +63,14 @@ public record MemoryImage(Path path, Format format, long fileSize, List<Block> b
 
     /** Maps {@code path} read-only and reads its layout; raw unless it starts with the ELF magic. */
     public static MemoryImage open(Path path) throws IOException {
+        if (!Files.exists(path)) {
+            throw new ImageException(path + ": no such file");
+        }
         if (!Files.isRegularFile(path)) {
             throw new ImageException(path + ": not a regular file");
+        }
+        if (!Files.isReadable(path)) {
+            throw new ImageException(path + ": permission denied");
         }
         long size = Files.size(path);
         if (size == 0) {

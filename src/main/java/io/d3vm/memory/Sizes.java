@@ -10,37 +10,68 @@ import java.util.Locale;
 public final class Sizes {
     private Sizes() {}
 
-    /** @throws IllegalArgumentException with the reason, for anything else or a value over 2^63 - 1 */
+    /** The one wording of a size that does not parse, wherever a size is typed. */
+    static final String EXAMPLES = "examples: 4096, 64K, 512M, 4G";
+
+    /**
+     * A size in bytes; a bare number is bytes.
+     *
+     * @throws IllegalArgumentException with the reason, for anything else or a value over 2^63 - 1
+     */
     public static long parseBytes(String text) {
-        String s = text.trim().toUpperCase(Locale.ROOT);
+        return parse(text, 0);
+    }
+
+    /**
+     * A size in bytes where a bare number counts units of {@code 2^bareShift} bytes (the test guest's
+     * {@code mem=256} is MiB, as QEMU's {@code -m}). The only size parser: every size option and
+     * guest key goes through it and fails with the same words.
+     */
+    public static long parse(String text, int bareShift) {
+        String s = text == null ? "" : text.trim().toUpperCase(Locale.ROOT);
         if (s.endsWith("IB")) {
             s = s.substring(0, s.length() - 2);
         } else if (s.endsWith("B")) {
             s = s.substring(0, s.length() - 1);
         }
-        int shift = 0;
+        int shift = bareShift;
         if (!s.isEmpty()) {
-            switch (s.charAt(s.length() - 1)) {
-                case 'K' -> shift = 10;
-                case 'M' -> shift = 20;
-                case 'G' -> shift = 30;
-                case 'T' -> shift = 40;
-                default -> shift = -1;
-            }
-            if (shift >= 0) {
+            int suffix = switch (s.charAt(s.length() - 1)) {
+                case 'K' -> 10;
+                case 'M' -> 20;
+                case 'G' -> 30;
+                case 'T' -> 40;
+                default -> -1;
+            };
+            if (suffix >= 0) {
                 s = s.substring(0, s.length() - 1);
-            } else {
-                shift = 0;
+                shift = suffix;
+            } else if (text.trim().toUpperCase(Locale.ROOT).endsWith("B")) {
+                shift = 0;                                  // "4096B": bytes, whatever a bare number means
             }
         }
         if (s.isEmpty() || !s.chars().allMatch(Character::isDigit) || s.length() > 19) {
-            throw new IllegalArgumentException("'" + text + "' is not a size (examples: 4096, 64K, 512M, 4G)");
+            throw new IllegalArgumentException("'" + text + "' is not a size (" + EXAMPLES + ")");
         }
         long v = Long.parseLong(s);
         if (v > (Long.MAX_VALUE >> shift)) {
-            throw new IllegalArgumentException("'" + text + "' is too large");
+            throw new IllegalArgumentException("'" + text + "' is too large (at most 8 EiB)");
         }
         return v << shift;
+    }
+
+    /** The shortest exact form that {@link #parseBytes} reads back: "4G", "256M", "12K", "4097". */
+    public static String compact(long bytes) {
+        if (bytes > 0 && bytes % (1L << 30) == 0) {
+            return (bytes >> 30) + "G";
+        }
+        if (bytes > 0 && bytes % (1L << 20) == 0) {
+            return (bytes >> 20) + "M";
+        }
+        if (bytes > 0 && bytes % (1L << 10) == 0) {
+            return (bytes >> 10) + "K";
+        }
+        return bytes + "B";
     }
 
     /** "4 GiB", "512 MiB", "12.5 KiB", "100 B". */

@@ -10,9 +10,10 @@ public final class Durations {
     private Durations() {}
 
     /**
-     * Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}, or a plain number of ms.
+     * Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}. A bare number is refused:
+     * {@code --downtime-limit 5} could mean 5 ms or 5 s, and a wrong guess costs a long pause.
      *
-     * @throws IllegalArgumentException naming the text when it is not a non-negative duration
+     * @throws IllegalArgumentException naming the text when it is not a non-negative duration with a unit
      */
     public static long parseMillis(String text) {
         String v = text.trim().toLowerCase(Locale.ROOT);
@@ -25,6 +26,8 @@ public final class Durations {
         } else if (v.endsWith("m")) {
             v = v.substring(0, v.length() - 1);
             factor = 60_000;
+        } else if (!v.isEmpty() && v.chars().allMatch(c -> Character.isDigit(c) || c == '.')) {
+            throw new IllegalArgumentException("'" + text + "' has no unit: write " + v + "ms or " + v + "s");
         }
         try {
             double d = Double.parseDouble(v) * factor;

@@ -122,7 +122,7 @@ class AnalyzeCommandTest {
         Path odd = dir.resolve("odd.img");
         Files.write(odd, new byte[PAGE + 1]);
         Run r = cli("analyze", odd.toString());
-        assertThat(r.exit()).isEqualTo(1);
+        assertThat(r.exit()).isEqualTo(2); // a bad input file, as a bad argument
         assertThat(r.err()).contains("not a multiple of 4096");
 
         byte[] core = new ElfCoreBuilder().load(0, new byte[PAGE]).build();
@@ -139,6 +139,6 @@ class AnalyzeCommandTest {
         Files.write(good, new byte[PAGE]);
         assertThat(cli("analyze", good.toString(), "--detector", "xor").err()).contains("none, full, d3");
         assertThat(cli("analyze", good.toString(), "--samples", "99").err()).contains("0..64");
-        assertThat(cli("analyze", dir.resolve("missing").toString()).err()).contains("not a regular file");
+        assertThat(cli("analyze", dir.resolve("missing").toString()).err()).contains("missing: no such file");
     }
 }

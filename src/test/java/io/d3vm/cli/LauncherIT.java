@@ -86,4 +86,95 @@ class LauncherIT {
         assertThat(r.code()).isNotZero();
         assertThat(r.err()).contains("Invalid maximum heap size: -Xmx1q").doesNotContain("WARNING");
     }
+
+    /** Bad arguments and bad input files: one line naming the problem, one hint, exit 2, nothing started. */
+    @ParameterizedTest
+    @ValueSource(strings = {
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --detector foo|unknown detector 'foo'",
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=3X|mem='3X' is not a size (examples: 4096, 64K, 512M, 4G)",
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --tls-dir /nope|--tls-dir /nope is not a directory",
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --downtime-limit 5|'5' has no unit: write 5ms or 5s",
+            "demo --mem 0|--mem 0 B is too little",
+            "demo --mem 16M|--mem 16 MiB is too little",
+            "analyze /missing|/missing: no such file",
+            "run --guest test:idle,mem=64M --mem 128M|disagree",
+            "run --guest test:idle --serial-log /nonexistent/dir/x.log|(no such file or directory)",
+            "certs --out /proc/d3vm-test|--out /proc/d3vm-test: cannot write",
+            "receive --listen 127.0.0.1:0 --kvm-device /dev/nope|--kvm-device /dev/nope: /dev/nope does not exist",
+    })
+    void shouldExitTwoWithOneLineAndAHintForBadInput(String caseText) throws Exception {
+        String[] parts = caseText.split("\\|");
+        Run r = launch(parts[0].split(" "));
+        assertThat(r.code()).as(parts[0]).isEqualTo(2);
+        assertThat(r.errLines()).as(parts[0]).hasSize(2);
+        assertThat(r.errLines().get(0)).startsWith("d3vm: ").contains(parts[1]);
+        assertThat(r.errLines().get(1)).matches("see 'd3vm \\w+ --help'");
+        assertThat(r.out()).isEmpty();
+    }
+
+    @Test
+    void shouldAnswerNoCommandWithTheUsageOnStderrAndExitTwo() throws Exception {
+        Run r = launch();
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.out()).isEmpty();
+        assertThat(r.err()).startsWith("Usage: d3vm").contains("migrate").contains("receive");
+    }
+
+    /** A port nothing listens on: bound, then released. */
+    static int closedPort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Test
+    void shouldReportAFailedMigrationOnceWithoutASummaryOfZerosAndExitOne() throws Exception {
+        Run r = launch("migrate", "--to", "127.0.0.1:" + closedPort(), "--guest", "synthetic:mem=64M");
+        assertThat(r.code()).isEqualTo(1);
+        // The spec echoed human-readably, then the verdict; no "sent 0 B of ...", no second copy of the error.
+        assertThat(r.out().lines().toList()).hasSize(2);
+        assertThat(r.out()).contains("guest synthetic:mem=64M,").contains(",wss=64M,").contains("migration FAILED after")
+                .doesNotContain("0 B").doesNotContain("Mbit/s").doesNotContain("connection refused");
+        assertThat(r.errLines()).hasSize(1);
+        assertThat(r.errLines().get(0)).startsWith("d3vm: cannot connect to").contains("connection refused")
+                .contains("ends with this command").doesNotContain("keeps running here");
+    }
+
+    @Test
+    void shouldWriteTheReportToStdoutForDashAndTheRestToStderr() throws Exception {
+        Run r = launch("migrate", "--to", "127.0.0.1:" + closedPort(), "--guest", "synthetic:mem=64M", "--report", "-");
+        assertThat(r.code()).isEqualTo(1);
+        var json = new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.out()); // stdout is the JSON, all of it
+        assertThat(json.path("status").asText()).isEqualTo("failed");
+        assertThat(json.path("error").asText()).contains("ends with this command").doesNotContain("keeps running here");
+        assertThat(r.err()).contains("migration FAILED after").contains("d3vm: cannot connect to");
+        assertThat(PROJECT.resolve("-")).doesNotExist();
+    }
+
+    @Test
+    void shouldPrintTheListenAddressAsTypedSoItCanBePastedIntoTo() throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(PROJECT.resolve("d3vm").toString(), "receive", "--listen", "0.0.0.0:0")
+                .directory(PROJECT.toFile()).redirectErrorStream(true);
+        pb.environment().put("D3VM_NO_BUILD", "1");
+        Process p = pb.start();
+        try (var lines = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = lines.readLine()) != null && !line.startsWith("listening on ")) {
+                // start-up lines (none expected)
+            }
+            assertThat(line).matches("listening on 0\\.0\\.0\\.0:\\d+ for migrations .*");
+        } finally {
+            p.destroy();
+            p.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void shouldExitZeroWhenTheTestGuestPowersOffTakingMemFromTheOption() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isReadable(Path.of("/dev/kvm")) && Files.isWritable(Path.of("/dev/kvm")),
+                "no usable /dev/kvm here");
+        Run r = launch("run", "--guest", "test:poweroff", "--mem", "64M");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("d3guest: boot workload=poweroff mem=64 ");
+    }
 }

@@ -45,7 +45,7 @@ class MigrateCommandTest {
     @Test
     void shouldExplainABadGuestSpec() {
         Run r = run("migrate", "--to", "127.0.0.1:1", "--guest", "synthetic:mem=1M,zero=80,uniform=30");
-        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.code()).isEqualTo(2);
         assertThat(r.err()).contains("zero=80 plus uniform=30 must stay within 0..100 percent");
         r = run("migrate", "--to", "127.0.0.1:1", "--guest", "synthetic:mem=1M,speed=3");
         assertThat(r.err()).contains("unknown key 'speed'");

@@ -48,7 +48,7 @@ class RunCommandTest {
             "--guest=test:idle,mem=16M | too little",
             "--guest=test:bogus | unknown test-guest workload",
             "--guest=linux | is not a test guest",
-            "--guest=test:idle,mem=lots | bad size",
+            "--guest=test:idle,mem=lots | is not a size",
             "--vcpus=0 | --vcpus must be",
             "--guest=test:image | needs --image",
             "--dump-after=1s | give the file too",

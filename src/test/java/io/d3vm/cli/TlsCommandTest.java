@@ -49,7 +49,7 @@ class TlsCommandTest {
     @Test
     void shouldNameTheBadFileOfATlsDirBeforeBuildingTheGuest(@TempDir Path dir) {
         MigrateCommandTest.Run m = run("migrate", "--to", "127.0.0.1:1", "--guest", "synthetic:mem=1M", "--tls-dir", dir.toString());
-        assertThat(m.code()).isEqualTo(1);
+        assertThat(m.code()).isEqualTo(2);
         assertThat(m.err()).contains("ca-cert.pem: no such file");
         assertThat(m.out()).doesNotContain("guest synthetic");
     }

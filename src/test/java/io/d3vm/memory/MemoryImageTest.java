@@ -58,7 +58,7 @@ class MemoryImageTest {
     void shouldRejectEmptyAndMissingFiles() throws IOException {
         Path empty = write("empty.img", new byte[0]);
         assertThatThrownBy(() -> MemoryImage.open(empty)).hasMessageContaining("empty file");
-        assertThatThrownBy(() -> MemoryImage.open(dir.resolve("nope"))).hasMessageContaining("not a regular file");
+        assertThatThrownBy(() -> MemoryImage.open(dir.resolve("nope"))).hasMessageContaining("no such file");
     }
 
     @Test

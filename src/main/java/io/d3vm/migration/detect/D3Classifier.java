@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  * then {@code k} sampled words from {@link SamplePlan}; any word that differs from word 0 makes
  * the page NORMAL at once. Sampling only rejects: a page whose samples all agree gets the full
  * check, and only that may call it dispensable; when it does not, the page counts as a
- * false-dispensable (what sampling-only acceptance would have lost).
+ * sampler-misses (what sampling-only acceptance would have lost).
  *
  * <p>Shape, chosen by measurement (docs/BENCHMARKS.md, "Detector"): the first line is folded
  * into one branch (most normal pages differ there), the samples exit at the first disagreement
@@ -66,7 +66,7 @@ final class D3Classifier extends BatchClassifier {
         stats.sampledWords += 8 + p.length;
         stats.fullChecks++;
         if (!PageScan.uniformFrom(host, offset, PageScan.CACHE_LINE, word0)) {
-            stats.falseDispensable++;
+            stats.samplerMisses++;
             patterns[i] = 0;
             return PageClass.NORMAL;
         }

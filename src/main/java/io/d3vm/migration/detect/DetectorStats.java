@@ -12,7 +12,7 @@ public final class DetectorStats {
     /** Pages that got a complete (or early-exit) scan. */
     public long fullChecks;
     /** Pages whose samples all agreed but whose full check found them NORMAL: what sampling-only acceptance would have lost. */
-    public long falseDispensable;
+    public long samplerMisses;
     /** Nanoseconds spent inside classify. */
     public long detectorNanos;
 
@@ -38,7 +38,7 @@ public final class DetectorStats {
         }
         sampledWords += o.sampledWords;
         fullChecks += o.fullChecks;
-        falseDispensable += o.falseDispensable;
+        samplerMisses += o.samplerMisses;
         detectorNanos += o.detectorNanos;
     }
 }

@@ -87,8 +87,9 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
 
     /** The canonical description, with every parameter, that the destination parses back. */
     public String describe() {
-        return PREFIX + ":mem=" + memBytes + ",zero=" + zeroPercent + ",uniform=" + uniformPercent + ",touched-zero=" + touchedZeroPercent
-                + ",dirty-rate=" + dirtyRate + ",wss=" + wssBytes + ",threads=" + threads + ",seed=" + seed;
+        return PREFIX + ":mem=" + Sizes.compact(memBytes) + ",zero=" + zeroPercent + ",uniform=" + uniformPercent
+                + ",touched-zero=" + touchedZeroPercent + ",dirty-rate=" + dirtyRate + ",wss=" + Sizes.compact(wssBytes)
+                + ",threads=" + threads + ",seed=" + seed;
     }
 
     private static long size(Map<String, String> kv, String key, long dflt) {
@@ -99,7 +100,7 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
         try {
             return Sizes.parseBytes(v);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("synthetic guest: " + key + "=" + v + " is not a size (e.g. 64M, 4G)");
+            throw new IllegalArgumentException("synthetic guest: " + key + "=" + e.getMessage());
         }
     }
 

@@ -63,7 +63,7 @@ public final class MigrationReport {
     public Integer samples;
     public Long sampledWords;
     public Long fullChecks;
-    public Long falseDispensable;
+    public Long samplerMisses;
     public Long detectorNanos;
 
     public final List<RoundRecord> rounds = new ArrayList<>();
@@ -160,7 +160,7 @@ public final class MigrationReport {
         if (sampledWords != null) {
             d3.put("sampled-words", sampledWords);
             d3.put("full-checks", fullChecks);
-            d3.put("false-dispensable", falseDispensable);
+            d3.put("sampler-misses", samplerMisses);
             d3.put("detector-ns", detectorNanos);
         }
         ArrayNode rs = o.putArray("rounds");
@@ -216,7 +216,7 @@ public final class MigrationReport {
         if (d3.hasNonNull("sampled-words")) {
             r.sampledWords = lng(d3, "sampled-words");
             r.fullChecks = lng(d3, "full-checks");
-            r.falseDispensable = lng(d3, "false-dispensable");
+            r.samplerMisses = lng(d3, "sampler-misses");
             r.detectorNanos = lng(d3, "detector-ns");
         }
         for (JsonNode n : o.path("rounds")) {

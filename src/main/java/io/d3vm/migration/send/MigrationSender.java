@@ -160,7 +160,7 @@ public final class MigrationSender {
      */
     public boolean cancel() {
         synchronized (commitLock) {
-            if (committed || "completed".equals(phase) || "failed".equals(phase)) {
+            if (committed || "completed".equals(phase) || "failed".equals(phase) || "cancelled".equals(phase)) {
                 return false;
             }
             cancelRequested = true;
@@ -192,11 +192,14 @@ public final class MigrationSender {
         return migrate(c);
     }
 
+    /** How every failure's message ends: the sender resumed the guest (a CLI whose process ends says more). */
+    public static final String GUEST_KEEPS_RUNNING = "; the guest keeps running here";
+
     private void fail(String message) throws MigrationException {
         report.status = cancelRequested() ? MigrationStatus.CANCELLED : MigrationStatus.FAILED;
-        report.error = message + "; the guest keeps running here";
+        report.error = message + GUEST_KEEPS_RUNNING;
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
-        phase = "failed";
+        phase = report.status.json(); // "cancelled" or "failed": the progress says what the status says
         throw new MigrationException(report.error);
     }
 
@@ -462,7 +465,6 @@ public final class MigrationSender {
         long bytes = s.bytesWritten() - bytes0;
         RoundRecord r = new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(t0));
         report.rounds.add(r);
-        report.ramNormal += normal;
         return r;
     }
 
@@ -470,8 +472,12 @@ public final class MigrationSender {
             throws IOException {
         classifier.classify(memory, first, n, round, cls);
         FrameBuffer fb = s.buffer();
-        return fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
+        // Counted per batch, not per round: a migration cancelled mid-round reports the normal pages
+        // it sent in that round too, as d3.pages counts the pages it classified.
+        int normal = fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
                 sentDigest);
+        report.ramNormal += normal;
+        return normal;
     }
 
     private Messages.Ack readAck(FrameDecoder in, int stage) throws IOException, Refusal {
@@ -583,7 +589,7 @@ public final class MigrationSender {
         System.arraycopy(st.pages, 0, report.pagesByClass, 0, report.pagesByClass.length);
         report.sampledWords = st.sampledWords;
         report.fullChecks = st.fullChecks;
-        report.falseDispensable = st.falseDispensable;
+        report.samplerMisses = st.samplerMisses;
         report.detectorNanos = st.detectorNanos;
         report.ramRemaining = report.status == MigrationStatus.COMPLETED ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
     }

@@ -98,7 +98,7 @@ class PageClassifierTest {
             assertThat(s.totalPages()).isEqualTo(8);
             assertThat(s.dispensablePages()).isEqualTo(6);
             // page 3's only difference sits in its last word, which samples may or may not hit
-            assertThat(s.falseDispensable).isBetween(0L, name.equals("full") ? 0L : 1L);
+            assertThat(s.samplerMisses).isBetween(0L, name.equals("full") ? 0L : 1L);
         }
     }
 
@@ -254,7 +254,7 @@ class PageClassifierTest {
                 // every resident page reads its first cache line; full checks happen only when samples agree
                 assertThat(s.sampledWords).isGreaterThanOrEqualTo(8 * resident);
                 assertThat(s.fullChecks).isEqualTo(expected[PageClass.ZERO.ordinal()]
-                        + expected[PageClass.UNIFORM.ordinal()] + s.falseDispensable);
+                        + expected[PageClass.UNIFORM.ordinal()] + s.samplerMisses);
             }
             DetectorStats merged = new DetectorStats();
             merged.add(s);
@@ -271,7 +271,7 @@ class PageClassifierTest {
             mem.page(0).set(LE_LONG, 128, 42L);
             PageClassifier c = Detectors.create("d3", samples);
             assertThat(classifyAll(c, mem, 7)).containsExactly(PageClass.NORMAL);
-            assertThat(c.stats().falseDispensable).isEqualTo(1);
+            assertThat(c.stats().samplerMisses).isEqualTo(1);
             assertThat(c.stats().fullChecks).isEqualTo(1);
             assertThat(c.stats().sampledWords).isEqualTo(8 + samples);
         }
@@ -297,7 +297,7 @@ class PageClassifierTest {
             assertThat(classifyAll(c, mem, 3)).containsExactly(PageClass.NORMAL);
             assertThat(c.stats().sampledWords).as("first line, then samples up to the third").isEqualTo(8 + 3);
             assertThat(c.stats().fullChecks).isZero();
-            assertThat(c.stats().falseDispensable).isZero();
+            assertThat(c.stats().samplerMisses).isZero();
         }
     }
 

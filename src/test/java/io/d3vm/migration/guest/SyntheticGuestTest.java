@@ -105,7 +105,7 @@ class SyntheticGuestTest {
     @ParameterizedTest
     @CsvSource(delimiter = '|', quoteCharacter = '"', value = {
             "synthetic:zero=70 | mem=SIZE is required",
-            "synthetic:mem=4X | mem=4X is not a size",
+            "synthetic:mem=4X | is not a size (examples: 4096",
             "synthetic:mem=4097 | must be a positive multiple of 4096",
             "synthetic:mem=1M,zero=101 | zero=101 must be a whole number 0..100",
             "synthetic:mem=1M,zero=60,uniform=50 | zero=60 plus uniform=50",

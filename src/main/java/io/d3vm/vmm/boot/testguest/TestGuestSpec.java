@@ -1,7 +1,8 @@
 package io.d3vm.vmm.boot.testguest;
 
+import io.d3vm.memory.Sizes;
+
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -38,7 +39,7 @@ public record TestGuestSpec(String workload, long memBytes, Map<String, String> 
                     + formatSize(MIN_MEM) + " (it loads below 16 MiB and its workloads run above)");
         }
         if (memBytes > MAX_MEM || (memBytes & 0xfff) != 0) {
-            throw new IllegalArgumentException("mem=" + memBytes + " must be a multiple of 4 KiB up to 1T");
+            throw new IllegalArgumentException("mem=" + formatSize(memBytes) + " must be a multiple of 4 KiB up to 1T");
         }
         for (var e : params.entrySet()) {
             if (!KEY.matcher(e.getKey()).matches() || e.getKey().equals("mem")) {
@@ -132,50 +133,14 @@ public record TestGuestSpec(String workload, long memBytes, Map<String, String> 
      * as QEMU's {@code -m} reads it.
      */
     public static long parseSize(String s) {
-        if (s == null || s.isEmpty()) {
-            throw new IllegalArgumentException("empty size: write e.g. 256M or 1G");
+        long n = Sizes.parse(s, 20);
+        if (n <= 0) {
+            throw new IllegalArgumentException("'" + s + "' is not a size above zero (e.g. 256M, 1G)");
         }
-        String t = s.trim().toUpperCase(Locale.ROOT);
-        if (t.endsWith("IB")) {
-            t = t.substring(0, t.length() - 2);
-        } else if (t.endsWith("B") && t.length() > 1 && !Character.isDigit(t.charAt(t.length() - 2))) {
-            t = t.substring(0, t.length() - 1);
-        }
-        int shift = 20;
-        char last = t.charAt(t.length() - 1);
-        if (Character.isLetter(last)) {
-            shift = switch (last) {
-                case 'B' -> 0;
-                case 'K' -> 10;
-                case 'M' -> 20;
-                case 'G' -> 30;
-                case 'T' -> 40;
-                default -> throw new IllegalArgumentException("bad size '" + s + "': use a K, M, G or T suffix");
-            };
-            t = t.substring(0, t.length() - 1);
-        }
-        long n;
-        try {
-            n = Long.parseLong(t);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("bad size '" + s + "': write e.g. 256M or 1G");
-        }
-        if (n <= 0 || n > (Long.MAX_VALUE >>> shift)) {
-            throw new IllegalArgumentException("bad size '" + s + "': must be positive and below 8 EiB");
-        }
-        return n << shift;
+        return n;
     }
 
     public static String formatSize(long bytes) {
-        if (bytes > 0 && bytes % (1L << 30) == 0) {
-            return (bytes >> 30) + "G";
-        }
-        if (bytes > 0 && bytes % (1L << 20) == 0) {
-            return (bytes >> 20) + "M";
-        }
-        if (bytes > 0 && bytes % (1L << 10) == 0) {
-            return (bytes >> 10) + "K";
-        }
-        return bytes + "B";
+        return Sizes.compact(bytes);
     }
 }

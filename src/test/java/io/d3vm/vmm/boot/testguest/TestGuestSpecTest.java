@@ -50,8 +50,8 @@ class TestGuestSpecTest {
             "test:idle,wss | is not key=value",
             "test:idle,Bad=1 | bad test-guest key",
             "test:idle,a=1,a=2 | appears twice",
-            "test:idle,mem=12X | bad size",
-            "test:idle,mem=-5M | bad size",
+            "test:idle,mem=12X | is not a size (examples: 4096",
+            "test:idle,mem=-5M | is not a size",
             "test:idle,mem=1000001K | multiple of 4 KiB",
     })
     void shouldRejectBadSpecsSayingWhy(String text, String expected) {
