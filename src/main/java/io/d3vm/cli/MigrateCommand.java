@@ -133,6 +133,36 @@ final class MigrateCommand implements Callable<Integer> {
                 Sizes.format(g.memory().totalBytes()), (System.nanoTime() - t0) / 1e9, to.getHostString() + ":" + to.getPort(), detector);
         out.flush();
         MigrationSender sender = new MigrationSender(g, options);
+        // Ctrl-C or SIGTERM: cancel cleanly (the destination gets ABORT "migration cancelled" and
+        // discards its copy) and let the summary below be printed before the JVM exits (130/143).
+        java.util.concurrent.CountDownLatch reported = new java.util.concurrent.CountDownLatch(1);
+        Thread onSignal = Thread.ofPlatform().name("d3vm-interrupt").unstarted(() -> {
+            if (sender.cancel()) {
+                err.println("d3vm: interrupted: cancelling the migration; the destination is told to discard its copy");
+                err.flush();
+                try {
+                    reported.await(MigrationSender.CANCEL_GRACE_MILLIS + 5_000, java.util.concurrent.TimeUnit.MILLISECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(onSignal);
+        try {
+            return migrateAndReport(g, sender, channel, target, stdout, out, err);
+        } finally {
+            reported.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(onSignal);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it was waiting for exactly this
+            }
+        }
+    }
+
+    /** Migrates, then prints the summary, writes the report and returns the exit code. */
+    private int migrateAndReport(Migratable g, MigrationSender sender, Transport channel, InetSocketAddress target,
+                                 PrintWriter stdout, PrintWriter out, PrintWriter err) {
         MigrationReport r;
         boolean ok;
         try (var p = new MigrationOutput.ProgressPrinter(sender::progress, out, progress || (System.console() != null && System.console().isTerminal()))) {

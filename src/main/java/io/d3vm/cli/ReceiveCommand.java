@@ -48,6 +48,8 @@ import java.util.concurrent.Callable;
                 "Example: d3vm receive --listen 127.0.0.1:7000 --once --report dest.json",
                 ""})
 final class ReceiveCommand implements Callable<Integer> {
+    /** The peer of the migration being received, for the message on a signal; null between migrations. */
+    private volatile String receiving;
 
 
     @Spec
@@ -171,6 +173,14 @@ final class ReceiveCommand implements Callable<Integer> {
         prepareForFirstMigration(err);
         Migratable running = null;
         ReceivedVm vm = null;
+        // SIGTERM or Ctrl-C: say so, and what happens to a migration under way (nothing runs half-received).
+        Thread onSignal = Thread.ofPlatform().name("d3vm-interrupt").unstarted(() -> {
+            String peer = receiving;
+            err.println("d3vm: receive stopped by a signal" + (peer == null ? ""
+                    : "; the migration from " + peer + " is abandoned: its half-received guest never runs here, the source keeps it"));
+            err.flush();
+        });
+        Runtime.getRuntime().addShutdownHook(onSignal);
         try (l) {
             // The address as it was typed (0.0.0.0, [::]), with the port bound (for :0): pasteable into --to.
             out.printf(Locale.ROOT, "listening on %s for migrations (guests: %s; max memory %s)%n",
@@ -208,6 +218,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     running = null;
                 }
                 out.println("migration from " + c.peer() + " ...");
+                receiving = c.peer();
                 out.flush();
                 MigrationReceiver receiver = new MigrationReceiver(factories, limits);
                 boolean ok;
@@ -224,6 +235,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     ok = false;
                     error = e.getMessage();
                 }
+                receiving = null;
                 MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
                 if (paused != null) {
                     r.status = MigrationStatus.UNCONFIRMED;
@@ -278,6 +290,11 @@ final class ReceiveCommand implements Callable<Integer> {
                 }
             }
         } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(onSignal);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is saying why
+            }
             if (running != null) {
                 if (vm != null) {
                     vm.replaced();

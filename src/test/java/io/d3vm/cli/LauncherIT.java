@@ -177,4 +177,85 @@ class LauncherIT {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("d3guest: boot workload=poweroff mem=64 ");
     }
+
+    /** A launcher process whose output (both streams, merged) is collected line by line as it comes. */
+    static final class Running implements AutoCloseable {
+        final Process process;
+        private final List<String> lines = java.util.Collections.synchronizedList(new ArrayList<>());
+
+        Running(String... args) throws IOException {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(PROJECT.resolve("d3vm").toString());
+            cmd.addAll(List.of(args));
+            ProcessBuilder pb = new ProcessBuilder(cmd).directory(PROJECT.toFile()).redirectErrorStream(true);
+            pb.environment().put("D3VM_NO_BUILD", "1");
+            process = pb.start();
+            Thread.ofPlatform().daemon().start(() -> {
+                try (var r = new java.io.BufferedReader(new java.io.InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String l; (l = r.readLine()) != null; ) {
+                        lines.add(l);
+                    }
+                } catch (IOException ended) {
+                    // the process is gone
+                }
+            });
+        }
+
+        /** The first line matching {@code regex}, waiting for it up to 60 s. */
+        java.util.regex.Matcher await(String regex) throws InterruptedException {
+            java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (System.nanoTime() < deadline) {
+                synchronized (lines) {
+                    for (String l : lines) {
+                        java.util.regex.Matcher m = p.matcher(l);
+                        if (m.matches()) {
+                            return m;
+                        }
+                    }
+                }
+                Thread.sleep(20);
+            }
+            throw new AssertionError("no line /" + regex + "/ within 60 s; output:\n" + String.join("\n", lines));
+        }
+
+        String text() {
+            synchronized (lines) {
+                return String.join("\n", lines);
+            }
+        }
+
+        void signal(String name) throws Exception {
+            assertThat(new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).start().waitFor()).isZero();
+        }
+
+        int awaitExit() throws InterruptedException {
+            assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("exited within 60 s:\n%s", text()).isTrue();
+            return process.exitValue();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            process.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void shouldCancelCleanlyOnCtrlCAndTellTheDestinationWhichSaysSoAndStopsOnSigterm() throws Exception {
+        try (Running dst = new Running("receive", "--listen", "127.0.0.1:0");
+             Running src = new Running("migrate", "--to", "127.0.0.1:" + dst.await("listening on 127\\.0\\.0\\.1:(\\d+) .*").group(1),
+                     "--guest", "synthetic:mem=1G,zero=0,uniform=0", "--max-bandwidth", "20M")) {
+            src.await("pre-copy +round .*");          // the progress line (every 2 s): round 1 is under way
+            src.signal("INT");
+            assertThat(src.awaitExit()).isEqualTo(130);                 // 128 + SIGINT, as shells expect
+            assertThat(src.text()).contains("d3vm: interrupted: cancelling the migration")
+                    .contains("migration CANCELLED after").contains("d3vm: migration cancelled in phase pre-copy");
+            dst.await("d3vm: the source cancelled the migration in phase pre-copy; the half-received guest was discarded.*");
+            assertThat(dst.text()).doesNotContain("protocol error");
+
+            dst.signal("TERM");
+            assertThat(dst.awaitExit()).isEqualTo(143);
+            assertThat(dst.text()).contains("d3vm: receive stopped by a signal");
+        }
+    }
 }

@@ -100,7 +100,11 @@ public final class MigrationReceiver {
                         + " discarded. Check the source: if it says the guest keeps running there, this copy is redundant.", e.guest, why);
             } catch (PeerAbort e) {
                 peerTold = true;
-                throw new MigrationException("the source aborted the migration: " + e.getMessage());
+                String reason = e.getMessage();
+                throw new MigrationException(reason.startsWith(Wire.ABORT_CANCELLED)
+                        ? "the source cancelled the migration" + reason.substring(Wire.ABORT_CANCELLED.length())
+                                + "; the half-received guest was discarded, the source keeps running it"
+                        : "the source aborted the migration: " + reason);
             } catch (ProtocolException e) {
                 throw new MigrationException("protocol error from " + stats.peer + " (" + state.describe() + "): " + e.getMessage(), e);
             } catch (IOException e) {

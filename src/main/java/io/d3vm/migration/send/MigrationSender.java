@@ -79,7 +79,7 @@ public final class MigrationSender {
     // Cancellation (the control API's migrate-cancel): honoured until COMPLETE is about to go out.
     // After that point the destination may already run the guest, so only the ACK decides.
     private final Object commitLock = new Object();
-    private boolean cancelRequested;
+    private volatile boolean cancelRequested;
     private boolean committed;
     // Set on reading the positive completion ACK: the hand-over's commit point (see the class doc).
     private volatile boolean handedOver;
@@ -151,12 +151,17 @@ public final class MigrationSender {
                 s == null ? bytesBeforeSink : s.bytesWritten(), dirtyPages, System.nanoTime() - startNanos);
     }
 
+    /** How long a cancel waits for the sending thread to stop at a batch boundary before it closes the connection. */
+    public static final long CANCEL_GRACE_MILLIS = 2_000;
+
     /**
-     * Stops a running migration before its point of no return: the connection is closed, the
-     * sender's failure path resumes the guest here (intact) and tells the destination to discard,
-     * and {@link #migrate} throws with status {@code cancelled}. Returns false when it is too late
-     * (COMPLETE is on its way: the destination may already be running the guest) or the migration
-     * already ended. Callable from any thread.
+     * Stops a running migration before its point of no return: the sending thread stops at its
+     * next batch of pages, its failure path resumes the guest here (intact) and tells the
+     * destination with ABORT that the source cancelled, and {@link #migrate} throws with status
+     * {@code cancelled}. A sender blocked on the network (a stalled peer, an ACK that does not come)
+     * has {@link #CANCEL_GRACE_MILLIS} to get there; then the connection is closed under it.
+     * Returns false when it is too late (COMPLETE is on its way: the destination may already be
+     * running the guest) or the migration already ended. Callable from any thread.
      */
     public boolean cancel() {
         synchronized (commitLock) {
@@ -167,9 +172,34 @@ public final class MigrationSender {
         }
         Connection c = connection;
         if (c != null) {
-            closeQuietly(c);
+            Thread.ofPlatform().daemon().name("cancel-deadline").start(() -> {
+                try {
+                    if (!ended.await(CANCEL_GRACE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                        closeQuietly(c);
+                    }
+                } catch (InterruptedException e) {
+                    closeQuietly(c);
+                }
+            });
         }
         return true;
+    }
+
+    /** Counted down when {@link #migrate} returns or throws. */
+    private final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+
+    /** Waits up to {@code millis} for {@link #migrate} to end (a signal handler's cancel waits for the ABORT to leave). */
+    public boolean awaitEnd(long millis) throws InterruptedException {
+        return ended.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    /** Thrown at a batch boundary once {@link #cancel} was asked: the failure path takes it from there. */
+    private static final class Cancelled extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        Cancelled() {
+            super("cancelled", null);
+        }
     }
 
     /** Connects through {@code transport} and migrates; a refused connection names the likely cause. */
@@ -200,6 +230,7 @@ public final class MigrationSender {
         report.error = message + GUEST_KEEPS_RUNNING;
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
         phase = report.status.json(); // "cancelled" or "failed": the progress says what the status says
+        ended.countDown();
         throw new MigrationException(report.error);
     }
 
@@ -368,6 +399,7 @@ public final class MigrationSender {
         guest.stopDirtyLogging();
         closeQuietly(c);
         report.status = MigrationStatus.COMPLETED;
+        ended.countDown();
         long total = report.totalTimeUs;
         finish(classifier.stats());
         report.totalTimeUs = total; // the audit below is not part of the migration's time
@@ -470,6 +502,9 @@ public final class MigrationSender {
 
     private int batch(GuestMemory memory, PageClassifier classifier, Classification cls, MemoryRegion region, long first, int n, FrameSink s)
             throws IOException {
+        if (cancelRequested) {      // a plain read: the flag only ever goes from false to true
+            throw new Cancelled();
+        }
         classifier.classify(memory, first, n, round, cls);
         FrameBuffer fb = s.buffer();
         // Counted per batch, not per round: a migration cancelled mid-round reports the normal pages
@@ -501,7 +536,7 @@ public final class MigrationSender {
             return e.getMessage();
         }
         if (cancelRequested()) {
-            return "migration cancelled in phase " + phase;
+            return Wire.ABORT_CANCELLED + " in phase " + phase;
         }
         if (watchdog.fired()) {
             return "the destination " + report.peer + " stopped responding (nothing moved for " + watchdog.timeoutMillis() + " ms in phase "
@@ -554,6 +589,7 @@ public final class MigrationSender {
                 + " (which resumes only on GO): it runs nowhere until an operator acts, and nothing is lost";
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
         phase = "failed";
+        ended.countDown();
         throw new MigrationException(report.error);
     }
 

@@ -144,6 +144,12 @@ public final class Wire {
     public static final int GO_SIZE = 0;
     public static final int SYNC_SIZE = 0;
 
+    /**
+     * How the reason of an ABORT begins when the source's operator cancelled (migrate-cancel, Ctrl-C,
+     * SIGTERM), so that the destination says "the source cancelled" rather than reporting a failure.
+     */
+    public static final String ABORT_CANCELLED = "migration cancelled";
+
     /** Longest description, message or reason, in UTF-8 bytes. */
     public static final int MAX_TEXT_BYTES = 4096;
 
