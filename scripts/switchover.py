@@ -89,6 +89,13 @@ def one(a, d3vm, work):
         end = time.monotonic() + 10
         while time.monotonic() < end and hb.count("dst") < 20:
             time.sleep(0.05)
+        dst_report = os.path.join(work, "dst.json")
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not os.path.exists(dst_report):
+            time.sleep(0.05)
+        if os.path.exists(dst_report):
+            with open(dst_report) as f:
+                q["dst-phases"] = json.load(f).get("downtime-phases", {})
         return q, hb.observed_downtime_ms()
     finally:
         for p in procs:
@@ -117,7 +124,9 @@ def main():
             continue
         observed.append(obs)
         phases = " ".join(f"{k}={v:.1f}" for k, v in q.get("downtime-phases", {}).items())
-        print(f"run {i}: observed {obs} ms, reported {q.get('downtime')} ms ({phases})", flush=True)
+        dst_phases = " ".join(f"{k}={v:.1f}" for k, v in q.get("dst-phases", {}).items())
+        print(f"run {i}: observed {obs} ms, reported {q.get('downtime')} ms (source: {phases}; destination: {dst_phases})",
+              flush=True)
     if observed:
         print(f"observed downtime over {len(observed)} runs: median {statistics.median(observed):.1f} ms, "
               f"{min(observed):.1f}-{max(observed):.1f}")

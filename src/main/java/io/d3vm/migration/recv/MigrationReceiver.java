@@ -7,6 +7,7 @@ import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.memory.MemoryRegion;
 import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.PauseUrgency;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.RoundRecord;
@@ -87,8 +88,9 @@ public final class MigrationReceiver {
         boolean peerTold = false;
         try (StallWatchdog watchdog = new StallWatchdog(connection, in::bytesRead, limits.readTimeoutMillis())) {
             watchdog.arm(limits.readTimeoutMillis());
+            Session session = new Session(in, out, connection);
             try {
-                return new Session(in, out, connection).run();
+                return session.run();
             } catch (Unconfirmed e) {
                 peerTold = true; // nothing to tell: the source either committed or already resumed
                 Throwable why = e.getCause();
@@ -118,6 +120,8 @@ public final class MigrationReceiver {
                 throw new MigrationException(e.getMessage());
             } catch (RuntimeException e) {
                 throw new MigrationException("receiving failed (" + state.describe() + "): " + e, e);
+            } finally {
+                session.endUrgency();
             }
         } catch (MigrationException e) {
             failed(connection, out, peerTold ? null : e.getMessage());
@@ -148,6 +152,13 @@ public final class MigrationReceiver {
 
     /** The frames of one migration, in order. */
     private final class Session {
+        void endUrgency() {
+            if (urgent != null) {
+                urgent.close();
+                urgent = null;
+            }
+        }
+
         private final FrameDecoder in;
         private final FrameBuffer out;
         private final Connection connection;
@@ -159,6 +170,8 @@ public final class MigrationReceiver {
         private DirtyBitmap received;
         private byte[] savedState;
         private java.util.concurrent.FutureTask<Long> digest;
+        /** Raised from the sync ACK (the source pauses) until the guest runs here (see PauseUrgency). */
+        private PauseUrgency urgent;
         /** Every page folded as it is rebuilt: at COMPLETE, the digest of this memory. */
         private IncrementalDigest rebuilt;
         private boolean verified;
@@ -242,6 +255,7 @@ public final class MigrationReceiver {
                         // The source has committed: its copy never runs again. Only now may ours.
                         guest.resume();
                         stats.phase("go-to-running", (System.nanoTime() - go) / 1000);
+                        endUrgency();
                         Migratable done = guest;
                         guest = null;
                         return done;
@@ -251,6 +265,9 @@ public final class MigrationReceiver {
                         // Everything before it is rebuilt: the source may pause its guest now.
                         out.ack(Wire.STAGE_SYNC, true, ((ReceiveState.BetweenRounds) next).completed(), "");
                         out.writeTo(connection.output());
+                        if (urgent == null) {
+                            urgent = PauseUrgency.enter(); // the source pauses now: until its guest runs here
+                        }
                     }
                     case ABORT -> throw new PeerAbort(in.readAbort().reason());
                     case ACK -> throw new AssertionError("the state machine admits no ACK");

@@ -6,6 +6,7 @@ import io.d3vm.memory.IncrementalDigest;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryRegion;
 import io.d3vm.migration.MigrationException;
+import io.d3vm.migration.PauseUrgency;
 import io.d3vm.migration.detect.Classification;
 import io.d3vm.migration.detect.DetectorStats;
 import io.d3vm.migration.detect.Detectors;
@@ -249,6 +250,7 @@ public final class MigrationSender {
         FrameDecoder in = new FrameDecoder(c.input(), Wire.DEFAULT_MAX_FRAME);
         boolean logging = false;
         MigrationException failure = null;
+        PauseUrgency urgent = null;
         try (FrameSink s = new FrameSink(c.output(), new RateLimiter(options.maxBandwidth()));
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
             sink = s;
@@ -309,6 +311,7 @@ public final class MigrationSender {
                 }
 
                 // ---- stop-and-copy ----  (each step's share of the pause goes to downtime-phases)
+                urgent = PauseUrgency.enter();
                 long pausedAt = System.nanoTime();
                 phase = "stop-and-copy";
                 guest.pause();
@@ -370,11 +373,15 @@ public final class MigrationSender {
                 s.buffer().go();
                 s.flush();
                 lap("go", t);
+                urgent.close();
                 report.downtimeUs = MigrationReport.microsSince(pausedAt);
                 report.totalTimeUs = MigrationReport.microsSince(startNanos);
                 watchdog.disarm();
                 destinationDigest = done.digest();
             } catch (Refusal | IOException | RuntimeException e) {
+                if (urgent != null) {
+                    urgent.close();
+                }
                 String why = describe(e, watchdog, in, c);
                 if (handedOver) {
                     unconfirmed(logging, c, why);
