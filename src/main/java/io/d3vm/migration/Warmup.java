@@ -9,6 +9,7 @@ import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.MemoryDigest;
 
 import java.io.IOException;
@@ -73,6 +74,7 @@ public final class Warmup {
 
     private static void selfMigrations(java.util.function.Consumer<String> why) {
         MemoryDigest.warmUp(); // the self-migrations below hash pages, but never a whole memory in one pass
+        DirtyBitmap.warmUp();  // nor scan a large guest's dirty bitmap
         TcpTransport tcp = new TcpTransport();
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             for (int i = 0; i < MIGRATIONS; i++) {

@@ -51,18 +51,10 @@ public interface Migratable {
      * {@link #saveState} begun now and finished while the caller does other work: the engine sends
      * the final dirty pages in the meantime, so the pause pays for the longer of the two, not
      * their sum. Reading state must not write guest memory (the final dirty pass may already have
-     * read it). By default the state is read on a thread of its own.
+     * read it). By default the state is read on {@link StateSaveThread}, started before the pause.
      */
     default java.util.concurrent.CompletableFuture<byte[]> saveStateAsync() {
-        java.util.concurrent.CompletableFuture<byte[]> f = new java.util.concurrent.CompletableFuture<>();
-        Thread.ofPlatform().daemon().name("state-save").start(() -> {
-            try {
-                f.complete(saveState());
-            } catch (Throwable t) {
-                f.completeExceptionally(t);
-            }
-        });
-        return f;
+        return StateSaveThread.submit(this);
     }
 
     /** Restores what {@link #saveState} produced on the source. The guest is paused. */

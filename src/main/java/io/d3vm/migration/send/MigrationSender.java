@@ -12,6 +12,7 @@ import io.d3vm.migration.detect.DetectorStats;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.detect.PageClassifier;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.guest.StateSaveThread;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.report.RoundRecord;
@@ -93,6 +94,7 @@ public final class MigrationSender {
     private long destinationDigest;
 
     public MigrationSender(Migratable guest, SendOptions options) {
+        StateSaveThread.prestart(); // not inside the pause
         this.guest = guest;
         this.options = options;
         report.role = "source";
