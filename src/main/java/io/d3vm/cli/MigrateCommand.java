@@ -122,8 +122,13 @@ final class MigrateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--samples " + samples + ": " + e.getMessage());
         }
-        SendOptions options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
-                SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify);
+        SendOptions options;
+        try {
+            options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
+                    SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
+        }
         InetSocketAddress target = CliValues.resolve(to);
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();

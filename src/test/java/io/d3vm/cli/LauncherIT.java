@@ -258,4 +258,28 @@ class LauncherIT {
             assertThat(dst.text()).contains("d3vm: receive stopped by a signal");
         }
     }
+
+    @Test
+    void shouldSayWhenThePauseWentPastTheLimitAndNameTheSamplerMissesForWhatTheyAre() throws Exception {
+        try (Running dst = new Running("receive", "--listen", "127.0.0.1:0", "--once")) {
+            String port = dst.await("listening on 127\\.0\\.0\\.1:(\\d+) .*").group(1);
+            // Round 1 takes at least 0.2 s under the cap while the writers dirty 20000 pages/s, and
+            // --max-rounds 1 leaves all of them to the pause: far past 1 ms, whatever the machine.
+            Run r = launch("migrate", "--to", "127.0.0.1:" + port, "--guest", "synthetic:mem=64M,dirty-rate=20000",
+                    "--max-rounds", "1", "--max-bandwidth", "100M", "--downtime-limit", "1ms");
+            assertThat(r.code()).as(r.err()).isZero();
+            assertThat(r.out()).contains("migration completed in")
+                    .containsPattern("the pause \\(\\d+ ms\\) went past --downtime-limit \\(1 ms\\): pre-copy stopped on max-rounds")
+                    .contains("sampler misses (caught by the full check)").doesNotContain("false-dispensable");
+            assertThat(dst.awaitExit()).isZero();
+        }
+    }
+
+    @Test
+    void shouldRefuseADowntimeLimitOfZeroAsABadArgument() throws Exception {
+        Run r = launch("migrate", "--to", "127.0.0.1:9", "--guest", "synthetic:mem=64M", "--downtime-limit", "0ms");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.errLines()).hasSize(2);
+        assertThat(r.errLines().get(0)).contains("downtime limit must be at least 1 ms");
+    }
 }
