@@ -4,12 +4,12 @@
  *  - _start32: Multiboot v1 entry (QEMU -kernel). 32-bit protected mode, paging off, EAX=0x2BADB002,
  *    EBX=Multiboot info. Loads our GDT, identity-maps the first 4 GiB with 2 MiB pages in the final
  *    page tables, enables long mode and joins entry64.
- *  - entry64: d3vm entry (GUEST-CONTRACT.md). 64-bit mode, CS=0x10, RSP=0, RDI=Multiboot info,
+ *  - entry64: d3vm entry (guest/README.md "Boot contract"). 64-bit mode, CS=0x10, RSP=0, RDI=Multiboot info,
  *    EAX=0x2BADB002, interrupts off.
  *
  * Our GDT uses the same selectors as d3vm's (code64 0x10, data 0x18), so a d3vm entry needs no far
  * return to reload CS; the 32-bit path far-jumps to 0x10. Nothing here uses a 32-bit iret (kvm_pvm's
- * emulator rejects it, /work/shared/HOST-KVM.md).
+ * emulator rejects it, docs/HOST-KVM.md).
  */
 #define MB_MAGIC 0x1BADB002
 #define MB_FLAGS 0x00000003             /* bit 0: page-align modules, bit 1: give memory info/map */

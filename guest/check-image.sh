@@ -1,5 +1,5 @@
 #!/bin/sh
-# Checks the final image against GUEST-CONTRACT.md: ELF32 i386, Multiboot v1 header (magic +
+# Checks the final image against guest/README.md "Boot contract": ELF32 i386, Multiboot v1 header (magic +
 # checksum) 4-byte aligned and the D3VM header 8-byte aligned within the first 8 KiB of the file.
 set -eu
 f="$1"

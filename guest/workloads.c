@@ -1,6 +1,6 @@
 /*
  * d3guest workloads: idle, dirty, verify, image (README.md documents options and output lines).
- * Page contents imitate what DESIGN.md measured in real Linux guests (zero, poison/uniform, text,
+ * Page contents imitate what real Linux guests hold (docs/BENCHMARKS.md, "Real guest memory") (zero, poison/uniform, text,
  * random and struct-array pages), so the migration detector has realistic work.
  */
 #include "lib.h"
@@ -60,7 +60,7 @@ static void fill_text(uint64_t *pg, uint64_t h)
 }
 
 /* An array of 64-byte records shaped like the kernel's struct page: flags, refcount, pointers,
- * zero fields — what made power-of-two probe spacing alias (DESIGN.md point 4). */
+ * zero fields — what made power-of-two probe spacing alias (docs/DESIGN.md, decision 4). */
 static void fill_struct(uint64_t *pg, uint64_t h)
 {
     uint64_t s = h | 1;

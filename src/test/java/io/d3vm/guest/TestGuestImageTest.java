@@ -11,7 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Checks the built test guest (classpath resource /guest/d3guest.elf, built by guest/Makefile in
- * generate-resources) against GUEST-CONTRACT.md, without running it: ELF32 i386, Multiboot v1 and
+ * generate-resources) against guest/README.md "Boot contract", without running it: ELF32 i386, Multiboot v1 and
  * D3VM headers in the first 8 KiB, PT_LOAD segments inside [1 MiB, 16 MiB), entry64 inside a
  * loaded executable segment.
  */

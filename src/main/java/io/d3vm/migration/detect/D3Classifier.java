@@ -6,7 +6,7 @@ import io.d3vm.memory.MemoryRegion;
 import java.lang.foreign.MemorySegment;
 
 /**
- * D3 detection (DESIGN.md, "Our decisions" 1, 2 and 4): residency, then the first cache line,
+ * D3 detection (docs/DESIGN.md, decisions 1, 2 and 4): residency, then the first cache line,
  * then {@code k} sampled words from {@link SamplePlan}; any word that differs from word 0 makes
  * the page NORMAL at once. Sampling only rejects: a page whose samples all agree gets the full
  * check, and only that may call it dispensable; when it does not, the page counts as a

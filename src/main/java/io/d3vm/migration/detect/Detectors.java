@@ -17,7 +17,7 @@ public final class Detectors {
     public static final List<String> NAMES = List.of("none", "full", "d3");
     /** The detector a migration uses when not told otherwise. */
     public static final String DEFAULT_DETECTOR = "d3";
-    /** Sampled words per page for {@code d3} when not told otherwise (DESIGN.md, decision 2). */
+    /** Sampled words per page for {@code d3} when not told otherwise (docs/DESIGN.md, decision 2). */
     public static final int DEFAULT_SAMPLES = 8;
 
     private Detectors() {}

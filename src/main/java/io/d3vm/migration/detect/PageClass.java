@@ -2,7 +2,7 @@ package io.d3vm.migration.detect;
 
 /**
  * What a page is, as far as migration cares. Only {@link #NORMAL} pages carry their bytes over
- * the wire; the others are dispensable and cross as metadata (DESIGN.md, "Our decisions" 1).
+ * the wire; the others are dispensable and cross as metadata (docs/DESIGN.md, decision 1).
  */
 public enum PageClass {
     /** Content that must be sent. */

@@ -4,7 +4,7 @@ import io.d3vm.memory.GuestMemory;
 
 /**
  * Decides which pages are dispensable. Three detectors share this interface so the same engine
- * runs the paper's baseline and ours side by side (DESIGN.md, "Our decisions" 5):
+ * runs the paper's baseline and ours side by side (docs/DESIGN.md, decision 5):
  * {@code none} (every page NORMAL), {@code full} (complete scan of every page) and {@code d3}
  * (sampled words reject fast; only a full check may accept).
  *

@@ -3,7 +3,7 @@ package io.d3vm.migration.detect;
 import java.util.Arrays;
 
 /**
- * Where the d3 detector probes a page after its first cache line (DESIGN.md, "Our decisions" 4):
+ * Where the d3 detector probes a page after its first cache line (docs/DESIGN.md, decision 4):
  * {@code k} word offsets, one in each of {@code k} equal strata of bytes [64, 4096), never on a
  * 64-byte grid (arrays of 64-byte structures, such as the kernel's {@code struct page} table,
  * would otherwise put every probe on the same field), and different in every round so that a

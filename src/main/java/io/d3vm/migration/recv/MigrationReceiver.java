@@ -40,7 +40,7 @@ import java.nio.ByteOrder;
  * {@link HandoverUnconfirmedException}, which hands it over. An ABORT in place of GO means the
  * source never saw the ACK and resumed its own copy: the guest here is discarded.
  *
- * <p>Received-map rule (DESIGN.md decision 3): the new guest's memory starts zero and unpopulated.
+ * <p>Received-map rule (docs/DESIGN.md, decision 3): the new guest's memory starts zero and unpopulated.
  * A ZERO or UNPOPULATED record for a page that never received content costs nothing; for a page
  * that did (an earlier round sent data or a pattern) it must clear it. UNIFORM fills the pattern.
  *

@@ -1,7 +1,7 @@
 package io.d3vm.migration.send;
 
 /**
- * When pre-copy stops iterating (DESIGN.md, "Pre-copy, as we run it" 3). Checked in this order
+ * When pre-copy stops iterating (docs/DESIGN.md, "Pre-copy, as we run it" 3). Checked in this order
  * after every live round:
  * <ol>
  * <li>{@link StopReason#CONVERGED}: the dirty pages left would cross within the downtime limit at

@@ -10,7 +10,7 @@ import java.util.regex.Matcher;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** The real test guest on KVM, in each workload (GUEST-CONTRACT.md output lines). */
+/** The real test guest on KVM, in each workload (guest/README.md "Boot contract" output lines). */
 @Tag("kvm")
 class TestGuestBootTest {
     static final Duration WAIT = Duration.ofSeconds(60);

@@ -11,7 +11,7 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * The test guest's binary (GUEST-CONTRACT.md): an ELF32 i386 executable whose PT_LOAD segments
+ * The test guest's binary (guest/README.md "Boot contract"): an ELF32 i386 executable whose PT_LOAD segments
  * lie in [1 MiB, 16 MiB), with a D3VM header (magic, version 1, 64-bit entry) 8-byte aligned in
  * its first 8 KiB. {@link #parse} checks every header field and offset against the file before
  * anything is used; {@link TestGuestLoader} then copies the segments into guest memory.

@@ -14,7 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
 /**
- * Puts the test guest into a VM's memory as GUEST-CONTRACT.md says: the PT_LOAD segments (bss
+ * Puts the test guest into a VM's memory as guest/README.md "Boot contract" says: the PT_LOAD segments (bss
  * zeroed), the long-mode GDT and page tables ({@link LongMode#setUp}), a Multiboot v1 info
  * structure at {@link #INFO_ADDR} with the memory map at {@link #MMAP_ADDR} and the command line at
  * {@link #CMDLINE_ADDR}, and — for the {@code image} workload — a memory image above 16 MiB.

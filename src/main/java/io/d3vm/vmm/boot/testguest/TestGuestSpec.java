@@ -10,7 +10,7 @@ import java.util.regex.Pattern;
 /**
  * A test-guest description {@code test:<workload>[,mem=<size>][,key=value...]}, as given to
  * {@code d3vm run --guest} and sent by a migration source as its {@code describe()}. Parsed and
- * validated once; {@link #commandLine()} is what the guest reads (GUEST-CONTRACT.md): the workload
+ * validated once; {@link #commandLine()} is what the guest reads (guest/README.md "Boot contract"): the workload
  * followed by every key but {@code mem}.
  *
  * @param workload idle, dirty, verify, image, or poweroff (boot line, then power-off: for start-up timing)
