@@ -30,13 +30,6 @@ final class GuestSources {
         return m;
     }
 
-    /** Destination factories for {@code receive}. */
-    static GuestFactories destinations() {
-        // The KVM kind is registered even without /dev/kvm: opening it is deferred to the first guest.
-        return SyntheticGuest.register(new GuestFactories())
-                .register("test", (d, layout) -> testGuests().createDestination(d, layout));
-    }
-
     private static Kvm kvm;
 
     /**
