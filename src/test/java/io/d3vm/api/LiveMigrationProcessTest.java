@@ -1,5 +1,6 @@
 package io.d3vm.api;
 
+import io.d3vm.testing.D3vmProcess;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -31,7 +32,7 @@ class LiveMigrationProcessTest {
     }
 
     static int port(D3vmProcess receiver) throws InterruptedException {
-        return Integer.parseInt(receiver.await("listening on 127\\.0\\.0\\.1:(\\d+) .*", WAIT).group(1));
+        return Integer.parseInt(receiver.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+) .*", WAIT).group(1));
     }
 
     @Test
@@ -40,12 +41,12 @@ class LiveMigrationProcessTest {
         Path b = dir.resolve("b.sock");
         Path srcReport = dir.resolve("src.json");
         Path dstReport = dir.resolve("dst.json");
-        try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:verify,mem=128M,seed=5,tick-ms=200,rate=2000",
+        try (D3vmProcess src = D3vmProcess.startNamed("run", "run", "--guest", "test:verify,mem=128M,seed=5,tick-ms=200,rate=2000",
                 "--api-socket", a.toString());
-             D3vmProcess dst = D3vmProcess.start("receive", "receive", "--listen", "127.0.0.1:0", "--once",
+             D3vmProcess dst = D3vmProcess.startNamed("receive", "receive", "--listen", "127.0.0.1:0", "--once",
                      "--api-socket", b.toString(), "--report", dstReport.toString())) {
             int port = port(dst);
-            src.await("d3guest: verify pass=1 ok", WAIT);
+            src.awaitLine("d3guest: verify pass=1 ok", WAIT);
             ApiDriver.awaitSocket(a, src, WAIT);
 
             int code = Main.run("migrate", "--api-socket", a.toString(), "--to", "127.0.0.1:" + port, "--report", srcReport.toString());
@@ -55,11 +56,11 @@ class LiveMigrationProcessTest {
             long lastOnSource = D3vmProcess.lastTick(src.text());
             assertThat(lastOnSource).isPositive();
 
-            Matcher here = dst.await("  guest test:verify.* is running here; its console continues below", WAIT);
-            Matcher firstPass = dst.await("d3guest: verify pass=(\\d+) ok", here.end(), WAIT);
-            Matcher nextPass = dst.await("d3guest: verify pass=(\\d+) ok", firstPass.end(), WAIT);
+            Matcher here = dst.awaitLine("  guest test:verify.* is running here; its console continues below", WAIT);
+            Matcher firstPass = dst.awaitLine("d3guest: verify pass=(\\d+) ok", here.end(), WAIT);
+            Matcher nextPass = dst.awaitLine("d3guest: verify pass=(\\d+) ok", firstPass.end(), WAIT);
             assertThat(Long.parseLong(nextPass.group(1))).isGreaterThan(Long.parseLong(firstPass.group(1)));
-            dst.await("d3guest: tick=\\d+ .*", here.end(), WAIT);
+            dst.awaitLine("d3guest: tick=\\d+ .*", here.end(), WAIT);
             long firstOnDestination = D3vmProcess.firstTick(dst.text(), here.end());
             // The source may have printed part of the next tick line before it paused; the
             // destination then finishes that line, and its first whole tick line is one later.
@@ -90,13 +91,13 @@ class LiveMigrationProcessTest {
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
         Path a2 = dir.resolve("a2.sock");
-        try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:dirty,mem=64M,wss=16,rate=3000,tick-ms=200",
+        try (D3vmProcess src = D3vmProcess.startNamed("run", "run", "--guest", "test:dirty,mem=64M,wss=16,rate=3000,tick-ms=200",
                 "--api-socket", a.toString());
-             D3vmProcess procB = D3vmProcess.start("B", "receive", "--listen", "127.0.0.1:0", "--api-socket", b.toString());
-             D3vmProcess procA = D3vmProcess.start("A'", "receive", "--listen", "127.0.0.1:0", "--api-socket", a2.toString())) {
+             D3vmProcess procB = D3vmProcess.startNamed("B", "receive", "--listen", "127.0.0.1:0", "--api-socket", b.toString());
+             D3vmProcess procA = D3vmProcess.startNamed("A'", "receive", "--listen", "127.0.0.1:0", "--api-socket", a2.toString())) {
             String toB = "127.0.0.1:" + port(procB);
             String toA = "127.0.0.1:" + port(procA);
-            src.await("d3guest: tick=\\d+ .*pages=.*", WAIT);
+            src.awaitLine("d3guest: tick=\\d+ .*pages=.*", WAIT);
             ApiDriver.awaitSocket(a, src, WAIT);
 
             JsonNode r1 = ApiDriver.migrate(a, ApiDriver.args(toB, "d3"), WAIT);
@@ -107,9 +108,9 @@ class LiveMigrationProcessTest {
             long t2 = hop(procB, b, toA, t1);
             long t3 = hop(procA, a2, toB, t2);
             // B now runs the guest for the second time: its ticks continue from A''s.
-            Matcher again = procB.await("  guest test:dirty.* is running here; its console continues below", 0, WAIT);
-            Matcher second = procB.await("  guest test:dirty.* is running here; its console continues below", again.end(), WAIT);
-            procB.await("d3guest: tick=\\d+ .*", second.end(), WAIT);
+            Matcher again = procB.awaitLine("  guest test:dirty.* is running here; its console continues below", 0, WAIT);
+            Matcher second = procB.awaitLine("  guest test:dirty.* is running here; its console continues below", again.end(), WAIT);
+            procB.awaitLine("d3guest: tick=\\d+ .*", second.end(), WAIT);
             assertThat(D3vmProcess.firstTick(procB.text(), second.end())).isBetween(t3 + 1, t3 + 2);
             for (D3vmProcess p : new D3vmProcess[] {procB, procA}) {
                 assertThat(p.text()).doesNotContain("d3guest: boot").doesNotContain("panic");
@@ -125,17 +126,17 @@ class LiveMigrationProcessTest {
      * from {@code lastTick}, migrates it on to {@code to}, and returns its last tick here.
      */
     private static long hop(D3vmProcess p, Path socket, String to, long lastTick) throws Exception {
-        Matcher here = p.await("  guest test:dirty.* is running here; its console continues below", WAIT);
-        Matcher tick = p.await("d3guest: tick=\\d+ .*", here.end(), WAIT);
+        Matcher here = p.awaitLine("  guest test:dirty.* is running here; its console continues below", WAIT);
+        Matcher tick = p.awaitLine("d3guest: tick=\\d+ .*", here.end(), WAIT);
         assertThat(D3vmProcess.firstTick(p.text(), here.end())).isBetween(lastTick + 1, lastTick + 2);
-        p.await("d3guest: tick=\\d+ .*", tick.end(), WAIT);
+        p.awaitLine("d3guest: tick=\\d+ .*", tick.end(), WAIT);
         ApiDriver.awaitSocket(socket, p, WAIT);
         JsonNode r = ApiDriver.migrate(socket, ApiDriver.args(to, "d3"), WAIT);
         assertThat(r.path("status").asText()).as(r.toString()).isEqualTo("completed");
         assertThat(r.path("digest-match").asBoolean()).isTrue();
         // Anywhere in a line: the guest's console may be mid-line (its partial line continues on the
         // destination) when the VMM prints this on the same terminal.
-        p.await(".*d3vm: the guest migrated live to " + to.replace(".", "\\.") + " .*", here.end(), WAIT);
+        p.awaitLine(".*d3vm: the guest migrated live to " + to.replace(".", "\\.") + " .*", here.end(), WAIT);
         return D3vmProcess.lastTick(p.text());
     }
 
@@ -143,12 +144,12 @@ class LiveMigrationProcessTest {
     void shouldMoveATwoVcpuGuestAndRebuildBothVcpusAtTheDestination(@TempDir Path dir) throws Exception {
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
-        try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:idle,mem=64M,tick-ms=200", "--vcpus", "2",
+        try (D3vmProcess src = D3vmProcess.startNamed("run", "run", "--guest", "test:idle,mem=64M,tick-ms=200", "--vcpus", "2",
                 "--api-socket", a.toString());
-             D3vmProcess dst = D3vmProcess.start("receive", "receive", "--listen", "127.0.0.1:0", "--once",
+             D3vmProcess dst = D3vmProcess.startNamed("receive", "receive", "--listen", "127.0.0.1:0", "--once",
                      "--api-socket", b.toString())) {
             int port = port(dst);
-            src.await("d3guest: tick=2 .*", WAIT);
+            src.awaitLine("d3guest: tick=2 .*", WAIT);
             ApiDriver.awaitSocket(a, src, WAIT);
             assertThat(ApiDriver.call(a, "query-status").path("vcpus").asInt()).isEqualTo(2);
             JsonNode r = ApiDriver.migrate(a, ApiDriver.args("127.0.0.1:" + port, "d3"), WAIT);
@@ -156,8 +157,8 @@ class LiveMigrationProcessTest {
             assertThat(src.waitFor(WAIT)).isZero();
             long last = D3vmProcess.lastTick(src.text());
 
-            Matcher here = dst.await("  guest test:idle.*vcpus=2.* is running here; its console continues below", WAIT);
-            dst.await(".*d3guest: tick=\\d+ .*", here.end(), WAIT);
+            Matcher here = dst.awaitLine("  guest test:idle.*vcpus=2.* is running here; its console continues below", WAIT);
+            dst.awaitLine(".*d3guest: tick=\\d+ .*", here.end(), WAIT);
             assertThat(D3vmProcess.firstTick(dst.text(), here.end())).isBetween(last + 1, last + 2);
             ApiDriver.awaitSocket(b, dst, WAIT);
             JsonNode status = ApiDriver.call(b, "query-status");
@@ -171,11 +172,11 @@ class LiveMigrationProcessTest {
     @Test
     void shouldKeepTheSourceRunningAndVerifyingWhenTheReceiverProcessIsKilled(@TempDir Path dir) throws Exception {
         Path a = dir.resolve("a.sock");
-        try (D3vmProcess src = D3vmProcess.start("run", "run", "--guest", "test:verify,mem=128M,seed=9,tick-ms=200,rate=1000",
+        try (D3vmProcess src = D3vmProcess.startNamed("run", "run", "--guest", "test:verify,mem=128M,seed=9,tick-ms=200,rate=1000",
                 "--api-socket", a.toString());
-             D3vmProcess dst = D3vmProcess.start("receive", "receive", "--listen", "127.0.0.1:0", "--once")) {
+             D3vmProcess dst = D3vmProcess.startNamed("receive", "receive", "--listen", "127.0.0.1:0", "--once")) {
             int port = port(dst);
-            src.await("d3guest: verify pass=1 ok", WAIT);
+            src.awaitLine("d3guest: verify pass=1 ok", WAIT);
             ApiDriver.awaitSocket(a, src, WAIT);
             try (ApiClient api = ApiClient.connect(a)) {
                 ObjectNode args = ApiDriver.args("127.0.0.1:" + port, "none");
@@ -194,8 +195,8 @@ class LiveMigrationProcessTest {
                 assertThat(st.path("status").asText()).isEqualTo("running");
             }
             int mark = src.text().length();
-            Matcher p1 = src.await("d3guest: verify pass=(\\d+) ok", mark, WAIT);
-            src.await("d3guest: verify pass=(\\d+) ok", p1.end(), WAIT);
+            Matcher p1 = src.awaitLine("d3guest: verify pass=(\\d+) ok", mark, WAIT);
+            src.awaitLine("d3guest: verify pass=(\\d+) ok", p1.end(), WAIT);
             assertThat(src.text()).doesNotContain("MISMATCH");
             assertThat(ApiDriver.call(a, "quit").path("status").asText()).isEqualTo("ended");
             assertThat(src.waitFor(WAIT)).isZero();

@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.D3vmProcess;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import java.time.Duration;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -268,15 +270,15 @@ class FaultInjectionTest {
     @org.junit.jupiter.api.Test
     void shouldMakeReceiveExitThreeWithoutResumingWhenGoIsCut() throws Exception {
         SyntheticGuest source = SyntheticGuest.create(spec(888));
-        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "10s");
+        try (D3vmProcess rx = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "10s");
              FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort()),
                      new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 96, 0, 0, 0))) {
             MigrationReport report = new MigrationSender(source, sendOptions()).migrate(new TcpTransport(), proxy.address(), 5000);
             // The source cannot tell GO was lost: it committed and ended its guest.
             assertThat(report.status).isEqualTo(MigrationStatus.COMPLETED);
             assertThat(source.isShutdown()).isTrue();
-            assertThat(rx.exitCode(30_000)).isEqualTo(3);
-            assertThat(rx.output()).contains("hand-over unconfirmed").contains("kept paused here")
+            assertThat(rx.waitFor(Duration.ofSeconds(30))).isEqualTo(3);
+            assertThat(rx.text()).contains("hand-over unconfirmed").contains("kept paused here")
                     .contains("exits now without resuming the guest").doesNotContain("is running here");
             count("hand-over cut inside GO, receive --once process", "exit 3, not resumed");
         } finally {
@@ -371,7 +373,7 @@ class FaultInjectionTest {
         Random r = new Random(run * 104729L + 3);
         long killAt = r.nextInt(4) == 0 ? r.nextInt(256 << 10) : (long) (r.nextDouble() * (12 << 20));
         SyntheticGuest source = SyntheticGuest.create(spec(1000 + run));
-        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "1s")) {
+        try (D3vmProcess rx = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "1s")) {
             InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort());
             // Slowed to 20 MiB/s so the kill lands inside the migration, not after it.
             MigrationSender sender = new MigrationSender(source, sendOptions().withMaxBandwidth(20L << 20));
@@ -412,7 +414,7 @@ class FaultInjectionTest {
         try (Listener l = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
              FaultProxy watch = new FaultProxy(l.localAddress(), new FaultProxy.Fault(FaultProxy.Kind.DELAY, Long.MAX_VALUE, 0, 0, 0))) {
             CompletableFuture<Received> rx = dest.receiveOnce(l);
-            try (D3vmProcess tx = D3vmProcess.start("migrate", "--to", "127.0.0.1:" + watch.address().getPort(), "--guest",
+            try (D3vmProcess tx = D3vmProcess.startC1("migrate", "--to", "127.0.0.1:" + watch.address().getPort(), "--guest",
                     spec(2000 + run), "--max-bandwidth", "20M")) {
                 while (tx.isAlive() && watch.forwarded() < killAt) {
                     Thread.sleep(1);

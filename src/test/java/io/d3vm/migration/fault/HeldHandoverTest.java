@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.D3vmProcess;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.api.ApiClient;
@@ -9,6 +10,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.time.Duration;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -27,7 +29,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 @Tag("kvm")
 class HeldHandoverTest {
-    private static final long WAIT = 90_000;
+    private static final Duration WAIT = Duration.ofSeconds(90);
     private static final Pattern TICK = Pattern.compile("d3guest: tick=(\\d+) ");
 
     @Test
@@ -35,30 +37,30 @@ class HeldHandoverTest {
         KvmTestSupport.kvm();
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
-        try (D3vmProcess src = D3vmProcess.start("run", "--guest", "test:idle,mem=64M,tick-ms=200", "--api-socket", a.toString());
-             D3vmProcess dst = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "5s",
+        try (D3vmProcess src = D3vmProcess.startC1("run", "--guest", "test:idle,mem=64M,tick-ms=200", "--api-socket", a.toString());
+             D3vmProcess dst = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "5s",
                      "--api-socket", b.toString());
              FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), dst.listeningPort()),
                      new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 96, 0, 0, 0))) {
-            src.await("d3guest: tick=2 ", WAIT);
+            src.awaitMatch("d3guest: tick=2 ", WAIT);
             JsonNode result;
             try (ApiClient api = connect(a, src)) {
                 ObjectNode args = ApiClient.object();
                 args.put("to", "127.0.0.1:" + proxy.address().getPort());
                 api.call("migrate", args);
                 result = api.call("query-migrate");
-                for (long end = System.currentTimeMillis() + WAIT; "active".equals(result.path("status").asText())
+                for (long end = System.currentTimeMillis() + WAIT.toMillis(); "active".equals(result.path("status").asText())
                         && System.currentTimeMillis() < end; result = api.call("query-migrate")) {
                     Thread.sleep(100);
                 }
             }
             // The source cannot tell GO was lost: it committed, and its guest ended there.
             assertThat(result.path("status").asText()).as(result.toString()).isEqualTo("completed");
-            assertThat(src.exitCode(WAIT)).as(src.output()).isZero();
-            long lastOnSource = lastTick(src.output());
+            assertThat(src.waitFor(WAIT)).as(src.text()).isZero();
+            long lastOnSource = lastTick(src.text());
             assertThat(lastOnSource).isPositive();
 
-            dst.await("held paused here", WAIT);
+            dst.awaitMatch("held paused here", WAIT);
             try (ApiClient api = connect(b, dst)) {
                 JsonNode status = api.call("query-status");
                 assertThat(status.path("status").asText()).as(status.toString()).isEqualTo("paused");
@@ -68,18 +70,18 @@ class HeldHandoverTest {
                 assertThatThrownBy(() -> api.call("migrate", onward)).isInstanceOf(ApiException.class)
                         .hasMessageContaining("held paused");
                 Thread.sleep(1000); // five tick periods: a guest that ran would have printed
-                assertThat(TICK.matcher(dst.output()).find()).as("the held guest ran before cont:\n" + dst.output()).isFalse();
+                assertThat(TICK.matcher(dst.text()).find()).as("the held guest ran before cont:\n" + dst.text()).isFalse();
 
                 assertThat(api.call("cont").path("status").asText()).isEqualTo("running");
-                Matcher first = dst.await("d3guest: tick=(\\d+) ", WAIT);
+                Matcher first = dst.awaitMatch("d3guest: tick=(\\d+) ", WAIT);
                 assertThat(Long.parseLong(first.group(1))).as("the guest continues, it does not restart")
                         .isBetween(lastOnSource + 1, lastOnSource + 2);
                 assertThat(api.call("query-status").path("status").asText()).isEqualTo("running");
                 assertThatThrownBy(() -> api.call("cont")).isInstanceOf(ApiException.class).hasMessageContaining("not held");
                 api.call("quit");
             }
-            assertThat(dst.exitCode(WAIT)).as(dst.output()).isZero();
-            assertThat(dst.output()).doesNotContain("d3guest: boot");
+            assertThat(dst.waitFor(WAIT)).as(dst.text()).isZero();
+            assertThat(dst.text()).doesNotContain("d3guest: boot");
         }
     }
 
@@ -93,12 +95,12 @@ class HeldHandoverTest {
     }
 
     private static ApiClient connect(Path socket, D3vmProcess owner) throws Exception {
-        for (long end = System.currentTimeMillis() + WAIT; ; Thread.sleep(100)) {
+        for (long end = System.currentTimeMillis() + WAIT.toMillis(); ; Thread.sleep(100)) {
             try {
                 return ApiClient.connect(socket);
             } catch (IOException e) {
                 if (System.currentTimeMillis() > end) {
-                    throw new AssertionError("no API at " + socket + ": " + e.getMessage() + "\n" + owner.output());
+                    throw new AssertionError("no API at " + socket + ": " + e.getMessage() + "\n" + owner.text());
                 }
             }
         }

@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.D3vmProcess;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.SyntheticGuest;
@@ -12,6 +13,7 @@ import io.d3vm.migration.wire.FrameType;
 import io.d3vm.migration.wire.Wire;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -32,7 +34,7 @@ class ReceiverLimitsTest {
 
     @Test
     void shouldRefuseEachLimitClearlyAndServeTheNextMigration() throws Exception {
-        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--max-memory", "16M", "--max-frame", "2060K",
+        try (D3vmProcess rx = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--max-memory", "16M", "--max-frame", "2060K",
                 // 3 s, not less: on a loaded CI machine a good sender can pause for a second.
                 "--read-timeout", "3s")) {
             InetSocketAddress at = new InetSocketAddress(InetAddress.getLoopbackAddress(), rx.listeningPort());
@@ -47,7 +49,7 @@ class ReceiverLimitsTest {
             } finally {
                 big.shutdown();
             }
-            rx.await("d3vm: refused the migration: guest memory of 33554432 bytes exceeds", 30_000);
+            rx.awaitMatch("d3vm: refused the migration: guest memory of 33554432 bytes exceeds", Duration.ofSeconds(30));
 
             // 2. A frame longer than --max-frame: refused from its header, before its body is read.
             try (Socket s = new Socket(at.getAddress(), at.getPort())) {
@@ -56,7 +58,7 @@ class ReceiverLimitsTest {
                 s.getOutputStream().write(h.array());
                 assertThat(drainsToEnd(s.getInputStream())).as("the receiver closes the connection").isTrue();
             }
-            rx.await("exceeds the maximum frame length of 2109440", 30_000);
+            rx.awaitMatch("exceeds the maximum frame length of 2109440", Duration.ofSeconds(30));
 
             // 3. A peer that says hello and then nothing: dropped after --read-timeout.
             try (Socket s = new Socket(at.getAddress(), at.getPort())) {
@@ -67,28 +69,28 @@ class ReceiverLimitsTest {
                 s.setSoTimeout(60_000);
                 assertThat(drainsToEnd(s.getInputStream())).as("the receiver hangs up on a silent peer").isTrue();
             }
-            rx.await("sent nothing for 3000 ms .*read timeout", 30_000);
+            rx.awaitMatch("sent nothing for 3000 ms .*read timeout", Duration.ofSeconds(30));
 
             // 4. Still serving: a good migration completes.
             SyntheticGuest ok = SyntheticGuest.create("synthetic:mem=8M,zero=50,uniform=10,dirty-rate=200,seed=2");
             MigrationReport r = new MigrationSender(ok, SendOptions.defaults()).migrate(new TcpTransport(), at, 5000);
             assertThat(r.digestMatch).isTrue();
             assertThat(ok.isShutdown()).isTrue();
-            rx.await("is running here", 30_000);
+            rx.awaitMatch("is running here", Duration.ofSeconds(30));
             assertThat(rx.isAlive()).isTrue();
         }
     }
 
     @Test
     void shouldExitWithStatusOneAfterARefusalWithOnce() throws Exception {
-        try (D3vmProcess rx = D3vmProcess.start("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "1s")) {
+        try (D3vmProcess rx = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "1s")) {
             int port = rx.listeningPort();
             try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
                 s.getOutputStream().write("GET / HTTP/1.1\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
                 drainsToEnd(s.getInputStream());
             }
-            assertThat(rx.exitCode(30_000)).isEqualTo(1);
-            assertThat(rx.output()).contains("d3vm: protocol error").contains("unknown frame type");
+            assertThat(rx.waitFor(Duration.ofSeconds(30))).isEqualTo(1);
+            assertThat(rx.text()).contains("d3vm: protocol error").contains("unknown frame type");
         }
     }
 
