@@ -57,7 +57,7 @@ class HeldHandoverTest {
             // The source cannot tell GO was lost: it committed, and its guest ended there.
             assertThat(result.path("status").asText()).as(result.toString()).isEqualTo("completed");
             assertThat(src.waitFor(WAIT)).as(src.text()).isZero();
-            long lastOnSource = lastTick(src.text());
+            long lastOnSource = D3vmProcess.lastTick(src.text());
             assertThat(lastOnSource).isPositive();
 
             dst.awaitMatch("held paused here", WAIT);
@@ -83,15 +83,6 @@ class HeldHandoverTest {
             assertThat(dst.waitFor(WAIT)).as(dst.text()).isZero();
             assertThat(dst.text()).doesNotContain("d3guest: boot");
         }
-    }
-
-    private static long lastTick(String output) {
-        Matcher m = TICK.matcher(output);
-        long last = -1;
-        while (m.find()) {
-            last = Long.parseLong(m.group(1));
-        }
-        return last;
     }
 
     private static ApiClient connect(Path socket, D3vmProcess owner) throws Exception {
