@@ -193,7 +193,10 @@ class LauncherIT {
             Thread.ofPlatform().daemon().start(() -> {
                 try (var r = new java.io.BufferedReader(new java.io.InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
                     for (String l; (l = r.readLine()) != null; ) {
-                        lines.add(l);
+                        synchronized (lines) {
+                            lines.add(l);
+                            lines.notifyAll();
+                        }
                     }
                 } catch (IOException ended) {
                     // the process is gone
@@ -205,8 +208,8 @@ class LauncherIT {
         java.util.regex.Matcher await(String regex) throws InterruptedException {
             java.util.regex.Pattern p = java.util.regex.Pattern.compile(regex);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (System.nanoTime() < deadline) {
-                synchronized (lines) {
+            synchronized (lines) {
+                for (long left; (left = deadline - System.nanoTime()) > 0; lines.wait(Math.max(1, left / 1_000_000))) {
                     for (String l : lines) {
                         java.util.regex.Matcher m = p.matcher(l);
                         if (m.matches()) {
@@ -214,7 +217,6 @@ class LauncherIT {
                         }
                     }
                 }
-                Thread.sleep(20);
             }
             throw new AssertionError("no line /" + regex + "/ within 60 s; output:\n" + String.join("\n", lines));
         }
