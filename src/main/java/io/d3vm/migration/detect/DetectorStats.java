@@ -32,6 +32,17 @@ public final class DetectorStats {
         return totalPages() - pages(PageClass.NORMAL);
     }
 
+    /**
+     * Takes back the page counts of a batch that was classified but never reached the stream (the
+     * migration failed or was cancelled between the two), so that the report's page classes count
+     * what was sent, as its {@code ram.normal} does. Samples and time spent stay counted.
+     */
+    public void uncount(byte[] classes, int n) {
+        for (int i = 0; i < n; i++) {
+            pages[classes[i]]--;
+        }
+    }
+
     public void add(DetectorStats o) {
         for (int i = 0; i < pages.length; i++) {
             pages[i] += o.pages[i];

@@ -511,15 +511,21 @@ public final class MigrationSender {
 
     private int batch(GuestMemory memory, PageClassifier classifier, Classification cls, MemoryRegion region, long first, int n, FrameSink s)
             throws IOException {
-        if (cancelRequested) {      // a plain read: the flag only ever goes from false to true
+        if (cancelRequested) {      // volatile, read once per batch of 512 pages
             throw new Cancelled();
         }
         classifier.classify(memory, first, n, round, cls);
-        FrameBuffer fb = s.buffer();
         // Counted per batch, not per round: a migration cancelled mid-round reports the normal pages
-        // it sent in that round too, as d3.pages counts the pages it classified.
-        int normal = fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
-                sentDigest);
+        // it sent in that round too, exactly as many as d3.pages.normal counts.
+        int normal;
+        try {
+            FrameBuffer fb = s.buffer(); // may write the buffer out: the first I/O after the classification
+            normal = fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
+                    sentDigest);
+        } catch (IOException | RuntimeException e) {
+            classifier.stats().uncount(cls.classes, n); // classified, never sent: not in the report's page counts
+            throw e;
+        }
         report.ramNormal += normal;
         return normal;
     }
