@@ -30,7 +30,6 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
             "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify");
     static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 5000;
-    private static final int TLS_HANDSHAKE_TIMEOUT_MILLIS = 10_000;
 
     public String target() {
         return to.getHostString() + ":" + to.getPort();
@@ -75,7 +74,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
         if (!tls.isEmpty()) {
             tlsDir = Path.of(tls);
             try {
-                transport = new TlsTransport(TlsDir.load(tlsDir), TLS_HANDSHAKE_TIMEOUT_MILLIS);
+                transport = new TlsTransport(TlsDir.load(tlsDir));
             } catch (IOException | RuntimeException e) {
                 throw ApiException.invalid("tls-dir " + tls + ": " + e.getMessage());
             }
@@ -153,33 +152,13 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
         throw ApiException.invalid("'max-bandwidth' must be bytes/s (a number, 0 = unlimited) or a rate such as \"1G\" or \"100Mbit\", got " + v);
     }
 
-    /** {@code HOST:PORT} or {@code [v6]:PORT}, resolved. */
+    /** {@code HOST:PORT} or {@code [v6]:PORT}, resolved (the CLI's parser: io.d3vm.migration.transport.HostPort). */
     static InetSocketAddress hostPort(String value) throws ApiException {
-        String v = value.trim();
-        int colon = v.lastIndexOf(':');
-        if (colon <= 0) {
-            throw ApiException.invalid("'to': '" + value + "' is not HOST:PORT (e.g. 127.0.0.1:7000 or [::1]:7000)");
-        }
-        String host = v.substring(0, colon);
-        if (host.startsWith("[") && host.endsWith("]")) {
-            host = host.substring(1, host.length() - 1);
-        } else if (host.contains(":")) {
-            throw ApiException.invalid("'to': write IPv6 addresses in brackets, e.g. [::1]:7000");
-        }
-        int port;
         try {
-            port = Integer.parseInt(v.substring(colon + 1));
-        } catch (NumberFormatException e) {
-            throw ApiException.invalid("'to': port in '" + value + "' is not a number 1..65535");
+            return io.d3vm.migration.transport.HostPort.resolve(io.d3vm.migration.transport.HostPort.peer(value));
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("'to': " + e.getMessage());
         }
-        if (port < 1 || port > 65535) {
-            throw ApiException.invalid("'to': port " + port + " is outside 1..65535");
-        }
-        InetSocketAddress a = new InetSocketAddress(host, port);
-        if (a.isUnresolved()) {
-            throw ApiException.invalid("'to': unknown host '" + host + "'");
-        }
-        return a;
     }
 
     /** For messages: the options as the CLI would write them. */

@@ -2,6 +2,7 @@ package io.d3vm.cli;
 
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.send.Bandwidth;
+import io.d3vm.migration.transport.HostPort;
 import picocli.CommandLine;
 
 import java.net.InetSocketAddress;
@@ -15,42 +16,33 @@ import java.util.Locale;
 final class CliValues {
     private CliValues() {}
 
-    /** {@code HOST:PORT}, {@code [v6]:PORT} or {@code :PORT} (all interfaces, for listening). Not resolved yet. */
-    static final class HostPort implements CommandLine.ITypeConverter<InetSocketAddress> {
+    /** {@code --to HOST:PORT}: where to connect (io.d3vm.migration.transport.HostPort, shared with the API). */
+    static final class PeerAddress implements CommandLine.ITypeConverter<InetSocketAddress> {
         @Override
         public InetSocketAddress convert(String value) {
-            return parse(value);
-        }
-
-        static InetSocketAddress parse(String value) {
-            String v = value.trim();
-            int colon = v.lastIndexOf(':');
-            if (colon < 0) {
-                throw new CommandLine.TypeConversionException("'" + value + "' is not HOST:PORT (e.g. 127.0.0.1:7000 or [::1]:7000)");
-            }
-            String host = v.substring(0, colon);
-            String port = v.substring(colon + 1);
-            if (host.startsWith("[") && host.endsWith("]")) {
-                host = host.substring(1, host.length() - 1);
-            } else if (host.contains(":")) {
-                throw new CommandLine.TypeConversionException("'" + value + "': write IPv6 addresses in brackets, e.g. [::1]:7000");
-            }
-            int p;
             try {
-                p = Integer.parseInt(port);
-            } catch (NumberFormatException e) {
-                throw new CommandLine.TypeConversionException("'" + value + "': port '" + port + "' is not a number 0..65535");
+                return HostPort.peer(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
             }
-            if (p < 0 || p > 65535) {
-                throw new CommandLine.TypeConversionException("'" + value + "': port " + p + " is outside 0..65535");
+        }
+    }
+
+    /** {@code --listen HOST:PORT}, {@code [v6]:PORT} or {@code :PORT} (every interface); port 0 picks one. */
+    static final class ListenAddress implements CommandLine.ITypeConverter<InetSocketAddress> {
+        @Override
+        public InetSocketAddress convert(String value) {
+            try {
+                return HostPort.listen(value);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.TypeConversionException(e.getMessage());
             }
-            return host.isEmpty() ? new InetSocketAddress(p) : InetSocketAddress.createUnresolved(host, p);
         }
     }
 
     /**
      * Why a file operation failed, in the words of the system ("No such file or directory",
-     * "Permission denied"), where {@link IOException#getMessage()} often holds only the path.
+     * "Permission denied"), where {@link java.io.IOException#getMessage()} often holds only the path.
      */
     static String reason(java.io.IOException e) {
         if (e instanceof java.nio.file.NoSuchFileException) {
@@ -66,24 +58,6 @@ final class CliValues {
             return f.getReason();
         }
         return e.getMessage();
-    }
-
-    /** {@code host:port} as {@link HostPort#parse} reads it back: IPv6 in brackets, the wildcard as 0.0.0.0. */
-    static String formatHostPort(InetSocketAddress typed, int port) {
-        String host = typed.getHostString();
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
-    }
-
-    /** Resolves a parsed address, with a readable error for unknown hosts. */
-    static InetSocketAddress resolve(InetSocketAddress a) {
-        if (!a.isUnresolved()) {
-            return a;
-        }
-        InetSocketAddress r = new InetSocketAddress(a.getHostString(), a.getPort());
-        if (r.isUnresolved()) {
-            throw new IllegalArgumentException("unknown host '" + a.getHostString() + "'");
-        }
-        return r;
     }
 
     /** Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}, or a plain number of ms. */

@@ -40,7 +40,7 @@ final class MigrateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--to", required = true, paramLabel = "HOST:PORT", converter = CliValues.HostPort.class,
+    @Option(names = "--to", required = true, paramLabel = "HOST:PORT", converter = CliValues.PeerAddress.class,
             description = "where `d3vm receive --listen` runs")
     InetSocketAddress to;
 
@@ -94,9 +94,18 @@ final class MigrateCommand implements Callable<Integer> {
     @picocli.CommandLine.Mixin
     TransportOptions transportOptions = new TransportOptions();
 
+    /** {@code --to}, resolved; an unknown host is a bad argument. */
+    InetSocketAddress resolvedTarget() {
+        try {
+            return io.d3vm.migration.transport.HostPort.resolve(to);
+        } catch (IllegalArgumentException e) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--to: " + e.getMessage());
+        }
+    }
+
     /** Plain TCP, or TLS 1.3 with {@code --tls-dir}. */
     Transport transport() throws IOException {
-        return transportOptions.transport(30_000);
+        return transportOptions.transport(io.d3vm.migration.tls.TlsTransport.DEFAULT_HANDSHAKE_TIMEOUT_MILLIS);
     }
 
     @Override
@@ -129,7 +138,7 @@ final class MigrateCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }
-        InetSocketAddress target = CliValues.resolve(to);
+        InetSocketAddress target = resolvedTarget();
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
         Detectors.warmUpInBackground(detector, samples); // its one-time start-up overlaps the guest's

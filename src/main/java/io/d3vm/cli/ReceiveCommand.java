@@ -14,6 +14,7 @@ import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.HostPort;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.Transport;
 import io.d3vm.migration.wire.Wire;
@@ -55,7 +56,7 @@ final class ReceiveCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--listen", required = true, paramLabel = "HOST:PORT", converter = CliValues.HostPort.class,
+    @Option(names = "--listen", required = true, paramLabel = "HOST:PORT", converter = CliValues.ListenAddress.class,
             description = "address to listen on (:PORT for all interfaces; port 0 picks a free one and prints it)")
     InetSocketAddress listen;
 
@@ -158,7 +159,12 @@ final class ReceiveCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         ReceiverLimits limits = new ReceiverLimits(maxMemory, maxFrame, readTimeoutMillis, allowUnverified);
-        InetSocketAddress at = listen.isUnresolved() ? CliValues.resolve(listen) : listen;
+        InetSocketAddress at;
+        try {
+            at = HostPort.resolve(listen);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--listen: " + e.getMessage());
+        }
         if (debugcon != null) {
             debugconOut = CliValues.openDebugcon(debugcon, spec.commandLine());
         }
@@ -184,7 +190,7 @@ final class ReceiveCommand implements Callable<Integer> {
         try (l) {
             // The address as it was typed (0.0.0.0, [::]), with the port bound (for :0): pasteable into --to.
             out.printf(Locale.ROOT, "listening on %s for migrations (guests: %s; max memory %s)%n",
-                    CliValues.formatHostPort(listen, l.localAddress().getPort()), factories.kinds(), Sizes.format(maxMemory));
+                    HostPort.format(listen, l.localAddress().getPort()), factories.kinds(), Sizes.format(maxMemory));
             out.flush();
             while (true) {
                 Connection c;

@@ -78,13 +78,15 @@ public final class Warmup {
         TcpTransport tcp = new TcpTransport();
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             for (int i = 0; i < MIGRATIONS; i++) {
+                // The receiver on a thread of its own, never on the common pool: a caller that is itself a
+                // common-pool task (an in-process test's receive) would leave it queued behind itself.
                 CompletableFuture<Void> rx = CompletableFuture.runAsync(() -> {
                     try (Connection c = l.accept()) {
                         new MigrationReceiver(SyntheticGuest.register(new GuestFactories()), ReceiverLimits.defaults()).receive(c).shutdown();
                     } catch (IOException | MigrationException e) {
                         throw new IllegalStateException(e);
                     }
-                });
+                }, task -> Thread.ofPlatform().daemon().name("warm-up-receiver").start(task));
                 new MigrationSender(SyntheticGuest.create(GUEST), SendOptions.defaults()).migrate(tcp, l.localAddress(), 5000);
                 rx.join();
             }

@@ -1,8 +1,9 @@
 package io.d3vm.migration.guest;
 
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The thread on which {@link Migratable#saveStateAsync} reads a paused guest's state. One long-lived
@@ -10,14 +11,18 @@ import java.util.concurrent.Executors;
  * cost the switch-over a few hundred microseconds, on the cores the pause's own work needs.
  */
 public final class StateSaveThread {
-    private static final ExecutorService EXECUTOR = Executors.newSingleThreadExecutor(
-            r -> Thread.ofPlatform().daemon().name("state-save").unstarted(r));
+    private static final ThreadPoolExecutor EXECUTOR = new ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+            new LinkedBlockingQueue<>(), r -> Thread.ofPlatform().daemon().name("state-save").unstarted(r));
 
     private StateSaveThread() {}
 
-    /** Starts the thread now (a migration calls this at its start, long before the pause). */
+    /**
+     * Starts the thread now (a migration calls this at its start, long before the pause). Never
+     * waits for a task: a caller on a fork/join worker that joined one could end up running
+     * unrelated pool tasks meanwhile (it did: the warm-up's receiver, blocked in accept, forever).
+     */
     public static void prestart() {
-        CompletableFuture.runAsync(() -> { }, EXECUTOR).join();
+        EXECUTOR.prestartCoreThread();
     }
 
     static CompletableFuture<byte[]> submit(Migratable guest) {

@@ -52,8 +52,11 @@ public final class TlsTransport implements Transport {
         this.handshakeTimeoutMillis = handshakeTimeoutMillis;
     }
 
+    /** The source's handshake bound when nothing else is said: the CLI's and the API's migrations alike. */
+    public static final int DEFAULT_HANDSHAKE_TIMEOUT_MILLIS = 30_000;
+
     public TlsTransport(TlsDir dir) {
-        this(dir, 30_000);
+        this(dir, DEFAULT_HANDSHAKE_TIMEOUT_MILLIS);
     }
 
     @Override
