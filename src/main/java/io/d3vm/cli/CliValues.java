@@ -16,27 +16,36 @@ import java.util.Locale;
 final class CliValues {
     private CliValues() {}
 
-    /** {@code --to HOST:PORT}: where to connect (io.d3vm.migration.transport.HostPort, shared with the API). */
-    static final class PeerAddress implements CommandLine.ITypeConverter<InetSocketAddress> {
+    /**
+     * A converter over one of the project's parsers: their IllegalArgumentException, whose message
+     * names the value and shows a correct one, becomes picocli's "Invalid value for option" line.
+     */
+    abstract static class Parsed<T> implements CommandLine.ITypeConverter<T> {
+        abstract T parse(String value);
+
         @Override
-        public InetSocketAddress convert(String value) {
+        public final T convert(String value) {
             try {
-                return HostPort.peer(value);
+                return parse(value);
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.TypeConversionException(e.getMessage());
             }
         }
     }
 
-    /** {@code --listen HOST:PORT}, {@code [v6]:PORT} or {@code :PORT} (every interface); port 0 picks one. */
-    static final class ListenAddress implements CommandLine.ITypeConverter<InetSocketAddress> {
+    /** {@code --to HOST:PORT}: where to connect (io.d3vm.migration.transport.HostPort, shared with the API). */
+    static final class PeerAddress extends Parsed<InetSocketAddress> {
         @Override
-        public InetSocketAddress convert(String value) {
-            try {
-                return HostPort.listen(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
+        InetSocketAddress parse(String value) {
+            return HostPort.peer(value);
+        }
+    }
+
+    /** {@code --listen HOST:PORT}, {@code [v6]:PORT} or {@code :PORT} (every interface); port 0 picks one. */
+    static final class ListenAddress extends Parsed<InetSocketAddress> {
+        @Override
+        InetSocketAddress parse(String value) {
+            return HostPort.listen(value);
         }
     }
 
@@ -60,15 +69,11 @@ final class CliValues {
         return e.getMessage();
     }
 
-    /** Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}, or a plain number of ms. */
-    static final class Millis implements CommandLine.ITypeConverter<Long> {
+    /** Milliseconds from {@code 300ms}, {@code 2s}, {@code 1.5s}, {@code 2m}: a unit is required. */
+    static final class Millis extends Parsed<Long> {
         @Override
-        public Long convert(String value) {
-            try {
-                return io.d3vm.migration.Durations.parseMillis(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
+        Long parse(String value) {
+            return io.d3vm.migration.Durations.parseMillis(value);
         }
     }
 
@@ -85,38 +90,26 @@ final class CliValues {
     }
 
     /** {@code --verify}: incremental, strict or off. */
-    static final class VerifyMode implements CommandLine.ITypeConverter<io.d3vm.migration.send.Verify> {
+    static final class VerifyMode extends Parsed<io.d3vm.migration.send.Verify> {
         @Override
-        public io.d3vm.migration.send.Verify convert(String value) {
-            try {
-                return io.d3vm.migration.send.Verify.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
+        io.d3vm.migration.send.Verify parse(String value) {
+            return io.d3vm.migration.send.Verify.parse(value);
         }
     }
 
     /** Bytes from {@code 4096}, {@code 64K}, {@code 4G} (binary multiples). */
-    static final class Bytes implements CommandLine.ITypeConverter<Long> {
+    static final class Bytes extends Parsed<Long> {
         @Override
-        public Long convert(String value) {
-            try {
-                return Sizes.parseBytes(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
+        Long parse(String value) {
+            return Sizes.parseBytes(value);
         }
     }
 
     /** Bytes per second from {@link Bandwidth} syntax. */
-    static final class BytesPerSecond implements CommandLine.ITypeConverter<Long> {
+    static final class BytesPerSecond extends Parsed<Long> {
         @Override
-        public Long convert(String value) {
-            try {
-                return Bandwidth.parse(value);
-            } catch (IllegalArgumentException e) {
-                throw new CommandLine.TypeConversionException(e.getMessage());
-            }
+        Long parse(String value) {
+            return Bandwidth.parse(value);
         }
     }
 
