@@ -47,16 +47,6 @@ final class ApiDriver {
 
     /** Waits until the API socket answers (the VM is up). */
     static void awaitSocket(Path socket, D3vmProcess owner, Duration timeout) throws Exception {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (true) {
-            try (ApiClient api = ApiClient.connect(socket)) {
-                return;
-            } catch (java.io.IOException e) {
-                if (System.nanoTime() > deadline || !owner.isAlive()) {
-                    throw new AssertionError("no API at " + socket + ": " + e.getMessage() + "; output:\n" + D3vmProcess.tail(owner.text()));
-                }
-                Thread.sleep(100);
-            }
-        }
+        owner.connectApi(socket, timeout).close();
     }
 }

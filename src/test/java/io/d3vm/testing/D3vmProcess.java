@@ -127,6 +127,24 @@ public final class D3vmProcess implements AutoCloseable {
         return Integer.parseInt(await(Pattern.compile("(?m)^" + LISTENING.pattern() + "$"), 0, Duration.ofSeconds(60)).group(1));
     }
 
+    /**
+     * Connects to the control API this process serves at {@code socket}, polling until it answers
+     * (the VM is up); fails with the output when the deadline passes or the process ended.
+     */
+    public io.d3vm.api.ApiClient connectApi(Path socket, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try {
+                return io.d3vm.api.ApiClient.connect(socket);
+            } catch (IOException e) {
+                if (System.nanoTime() > deadline || !process.isAlive()) {
+                    throw new AssertionError(name + ": no API at " + socket + ": " + e.getMessage() + "; output:\n" + tail(text()));
+                }
+                Thread.sleep(50); // the poll's interval: the socket appears when the process has booted its VM
+            }
+        }
+    }
+
     /** Waits for the exit code, and for the last of its output; fails with the output if it is still running. */
     public int waitFor(Duration timeout) throws InterruptedException {
         if (!process.waitFor(timeout.toNanos(), TimeUnit.NANOSECONDS)) {

@@ -191,11 +191,6 @@ public final class MigrationSender {
     /** Counted down when {@link #migrate} returns or throws. */
     private final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
 
-    /** Waits up to {@code millis} for {@link #migrate} to end (a signal handler's cancel waits for the ABORT to leave). */
-    public boolean awaitEnd(long millis) throws InterruptedException {
-        return ended.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
-    }
-
     /** Thrown at a batch boundary once {@link #cancel} was asked: the failure path takes it from there. */
     private static final class Cancelled extends IOException {
         private static final long serialVersionUID = 1L;

@@ -44,7 +44,7 @@ class HeldHandoverTest {
                      new FaultProxy.Fault(FaultProxy.Kind.CUT_AFTER_BACK, 96, 0, 0, 0))) {
             src.awaitMatch("d3guest: tick=2 ", WAIT);
             JsonNode result;
-            try (ApiClient api = connect(a, src)) {
+            try (ApiClient api = src.connectApi(a, WAIT)) {
                 ObjectNode args = ApiClient.object();
                 args.put("to", "127.0.0.1:" + proxy.address().getPort());
                 api.call("migrate", args);
@@ -61,7 +61,7 @@ class HeldHandoverTest {
             assertThat(lastOnSource).isPositive();
 
             dst.awaitMatch("held paused here", WAIT);
-            try (ApiClient api = connect(b, dst)) {
+            try (ApiClient api = dst.connectApi(b, WAIT)) {
                 JsonNode status = api.call("query-status");
                 assertThat(status.path("status").asText()).as(status.toString()).isEqualTo("paused");
                 assertThat(status.path("held").asText()).contains("hand-over unconfirmed");
@@ -82,18 +82,6 @@ class HeldHandoverTest {
             }
             assertThat(dst.waitFor(WAIT)).as(dst.text()).isZero();
             assertThat(dst.text()).doesNotContain("d3guest: boot");
-        }
-    }
-
-    private static ApiClient connect(Path socket, D3vmProcess owner) throws Exception {
-        for (long end = System.currentTimeMillis() + WAIT.toMillis(); ; Thread.sleep(100)) {
-            try {
-                return ApiClient.connect(socket);
-            } catch (IOException e) {
-                if (System.currentTimeMillis() > end) {
-                    throw new AssertionError("no API at " + socket + ": " + e.getMessage() + "\n" + owner.text());
-                }
-            }
         }
     }
 }
