@@ -93,7 +93,7 @@ public final class ApiClient implements AutoCloseable {
                 if (b == '\n') {
                     return JSON.readTree(line.toByteArray());
                 }
-                if (line.size() >= ApiServer.MAX_LINE * 64) {
+                if (line.size() >= JsonLinesServer.MAX_LINE * 64) {
                     throw new IOException("answer from the d3vm API longer than " + line.size() + " bytes");
                 }
                 line.write(b);

@@ -53,21 +53,14 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class ApiServer implements AutoCloseable {
     public static final List<String> COMMANDS = List.of("query-status", "migrate", "query-migrate", "migrate-cancel",
             "dump-guest-memory", "cont", "quit", "query-commands");
-    /** A request line longer than this is refused and the client disconnected. */
-    static final int MAX_LINE = 64 * 1024;
-    static final int MAX_CLIENTS = 16;
     /** How long {@link #close} waits for connected clients to read their last answer and leave. */
     static final Duration LINGER = Duration.ofSeconds(2);
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final Path path;
-    private final ServerSocketChannel server;
     private final ControlledGuest guest;
-    private final Set<SocketChannel> clients = ConcurrentHashMap.newKeySet();
-    private final AtomicInteger clientCount = new AtomicInteger();
-    private final Thread acceptor;
+    private final JsonLinesServer lines;
     private volatile MigrationJob job;
-    private volatile boolean closed;
+    private boolean closed;
 
     /**
      * Set when the guest is held paused after an unconfirmed hand-over on the destination side
@@ -77,12 +70,18 @@ public final class ApiServer implements AutoCloseable {
     /** The operator resumed this side's guest after its own migration ended unconfirmed. */
     private volatile boolean operatorResumed;
 
-    private ApiServer(Path path, ServerSocketChannel server, ControlledGuest guest, String held) {
-        this.path = path;
-        this.server = server;
+    private ApiServer(Path socket, ControlledGuest guest, String held) throws IOException {
         this.guest = guest;
         this.held = held;
-        this.acceptor = Thread.ofPlatform().name("api-accept").daemon().start(this::acceptLoop);
+        this.lines = JsonLinesServer.listen(socket, ApiServer::greeting, this::handle);
+    }
+
+    private static ObjectNode greeting() {
+        ObjectNode hello = JSON.createObjectNode();
+        ObjectNode v = hello.putObject("d3vm");
+        v.put("version", "0.1.0");
+        v.set("commands", JSON.valueToTree(COMMANDS));
+        return hello;
     }
 
     /**
@@ -99,45 +98,11 @@ public final class ApiServer implements AutoCloseable {
      * is refused, and only {@code cont} (run it here) or {@code quit} (discard it) decide.
      */
     public static ApiServer start(Path socket, ControlledGuest guest, String why) throws IOException {
-        Path abs = socket.toAbsolutePath();
-        if (Files.exists(abs, LinkOption.NOFOLLOW_LINKS)) {
-            if (!"s".equals(fileType(abs))) {
-                throw new IOException("--api-socket " + socket + " exists and is not a socket; remove it or choose another path");
-            }
-            boolean answered;
-            try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(abs))) {
-                answered = true;
-            } catch (IOException e) {
-                answered = false;
-            }
-            if (answered) {
-                throw new IOException("--api-socket " + socket + " is in use: another process serves its API there");
-            }
-            Files.deleteIfExists(abs); // nobody answers: left behind by a process that died
-        }
-        if (abs.getParent() != null && !Files.isDirectory(abs.getParent())) {
-            throw new IOException("--api-socket " + socket + ": directory " + abs.getParent() + " does not exist");
-        }
-        ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
-        try {
-            ch.bind(UnixDomainSocketAddress.of(abs));
-            // Whoever can connect can move or end the guest: owner only.
-            Files.setPosixFilePermissions(abs, PosixFilePermissions.fromString("rw-------"));
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw new IOException("cannot serve the API on " + socket + ": " + e.getMessage(), e);
-        }
-        return new ApiServer(abs, ch, guest, why);
-    }
-
-    private static String fileType(Path p) throws IOException {
-        Object mode = Files.getAttribute(p, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        int m = (Integer) mode;
-        return (m & 0xF000) == 0xC000 ? "s" : "other";
+        return new ApiServer(socket, guest, why);
     }
 
     public Path path() {
-        return path;
+        return lines.path();
     }
 
     /** The migration started last through this API, or null. */
@@ -175,66 +140,6 @@ public final class ApiServer implements AutoCloseable {
         MigrationJob j = job;
         return j == null ? null : "the hand-over to " + j.request().target() + " is unconfirmed: this side committed, so the guest"
                 + " runs there if the destination got GO; `cont` only if it does not run there";
-    }
-
-    private void acceptLoop() {
-        while (!closed) {
-            SocketChannel c;
-            try {
-                c = server.accept();
-            } catch (IOException e) {
-                return; // closed
-            }
-            if (clientCount.incrementAndGet() > MAX_CLIENTS) {
-                clientCount.decrementAndGet();
-                reply(c, error(null, "GenericError", "too many API clients (at most " + MAX_CLIENTS + "); close one"));
-                closeQuietly(c);
-                continue;
-            }
-            clients.add(c);
-            Thread.ofPlatform().name("api-client").daemon().start(() -> serve(c));
-        }
-    }
-
-    private void serve(SocketChannel c) {
-        try (c) {
-            ObjectNode hello = JSON.createObjectNode();
-            ObjectNode v = hello.putObject("d3vm");
-            v.put("version", "0.1.0");
-            v.set("commands", JSON.valueToTree(COMMANDS));
-            if (!reply(c, hello)) {
-                return;
-            }
-            ByteBuffer in = ByteBuffer.allocate(MAX_LINE + 1);
-            while (!closed) {
-                int n = c.read(in);
-                if (n < 0) {
-                    return;
-                }
-                in.flip();
-                int start = 0;
-                for (int i = 0; i < in.limit(); i++) {
-                    if (in.get(i) == '\n') {
-                        String line = new String(in.array(), start, i - start, StandardCharsets.UTF_8).strip();
-                        start = i + 1;
-                        if (!line.isEmpty() && !reply(c, handle(line))) {
-                            return;
-                        }
-                    }
-                }
-                in.position(start);
-                in.compact();
-                if (!in.hasRemaining()) {
-                    reply(c, error(null, "GenericError", "request line longer than " + MAX_LINE + " bytes; disconnecting"));
-                    return;
-                }
-            }
-        } catch (IOException e) {
-            // the client went away
-        } finally {
-            clients.remove(c);
-            clientCount.decrementAndGet();
-        }
     }
 
     /** Answers one request line (never throws: every problem becomes an error answer). */
@@ -301,24 +206,24 @@ public final class ApiServer implements AutoCloseable {
     private ObjectNode queryStatus() {
         ObjectNode o = JSON.createObjectNode();
         MigrationJob j = job;
-        String status;
+        GuestRunState status;
         if (j != null && j.completed()) {
-            status = "migrated";
+            status = GuestRunState.MIGRATED;
         } else if (!guest.alive()) {
-            status = "ended";
-        } else if (j != null && j.isActive() && (j.phase().equals("stop-and-copy") || j.phase().equals("waiting-ack") || j.phase().equals("go"))) {
-            status = "paused";
+            status = GuestRunState.ENDED;
+        } else if (j != null && j.isActive() && j.phase().guestPaused()) {
+            status = GuestRunState.PAUSED;
         } else if (holdingPaused()) {
-            status = "paused"; // after an unconfirmed hand-over: only cont or quit decide
+            status = GuestRunState.PAUSED; // after an unconfirmed hand-over: only cont or quit decide
         } else {
-            status = "running";
+            status = GuestRunState.RUNNING;
         }
-        o.put("status", status);
-        o.put("running", status.equals("running"));
+        o.put("status", status.json());
+        o.put("running", status == GuestRunState.RUNNING);
         if (holdingPaused()) {
             o.put("held", heldReason());
         }
-        if (status.equals("migrated")) {
+        if (status == GuestRunState.MIGRATED) {
             o.put("migrated-to", j.request().target());
             MigrationReport r = j.finalReport();
             if (r != null && Boolean.FALSE.equals(r.auditMatch)) {
@@ -358,7 +263,7 @@ public final class ApiServer implements AutoCloseable {
         MigrationJob j = job;
         if (j == null) {
             ObjectNode o = JSON.createObjectNode();
-            o.put("status", "none");
+            o.put("status", MigrationStatus.NONE.json());
             return o;
         }
         return j.query();
@@ -466,7 +371,7 @@ public final class ApiServer implements AutoCloseable {
         held = null;
         operatorResumed = true;
         ObjectNode o = JSON.createObjectNode();
-        o.put("status", "running");
+        o.put("status", GuestRunState.RUNNING.json());
         return o;
     }
 
@@ -480,31 +385,8 @@ public final class ApiServer implements AutoCloseable {
         }
         guest.quit();
         ObjectNode o = JSON.createObjectNode();
-        o.put("status", "ended");
+        o.put("status", GuestRunState.ENDED.json());
         return o;
-    }
-
-    private static ObjectNode error(JsonNode id, String cls, String desc) {
-        ObjectNode o = JSON.createObjectNode();
-        ObjectNode e = o.putObject("error");
-        e.put("class", cls);
-        e.put("desc", desc);
-        if (id != null) {
-            o.set("id", id);
-        }
-        return o;
-    }
-
-    private static boolean reply(SocketChannel c, ObjectNode o) {
-        try {
-            ByteBuffer b = ByteBuffer.wrap((JSON.writeValueAsString(o) + "\n").getBytes(StandardCharsets.UTF_8));
-            while (b.hasRemaining()) {
-                c.write(b);
-            }
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     /**
@@ -516,7 +398,8 @@ public final class ApiServer implements AutoCloseable {
         if (closed) {
             return;
         }
-        closeQuietly(server);
+        closed = true;
+        lines.stopAccepting();
         MigrationJob j = job;
         if (j != null && j.isActive()) {
             j.cancel();
@@ -526,36 +409,10 @@ public final class ApiServer implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        // A client driving a migration polls query-migrate: let it read how the migration ended
-        // (it disconnects then) before the process goes away.
-        long lingerUntil = System.nanoTime() + LINGER.toNanos();
-        while (!clients.isEmpty() && System.nanoTime() < lingerUntil) {
-            try {
-                Thread.sleep(20);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-        }
-        closed = true;
-        for (SocketChannel c : clients) {
-            closeQuietly(c);
-        }
-        try {
-            acceptor.join(1000);
-            Files.deleteIfExists(path);
-        } catch (IOException | InterruptedException e) {
-            // best effort: a stale socket file is replaced by the next start
-        }
+        lines.close(LINGER);
     }
 
-    private static void closeQuietly(java.io.Closeable c) {
-        try {
-            c.close();
-        } catch (IOException ignored) {
-            // closing
-        } catch (RuntimeException ignored) {
-            // ClosedChannelException and friends
-        }
+    private static ObjectNode error(JsonNode id, String cls, String desc) {
+        return JsonLinesServer.error(id, cls, desc);
     }
 }

@@ -8,6 +8,7 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.SendPhase;
 import io.d3vm.migration.send.SendProgress;
 import io.d3vm.migration.wire.Wire;
 
@@ -97,8 +98,8 @@ public final class MigrationJob {
         return finalReport;
     }
 
-    /** The phase the sender is in: setup, pre-copy, stop-and-copy, waiting-ack, completed, failed. */
-    public String phase() {
+    /** The phase the sender is in. */
+    public SendPhase phase() {
         SendProgress p = finalReport == null ? sender.progress() : lastProgress;
         return p.phase();
     }
@@ -118,7 +119,7 @@ public final class MigrationJob {
         SendProgress p = sender.progress();
         ObjectNode o = JsonNodeFactory.instance.objectNode();
         o.put("status", MigrationStatus.ACTIVE.json());
-        o.put("phase", p.phase());
+        o.put("phase", p.phase().json());
         o.put("role", "source");
         o.put("guest", sender.report().guest);
         o.put("peer", request.target());
@@ -138,7 +139,7 @@ public final class MigrationJob {
 
     static ObjectNode progressJson(SendProgress p) {
         ObjectNode o = JsonNodeFactory.instance.objectNode();
-        o.put("phase", p.phase());
+        o.put("phase", p.phase().json());
         o.put("round", p.round());
         o.put("round-pages-done", p.roundPagesDone());
         o.put("round-pages", p.roundPages());

@@ -2,6 +2,7 @@ package io.d3vm.api;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.send.SendPhase;
 import io.d3vm.migration.send.SendProgress;
 
 /**
@@ -23,7 +24,11 @@ public final class ReportJson {
         if (p == null || !p.isObject()) {
             return null;
         }
-        return new SendProgress(p.path("phase").asText("?"), p.path("round").asInt(), p.path("round-pages-done").asLong(),
+        SendPhase phase = SendPhase.fromJson(p.path("phase").asText());
+        if (phase == null) {
+            return null;
+        }
+        return new SendProgress(phase, p.path("round").asInt(), p.path("round-pages-done").asLong(),
                 p.path("round-pages").asLong(), p.path("total-pages").asLong(), p.path("bytes-sent").asLong(),
                 p.path("dirty-pages").asLong(), p.path("elapsed-ns").asLong());
     }

@@ -8,6 +8,7 @@ import io.d3vm.api.ReportJson;
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.migration.send.SendPhase;
 import io.d3vm.migration.send.SendProgress;
 
 import java.io.IOException;
@@ -100,7 +101,7 @@ final class ApiMigration {
 
     private static SendProgress progressOf(JsonNode q) {
         SendProgress p = ReportJson.progress(q);
-        return p != null ? p : new SendProgress(q.path("status").asText("?"), 0, 0, 0, 0, 0, 0, 0);
+        return p != null ? p : new SendProgress(SendPhase.SETUP, 0, 0, 0, 0, 0, 0, 0);
     }
 
     /** Ctrl-C while migrating: stop the migration so the guest is not left half-moved without a driver. */

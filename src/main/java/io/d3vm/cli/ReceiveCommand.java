@@ -13,6 +13,7 @@ import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.migration.report.PauseStep;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.HostPort;
 import io.d3vm.migration.transport.Listener;
@@ -126,9 +127,9 @@ final class ReceiveCommand implements Callable<Integer> {
         s.description = "test:warm-up";
         s.peer = "127.0.0.1:1";
         s.verify = "incremental";
-        s.phasesUs.put("ack", 1L);
+        s.phase(PauseStep.ACK, 1L);
         for (int i = 0; i < 20; i++) {
-            MigrationReport r = toReport(s, true, null, "tcp");
+            MigrationReport r = s.toReport(true, null, "tcp");
             MigrationOutput.summary(r);
             r.toJsonString();
         }
@@ -242,7 +243,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     error = e.getMessage();
                 }
                 receiving = null;
-                MigrationReport r = toReport(receiver.stats(), ok, error, transport().name());
+                MigrationReport r = receiver.stats().toReport(ok, error, transport().name());
                 if (paused != null) {
                     r.status = MigrationStatus.UNCONFIRMED;
                 }
@@ -313,30 +314,5 @@ final class ReceiveCommand implements Callable<Integer> {
     /** Where a held guest's API is served when receive was started without --api-socket. */
     private static Path heldApiSocket() {
         return Path.of(System.getProperty("java.io.tmpdir"), "d3vm-receive-" + ProcessHandle.current().pid() + ".sock");
-    }
-
-    static MigrationReport toReport(ReceiveStats s, boolean ok, String error, String transport) {
-        MigrationReport r = new MigrationReport();
-        r.status = ok ? MigrationStatus.COMPLETED : MigrationStatus.FAILED;
-        r.error = error;
-        r.role = "destination";
-        r.guest = s.description;
-        r.peer = s.peer;
-        r.transport = transport;
-        r.totalTimeUs = s.totalNanos / 1000;
-        r.setupTimeUs = s.setupNanos / 1000;
-        r.digestTimeUs = s.digestNanos == 0 ? null : s.digestNanos / 1000;
-        r.digestMatch = s.digestMatch;
-        r.digest = s.digestMatch == null ? null : s.digest;
-        r.ramTotal = s.totalBytes;
-        r.ramTransferred = s.bytesReceived;
-        r.ramNormal = s.pagesByClass[0];
-        System.arraycopy(s.pagesByClass, 0, r.pagesByClass, 0, 4);
-        r.pagesCleared = s.pagesCleared;
-        r.dirtySyncCount = s.rounds;
-        r.rounds.addAll(s.roundRecords);
-        r.verify = s.verify;
-        r.downtimePhasesUs.putAll(s.phasesUs);
-        return r;
     }
 }

@@ -10,6 +10,7 @@ import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.PauseUrgency;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.report.PauseStep;
 import io.d3vm.migration.report.RoundRecord;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.StallWatchdog;
@@ -238,7 +239,7 @@ public final class MigrationReceiver {
                     }
                     case STATE -> {
                         long now = System.nanoTime();
-                        stats.phase("last-page-to-state", (now - lastEndOfRound) / 1000);
+                        stats.phase(PauseStep.LAST_PAGE_TO_STATE, (now - lastEndOfRound) / 1000);
                         savedState = in.readState();
                         if (strict) {
                             // Every page is in: hash the whole memory now, while the source hashes its own.
@@ -254,7 +255,7 @@ public final class MigrationReceiver {
                         long go = System.nanoTime();
                         // The source has committed: its copy never runs again. Only now may ours.
                         guest.resume();
-                        stats.phase("go-to-running", (System.nanoTime() - go) / 1000);
+                        stats.phase(PauseStep.GO_TO_RUNNING, (System.nanoTime() - go) / 1000);
                         endUrgency();
                         Migratable done = guest;
                         guest = null;
@@ -446,20 +447,20 @@ public final class MigrationReceiver {
                             + " its dirty log missed shows here too)" : "") + " (the guest is discarded; the source keeps running)");
                 }
             }
-            t = lap("digest", t);
+            t = lap(PauseStep.DIGEST, t);
             try {
                 guest.restoreState(savedState);
             } catch (RuntimeException e) {
                 refuseCompletion("cannot restore the guest's state: " + e.getMessage());
             }
-            t = lap("state-restore", t);
+            t = lap(PauseStep.STATE_RESTORE, t);
             out.ack(Wire.STAGE_COMPLETION, true, stats.digest, "");
             out.writeTo(connection.output());
-            lap("ack", t);
+            lap(PauseStep.ACK, t);
             // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
         }
 
-        private long lap(String name, long from) {
+        private long lap(PauseStep name, long from) {
             long now = System.nanoTime();
             stats.phase(name, (now - from) / 1000);
             return now;

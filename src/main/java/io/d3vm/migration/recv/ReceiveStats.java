@@ -1,5 +1,8 @@
 package io.d3vm.migration.recv;
 
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.migration.report.PauseStep;
 import io.d3vm.migration.report.RoundRecord;
 
 import java.util.ArrayList;
@@ -32,7 +35,33 @@ public final class ReceiveStats {
     /** Where this side's part of the pause went, phase name to microseconds (docs/REPORT.md). */
     public final java.util.Map<String, Long> phasesUs = new java.util.LinkedHashMap<>();
 
-    public void phase(String name, long micros) {
-        phasesUs.put(name, micros);
+    public void phase(PauseStep step, long micros) {
+        phasesUs.put(step.json(), micros);
+    }
+
+    /** This side's report: the destination's view in the schema both sides write ({@link MigrationReport}). */
+    public MigrationReport toReport(boolean ok, String error, String transport) {
+        MigrationReport r = new MigrationReport();
+        r.status = ok ? MigrationStatus.COMPLETED : MigrationStatus.FAILED;
+        r.error = error;
+        r.role = "destination";
+        r.guest = description;
+        r.peer = peer;
+        r.transport = transport;
+        r.totalTimeUs = totalNanos / 1000;
+        r.setupTimeUs = setupNanos / 1000;
+        r.digestTimeUs = digestNanos == 0 ? null : digestNanos / 1000;
+        r.digestMatch = digestMatch;
+        r.digest = digestMatch == null ? null : digest;
+        r.ramTotal = totalBytes;
+        r.ramTransferred = bytesReceived;
+        r.ramNormal = pagesByClass[0];
+        System.arraycopy(pagesByClass, 0, r.pagesByClass, 0, 4);
+        r.pagesCleared = pagesCleared;
+        r.dirtySyncCount = rounds;
+        r.rounds.addAll(roundRecords);
+        r.verify = verify;
+        r.downtimePhasesUs.putAll(phasesUs);
+        return r;
     }
 }

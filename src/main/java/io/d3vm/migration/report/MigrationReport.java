@@ -87,8 +87,8 @@ public final class MigrationReport {
         return totalTimeUs / 1e3;
     }
 
-    public void phase(String name, long micros) {
-        downtimePhasesUs.put(name, micros);
+    public void phase(PauseStep step, long micros) {
+        downtimePhasesUs.put(step.json(), micros);
     }
 
     public ObjectNode toJson() {

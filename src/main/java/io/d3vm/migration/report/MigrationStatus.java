@@ -7,6 +7,8 @@ import java.util.Locale;
  * control API and QEMU's {@code query-migrate} use. Only the sender and receiver set it.
  */
 public enum MigrationStatus {
+    /** No migration was started (the control API's {@code query-migrate} before the first). */
+    NONE,
     /** Connecting, handshake, layout. */
     SETUP,
     /** Pre-copy or stop-and-copy under way (the control API's view of a running job). */
@@ -35,6 +37,6 @@ public enum MigrationStatus {
     }
 
     public boolean ended() {
-        return this != SETUP && this != ACTIVE;
+        return this != NONE && this != SETUP && this != ACTIVE;
     }
 }

@@ -15,6 +15,7 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.guest.StateSaveThread;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.migration.report.PauseStep;
 import io.d3vm.migration.report.RoundRecord;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.StallWatchdog;
@@ -71,7 +72,7 @@ public final class MigrationSender {
     private final MigrationReport report = new MigrationReport();
     private final long startNanos = System.nanoTime();
 
-    private volatile String phase = "setup";
+    private volatile SendPhase phase = SendPhase.SETUP;
     private volatile int round;
     private volatile long roundDone;
     private volatile long roundPages;
@@ -109,7 +110,7 @@ public final class MigrationSender {
     }
 
     /** Ends one step of the pause: records its time under {@code name} and returns now. */
-    private long lap(String name, long from) {
+    private long lap(PauseStep name, long from) {
         long now = System.nanoTime();
         report.phase(name, (now - from) / 1000);
         return now;
@@ -129,7 +130,7 @@ public final class MigrationSender {
             report.auditMatch = report.digestMatch;
             return true;
         }
-        phase = "audit";
+        phase = SendPhase.AUDIT;
         long t0 = System.nanoTime();
         long whole = MemoryDigest.computeInBackground(memory, Runtime.getRuntime().availableProcessors());
         report.auditTimeUs = MigrationReport.microsSince(t0);
@@ -168,7 +169,7 @@ public final class MigrationSender {
      */
     public boolean cancel() {
         synchronized (commitLock) {
-            if (committed || "completed".equals(phase) || "failed".equals(phase) || "cancelled".equals(phase)) {
+            if (committed || phase.ended()) {
                 return false;
             }
             cancelRequested = true;
@@ -227,7 +228,7 @@ public final class MigrationSender {
         report.status = cancelRequested() ? MigrationStatus.CANCELLED : MigrationStatus.FAILED;
         report.error = message + GUEST_KEEPS_RUNNING;
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
-        phase = report.status.json(); // "cancelled" or "failed": the progress says what the status says
+        phase = report.status == MigrationStatus.CANCELLED ? SendPhase.CANCELLED : SendPhase.FAILED; // the progress says what the status says
         ended.countDown();
         throw new MigrationException(report.error);
     }
@@ -272,7 +273,7 @@ public final class MigrationSender {
 
                 // ---- pre-copy ----
                 watchdog.arm(options.stallTimeoutMillis());
-                phase = "pre-copy";
+                phase = SendPhase.PRE_COPY;
                 DirtyBitmap pending = new DirtyBitmap(memory.pageCount());
                 ConvergencePolicy.ProgressTracker tracker = new ConvergencePolicy.ProgressTracker();
                 Classification cls = new Classification();
@@ -310,9 +311,9 @@ public final class MigrationSender {
                 // ---- stop-and-copy ----  (each step's share of the pause goes to downtime-phases)
                 urgent = PauseUrgency.enter();
                 long pausedAt = System.nanoTime();
-                phase = "stop-and-copy";
+                phase = SendPhase.STOP_AND_COPY;
                 guest.pause();
-                long t = lap("pause", pausedAt);
+                long t = lap(PauseStep.PAUSE, pausedAt);
                 // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
                 // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
                 java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
@@ -320,23 +321,23 @@ public final class MigrationSender {
                 guest.collectDirtyPages(pending);
                 report.dirtySyncCount++;
                 dirtyPages = pending.count();
-                t = lap("final-sync", t);
+                t = lap(PauseStep.FINAL_SYNC, t);
                 round++;
                 // Not flushed: the final round, STATE and COMPLETE leave in one stream.
                 sendRound(memory, classifier, cls, pending, s, false);
-                t = lap("final-pass", t);
+                t = lap(PauseStep.FINAL_PASS, t);
                 byte[] state = joinState(stateSaved);
                 s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
-                t = lap("state-save", t); // what is left of it after the final pass
+                t = lap(PauseStep.STATE_SAVE, t); // what is left of it after the final pass
                 watchdog.arm(options.ackTimeoutMillis()); // nothing may move while we hash (strict)
                 long digest = 0;
                 if (options.verify() == Verify.STRICT) {
                     // The destination starts its own whole-memory digest when STATE arrives: send it first.
                     s.flush();
-                    t = lap("flush", t);
+                    t = lap(PauseStep.FLUSH, t);
                     digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
                     report.digestTimeUs = MigrationReport.microsSince(t);
-                    t = lap("digest", t);
+                    t = lap(PauseStep.DIGEST, t);
                 } else if (options.verify() == Verify.INCREMENTAL) {
                     digest = sentDigest.value(); // every page folded as it was sent: nothing left to hash
                 }
@@ -349,15 +350,15 @@ public final class MigrationSender {
                 }
                 s.buffer().complete(digest, round);
                 s.flush();
-                t = lap(options.verify() == Verify.STRICT ? "flush-complete" : "flush", t);
+                t = lap(options.verify() == Verify.STRICT ? PauseStep.FLUSH_COMPLETE : PauseStep.FLUSH, t);
 
                 // ---- hand-over ----
-                phase = "waiting-ack";
+                phase = SendPhase.WAITING_ACK;
                 long ackFrom = t;
                 watchdog.arm(options.ackTimeoutMillis());
                 Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
                 report.ackWaitUs = MigrationReport.microsSince(ackFrom);
-                t = lap("complete-to-ack", t);
+                t = lap(PauseStep.COMPLETE_TO_ACK, t);
                 if (options.verify() != Verify.OFF) {
                     report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
                 }
@@ -366,10 +367,10 @@ public final class MigrationSender {
                 }
                 // Commit: from here the guest never runs on this side again, whatever happens to GO.
                 handedOver = true;
-                phase = "go";
+                phase = SendPhase.GO;
                 s.buffer().go();
                 s.flush();
-                lap("go", t);
+                lap(PauseStep.GO, t);
                 urgent.close();
                 report.downtimeUs = MigrationReport.microsSince(pausedAt);
                 report.totalTimeUs = MigrationReport.microsSince(startNanos);
@@ -408,12 +409,12 @@ public final class MigrationSender {
         finish(classifier.stats());
         report.totalTimeUs = total; // the audit below is not part of the migration's time
         if (!audit(memory)) {
-            phase = "completed";
+            phase = SendPhase.COMPLETED;
             // The destination runs a copy that differs from this one: keep ours, paused, for the operator.
             throw new AuditMismatchException(report.error);
         }
         guest.shutdown();
-        phase = "completed";
+        phase = SendPhase.COMPLETED;
         return report;
     }
 
@@ -598,7 +599,7 @@ public final class MigrationSender {
                 + " not resume it, but sending GO failed (" + why + "). The guest is paused here and kept paused at the destination"
                 + " (which resumes only on GO): it runs nowhere until an operator acts, and nothing is lost";
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
-        phase = "failed";
+        phase = SendPhase.FAILED;
         ended.countDown();
         throw new MigrationException(report.error);
     }

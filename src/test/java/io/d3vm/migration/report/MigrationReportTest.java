@@ -31,8 +31,8 @@ class MigrationReportTest {
         r.digestMatch = true;
         r.auditMatch = rnd.nextBoolean();
         r.digest = rnd.nextLong();
-        r.phase("final-sync", rnd.nextLong(0, 100_000));
-        r.phase("go", rnd.nextLong(0, 100_000));
+        r.phase(PauseStep.FINAL_SYNC, rnd.nextLong(0, 100_000));
+        r.phase(PauseStep.GO, rnd.nextLong(0, 100_000));
         r.ramTotal = 1L << 30;
         r.ramTransferred = rnd.nextLong(0, 1L << 34);
         r.ramNormal = rnd.nextLong(0, 1 << 20);

@@ -54,7 +54,7 @@ class ReceiverKilledTest {
                 Thread.sleep(10);
             }
             assertThat(outcome.isDone()).as("migration still running when the receiver is killed").isFalse();
-            assertThat(sender.progress().phase()).isEqualTo("pre-copy");
+            assertThat(sender.progress().phase()).isEqualTo(SendPhase.PRE_COPY);
             receiver.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
 
             Throwable failure = outcome.get(60, TimeUnit.SECONDS);
