@@ -6,7 +6,7 @@ import java.io.OutputStream;
 
 /**
  * Compiles the vCPU/VM state path (every KVM_GET_* and KVM_SET_* call, the struct layouts and
- * {@link StateCodec}) before a migration's pause needs it: their first calls in a process link the
+ * {@link io.d3vm.vmm.persist.StateCodec}) before a migration's pause needs it: their first calls in a process link the
  * native downcalls and run interpreted, inside the downtime. In {@code ./d3vm bench} runs of the
  * 1 GiB test guest before this existed, {@code state-save} took 5–19 ms and the destination's
  * {@code state-restore} 6–16 ms; with it, medians of about 1 and 1–2.5 ms (docs/BENCHMARKS.md). So

@@ -16,7 +16,7 @@ import java.util.Objects;
  *                    (the port then reads as absent, as on a PC without it)
  */
 public record VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, String description, OutputStream debugconOut) {
-    public static final int MAX_VCPUS = 64;
+    public static final int MAX_VCPUS = io.d3vm.vmm.persist.MachineState.MAX_VCPUS;
 
     /** A VM without a debug console. */
     public VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, String description) {

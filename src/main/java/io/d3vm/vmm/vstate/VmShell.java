@@ -54,7 +54,7 @@ public final class VmShell implements AutoCloseable {
                 List<CpuidEntry> cpuid = CpuProfile.forVcpu(shell.baselineCpuid, i, vcpus);
                 v.call(fd -> {
                     fd.setCpuid2(cpuid);
-                    Vm.setLocalInterruptPins(fd);
+                    BootVcpu.setLocalInterruptPins(fd);
                     return null;
                 });
             }

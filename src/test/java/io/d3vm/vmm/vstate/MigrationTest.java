@@ -1,5 +1,9 @@
 package io.d3vm.vmm.vstate;
 
+import io.d3vm.vmm.persist.MachineState;
+import io.d3vm.vmm.persist.StateCodec;
+import io.d3vm.vmm.persist.VcpuState;
+
 import io.d3vm.kvm.KvmTestSupport;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;

@@ -1,4 +1,4 @@
-package io.d3vm.vmm.vstate;
+package io.d3vm.vmm.persist;
 
 import io.d3vm.kvm.Blob;
 import io.d3vm.kvm.ClockData;
@@ -93,8 +93,8 @@ public final class StateCodec {
             }
             VmState vm = readVm(in);
             int n = in.readUnsignedShort();
-            if (n < 1 || n > VmConfig.MAX_VCPUS) {
-                throw new IllegalArgumentException("saved VM state has " + n + " vCPUs (1.." + VmConfig.MAX_VCPUS + ")");
+            if (n < 1 || n > MachineState.MAX_VCPUS) {
+                throw new IllegalArgumentException("saved VM state has " + n + " vCPUs (1.." + MachineState.MAX_VCPUS + ")");
             }
             List<VcpuState> vcpus = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {

@@ -1,4 +1,4 @@
-package io.d3vm.vmm.vstate;
+package io.d3vm.vmm.persist;
 
 import io.d3vm.vmm.devices.SerialState;
 
@@ -9,10 +9,13 @@ import java.util.List;
  * emulates in user space. What {@code Migratable.saveState()} returns, encoded by {@link StateCodec}.
  */
 public record MachineState(VmState vm, List<VcpuState> vcpus, SerialState serial) {
+    /** The most vCPUs a VM has (and so a saved state holds). */
+    public static final int MAX_VCPUS = 64;
+
     public MachineState {
         vcpus = List.copyOf(vcpus);
-        if (vcpus.isEmpty()) {
-            throw new IllegalArgumentException("a machine state needs at least one vCPU");
+        if (vcpus.isEmpty() || vcpus.size() > MAX_VCPUS) {
+            throw new IllegalArgumentException("a machine state holds 1.." + MAX_VCPUS + " vCPUs, not " + vcpus.size());
         }
         for (int i = 0; i < vcpus.size(); i++) {
             if (vcpus.get(i).id() != i) {

@@ -1,4 +1,4 @@
-package io.d3vm.vmm.vstate;
+package io.d3vm.vmm.persist;
 
 import io.d3vm.kvm.CpuidEntry;
 import io.d3vm.kvm.DebugRegs;

@@ -1,4 +1,4 @@
-package io.d3vm.vmm.vstate;
+package io.d3vm.vmm.persist;
 
 import io.d3vm.kvm.Blob;
 import io.d3vm.kvm.ClockData;
@@ -109,16 +109,16 @@ class StateCodecTest {
 
     @Test
     void shouldKeepTheTscDeadlineMsrAfterTheTsc() {
-        int[] ordered = Vm.orderMsrs(new int[] {0x174, 0x6e0, 0x10, 0xc0000080});
+        int[] ordered = VcpuSnapshot.orderMsrs(new int[] {0x174, 0x6e0, 0x10, 0xc0000080});
         assertThat(ordered).containsExactly(0x174, 0x10, 0xc0000080, 0x6e0);
     }
 
     @Test
     void shouldScaleTheTscOnlyBeyond250PartsPerMillion() {
-        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440)).isFalse();
-        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440 + 600)).isFalse();
-        assertThat(Vm.tscNeedsScaling(2_793_440, 2_793_440 + 800)).isTrue();
-        assertThat(Vm.tscNeedsScaling(0, 2_000_000)).isFalse();
-        assertThat(Vm.tscNeedsScaling(3_000_000, 2_000_000)).isTrue();
+        assertThat(VcpuSnapshot.tscNeedsScaling(2_793_440, 2_793_440)).isFalse();
+        assertThat(VcpuSnapshot.tscNeedsScaling(2_793_440, 2_793_440 + 600)).isFalse();
+        assertThat(VcpuSnapshot.tscNeedsScaling(2_793_440, 2_793_440 + 800)).isTrue();
+        assertThat(VcpuSnapshot.tscNeedsScaling(0, 2_000_000)).isFalse();
+        assertThat(VcpuSnapshot.tscNeedsScaling(3_000_000, 2_000_000)).isTrue();
     }
 }
