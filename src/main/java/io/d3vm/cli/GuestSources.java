@@ -2,45 +2,55 @@ package io.d3vm.cli;
 
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
-import io.d3vm.migration.guest.SyntheticGuest;
-import io.d3vm.migration.guest.SyntheticSpec;
+import io.d3vm.migration.synthetic.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticSpec;
 
 import io.d3vm.kvm.Kvm;
 import io.d3vm.vmm.vstate.TestGuestFactory;
 
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.function.Function;
+import java.util.List;
 
 /**
  * The guest kinds the CLI knows, in one place: how {@code migrate --guest SPEC} builds a running
  * source guest, and which {@link GuestFactories} {@code receive} accepts. A new kind (the VMM's
  * {@code test:} and {@code linux:} guests) registers here with one line each.
+ *
+ * <p>An instance builds source guests; it opens /dev/kvm when a KVM guest is asked for and closes
+ * it on {@link #close} (the VMs it built keep their own file descriptors).
  */
-final class GuestSources {
-    private GuestSources() {}
+final class GuestSources implements AutoCloseable {
+    /** The kinds a source can be built of, by description prefix. */
+    static final List<String> SOURCE_KINDS = List.of(SyntheticSpec.PREFIX, "test");
 
-    /** Source guests by description prefix. */
-    static Map<String, Function<String, Migratable>> sources() {
-        Map<String, Function<String, Migratable>> m = new LinkedHashMap<>();
-        m.put(SyntheticSpec.PREFIX, SyntheticGuest::create);
-        m.put("test", d -> testGuests().bootSource(d));
-        return m;
+    private Kvm kvm;
+
+    /** Builds the running source guest of {@code description}: synthetic, or a KVM test guest (one vCPU, console on stdout). */
+    Migratable createSource(String description) {
+        String kind = GuestFactories.kindOf(description);
+        return switch (kind) {
+            case SyntheticSpec.PREFIX -> SyntheticGuest.create(description);
+            case "test" -> {
+                if (kvm == null) {
+                    kvm = Kvm.open();
+                }
+                yield new TestGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out)).bootSource(description);
+            }
+            default -> throw new IllegalArgumentException(unknownKind(kind, description));
+        };
     }
 
-    private static Kvm kvm;
-
-    /**
-     * KVM test guests (the VMM's {@code test:} kind): one vCPU, serial console on stdout. /dev/kvm
-     * is opened on first use and kept for the process.
-     */
-    private static synchronized TestGuestFactory testGuests() {
-        if (kvm == null) {
-            kvm = Kvm.open();
+    @Override
+    public void close() {
+        if (kvm != null) {
+            kvm.close();
         }
-        return new TestGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out));
+    }
+
+    private static String unknownKind(String kind, String description) {
+        return "unknown guest kind '" + kind + "' in " + description + " (known: " + String.join(", ", SOURCE_KINDS)
+                + "; e.g. synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000)";
     }
 
     /**
@@ -62,18 +72,7 @@ final class GuestSources {
         switch (kind) {
             case SyntheticSpec.PREFIX -> SyntheticSpec.parse(description);
             case "test" -> io.d3vm.vmm.boot.testguest.TestGuestSpec.parse(description);
-            default -> throw new IllegalArgumentException("unknown guest kind '" + kind + "' in " + description
-                    + " (known: " + String.join(", ", sources().keySet()) + "; e.g. synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000)");
+            default -> throw new IllegalArgumentException(unknownKind(kind, description));
         }
-    }
-
-    /** Builds the running source guest of {@code description}. */
-    static Migratable createSource(String description) {
-        var f = sources().get(GuestFactories.kindOf(description));
-        if (f == null) {
-            throw new IllegalArgumentException("unknown guest kind '" + GuestFactories.kindOf(description) + "' in --guest " + description
-                    + " (known: " + String.join(", ", sources().keySet()) + "; e.g. synthetic:mem=4G,zero=70,uniform=10,dirty-rate=5000)");
-        }
-        return f.apply(description);
     }
 }

@@ -142,7 +142,14 @@ final class MigrateCommand implements Callable<Integer> {
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
         Detectors.warmUpInBackground(detector, samples); // its one-time start-up overlaps the guest's
-        Migratable g = GuestSources.createSource(guest);
+        GuestSources sources = new GuestSources();
+        Migratable g;
+        try {
+            g = sources.createSource(guest);
+        } catch (RuntimeException e) {
+            sources.close();
+            throw e;
+        }
         out.printf(Locale.ROOT, "guest %s: %s, ready in %.1f s; migrating to %s with detector %s%n", g.describe(),
                 Sizes.format(g.memory().totalBytes()), (System.nanoTime() - t0) / 1e9, to.getHostString() + ":" + to.getPort(), detector);
         out.flush();
@@ -165,6 +172,7 @@ final class MigrateCommand implements Callable<Integer> {
         try {
             return migrateAndReport(g, sender, channel, target, stdout, out, err);
         } finally {
+            sources.close(); // the guest's VM keeps its own descriptors
             reported.countDown();
             try {
                 Runtime.getRuntime().removeShutdownHook(onSignal);

@@ -19,7 +19,7 @@ import io.d3vm.migration.transport.HostPort;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.Transport;
 import io.d3vm.migration.wire.Wire;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;

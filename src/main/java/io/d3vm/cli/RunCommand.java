@@ -7,12 +7,11 @@ import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryImage;
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.Warmup;
-import io.d3vm.vmm.boot.BootCpuState;
-import io.d3vm.vmm.boot.linux.LinuxBoot;
+import io.d3vm.vmm.boot.PreparedGuest;
 import io.d3vm.vmm.boot.linux.LinuxBootException;
-import io.d3vm.vmm.boot.linux.LinuxLoader;
+import io.d3vm.vmm.boot.linux.LinuxGuestBoot;
 import io.d3vm.vmm.boot.testguest.TestGuestImage;
-import io.d3vm.vmm.boot.testguest.TestGuestLoader;
+import io.d3vm.vmm.boot.testguest.TestGuestBoot;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
 import io.d3vm.vmm.vstate.StateWarmup;
 import io.d3vm.vmm.vstate.Vm;
@@ -133,23 +132,6 @@ public final class RunCommand implements Callable<Integer> {
         this.consoleOut = consoleOut;
     }
 
-    /** A guest ready to boot: memory size, what {@code describe()} says, and how to load it. */
-    interface PreparedGuest {
-        long memBytes();
-
-        String description();
-
-        /** Writes the guest into the VM's memory; returns the boot vCPU state and RAX. */
-        Loaded load(Vm vm) throws IOException;
-
-        /** The console line that says the guest is up (for the start-up time). */
-        default String bootLine() {
-            return "d3guest: boot";
-        }
-    }
-
-    record Loaded(BootCpuState cpu, long rax, String summary) {}
-
     @Override
     public Integer call() throws Exception {
         long callStart = System.nanoTime();
@@ -192,7 +174,7 @@ public final class RunCommand implements Callable<Integer> {
         try (kvm; Vm vm = Vm.create(kvm, new VmConfig(X86Layout.forMemory(prepared.memBytes()), vcpus, probe,
                 prepared.description(), debugconOut))) {
             long created = System.nanoTime();
-            Loaded loaded = prepared.load(vm);
+            PreparedGuest.Loaded loaded = prepared.load(vm.memory());
             vm.setUpBootVcpu(loaded.cpu(), loaded.rax());
             long loadedAt = System.nanoTime();
             if (verbose) {
@@ -303,28 +285,7 @@ public final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--image is only for the image workload");
         }
         TestGuestImage binary = guestBinary != null ? TestGuestImage.read(guestBinary) : TestGuestImage.builtIn();
-        MemoryImage memImage = image != null ? MemoryImage.open(image) : null;
-        return new PreparedGuest() {
-            public long memBytes() {
-                return ts.memBytes();
-            }
-
-            public String description() {
-                return description;
-            }
-
-            public Loaded load(Vm vm) {
-                try {
-                    TestGuestLoader.Boot b = TestGuestLoader.load(vm.memory(), binary, ts, memImage);
-                    return new Loaded(b.cpu(), b.rax(), String.format("test guest, entry64 0x%x, command line \"%s\"",
-                            b.cpu().rip(), b.commandLine()));
-                } finally {
-                    if (memImage != null) {
-                        memImage.close();
-                    }
-                }
-            }
-        };
+        return new TestGuestBoot(ts, description, binary, image != null ? MemoryImage.open(image) : null);
     }
 
     /**
@@ -336,33 +297,12 @@ public final class RunCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--kernel boots Linux; --guest, --guest-binary and --image are for the test guest");
         }
         long memBytes = mem != null ? mem : DEFAULT_LINUX_MEM;
-        var layout = X86Layout.forMemory(memBytes);
-        String args = cmdline != null ? cmdline : DEFAULT_CMDLINE;
-        Optional<Path> initramfs = Optional.ofNullable(initrd);
-        String plan;
         try {
-            plan = LinuxLoader.check(layout, kernel, initramfs, args, vcpus);
+            return LinuxGuestBoot.prepare(X86Layout.forMemory(memBytes), kernel, Optional.ofNullable(initrd),
+                    cmdline != null ? cmdline : DEFAULT_CMDLINE, vcpus);
         } catch (LinuxBootException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }
-        return new PreparedGuest() {
-            public long memBytes() {
-                return memBytes;
-            }
-
-            public String description() {
-                return "linux:" + kernel.getFileName() + ",mem=" + io.d3vm.memory.Sizes.format(memBytes);
-            }
-
-            public Loaded load(Vm vm) {
-                LinuxBoot b = LinuxLoader.load(vm.memory(), kernel, initramfs, args, vcpus);
-                return new Loaded(b.cpu(), 0, plan + "; " + b.summary());
-            }
-
-            public String bootLine() {
-                return "d3vm-linux: init ok";
-            }
-        };
     }
 
     /** Feeds console input to the guest's serial port from a daemon thread, while the VM runs. */

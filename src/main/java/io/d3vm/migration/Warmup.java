@@ -1,7 +1,7 @@
 package io.d3vm.migration;
 
 import io.d3vm.migration.guest.GuestFactories;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.send.MigrationSender;

@@ -5,7 +5,7 @@ import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.recv.HandoverUnconfirmedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;

@@ -3,7 +3,7 @@ package io.d3vm.migration.fault;
 import io.d3vm.testing.D3vmProcess;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.MigrationException;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;

@@ -1,8 +1,8 @@
 package io.d3vm.migration.fault;
 
 import io.d3vm.memory.GuestMemory;
-import io.d3vm.migration.guest.SyntheticGuest;
-import io.d3vm.migration.guest.SyntheticSpec;
+import io.d3vm.migration.synthetic.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticSpec;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -1,6 +1,6 @@
 package io.d3vm.migration.fault;
 
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.TimeUnit;

@@ -2,7 +2,7 @@ package io.d3vm.migration.send;
 
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.transport.TcpTransport;
 import org.junit.jupiter.api.Test;
 

@@ -4,7 +4,7 @@ import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
-import io.d3vm.migration.guest.SyntheticGuest;
+import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;

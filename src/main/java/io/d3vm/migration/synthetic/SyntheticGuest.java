@@ -1,6 +1,9 @@
-package io.d3vm.migration.guest;
+package io.d3vm.migration.synthetic;
 
 import io.d3vm.memory.DirtyBitmap;
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.guest.GuestFactory;
+import io.d3vm.migration.guest.Migratable;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryLayout;

@@ -1,4 +1,4 @@
-package io.d3vm.migration.guest;
+package io.d3vm.migration.synthetic;
 
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
