@@ -117,7 +117,7 @@ final class AnalyzeCommand implements Callable<Integer> {
         root.put("samples", samples);
         root.put("plain-read-gbps", round(r.bytes() / (double) r.plainReadNanos()));
         ObjectNode dets = root.putObject("detectors");
-        long noneBytes = r.total() * (GuestMemory.PAGE_SIZE + ImageAnalysis.NORMAL_PAGE_HEADER);
+        long noneBytes = r.noneBytes();
         for (ImageAnalysis.DetectorResult d : r.detectors()) {
             ObjectNode n = dets.putObject(d.name());
             n.put("bytes", d.bytesSent());
@@ -156,7 +156,7 @@ final class AnalyzeCommand implements Callable<Integer> {
             out.println();
         }
         double plainGbps = r.bytes() / (double) r.plainReadNanos();
-        long noneBytes = total * (GuestMemory.PAGE_SIZE + ImageAnalysis.NORMAL_PAGE_HEADER);
+        long noneBytes = r.noneBytes();
         out.printf(Locale.ROOT, "%ndetector  %15s  %7s  %8s  %7s  %9s  %12s  %11s  %9s%n",
                 "would send (B)", "vs none", "ns/page", "GB/s", "vs read", "sampled words", "full checks", "false-disp");
         for (ImageAnalysis.DetectorResult d : r.detectors()) {

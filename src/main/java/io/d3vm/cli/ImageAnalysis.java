@@ -7,6 +7,7 @@ import io.d3vm.migration.detect.DetectorStats;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.detect.PageClass;
 import io.d3vm.migration.detect.PageClassifier;
+import io.d3vm.migration.wire.Wire;
 import io.d3vm.migration.detect.PlainRead;
 
 import java.lang.management.ManagementFactory;
@@ -23,13 +24,6 @@ import java.util.Map;
  * would send and what classifying cost. Separate from the command so tests can check numbers.
  */
 final class ImageAnalysis {
-    /** Estimated wire cost of a normal page besides its 4096 bytes: its page number. */
-    static final int NORMAL_PAGE_HEADER = 8;
-    /** Estimated wire cost of one run of consecutive dispensable pages of one class: start, count, class. */
-    static final int RUN_BYTES = 16;
-    /** Extra bytes a run of UNIFORM pages carries: its 8-byte pattern. */
-    static final int PATTERN_BYTES = 8;
-
     record PatternCount(long pattern, long pages) {}
 
     /**
@@ -47,8 +41,9 @@ final class ImageAnalysis {
         }
     }
 
+    /** {@code noneBytes}: what sending every page takes on the wire (the {@code none} detector's bytes, whether or not it ran). */
     record Result(long zero, long uniform, long normal, long total, List<PatternCount> topPatterns,
-                  List<DetectorResult> detectors, long plainReadNanos) {
+                  List<DetectorResult> detectors, long plainReadNanos, long noneBytes) {
         long bytes() {
             return total * GuestMemory.PAGE_SIZE;
         }
@@ -96,15 +91,13 @@ final class ImageAnalysis {
             DetectorResult best = null;
             for (int p = 0; p < passes; p++) {
                 PageClassifier c = Detectors.create(name, samples);
-                RunCounter runs = new RunCounter();
+                FrameBytes frames = new FrameBytes();
                 long t0 = cpuNanos();
-                forEachBatch(memory, c, p + 1, runs);
+                forEachBatch(memory, c, p + 1, frames);
                 long cpu = cpuNanos() - t0;
                 DetectorStats s = c.stats();
                 long normal = s.pages(PageClass.NORMAL);
-                long bytes = normal * (GuestMemory.PAGE_SIZE + NORMAL_PAGE_HEADER)
-                        + runs.runs * RUN_BYTES + runs.uniformRuns * PATTERN_BYTES;
-                DetectorResult r = new DetectorResult(name, normal, s.dispensablePages(), bytes, cpu,
+                DetectorResult r = new DetectorResult(name, normal, s.dispensablePages(), frames.bytes, cpu,
                         s.sampledWords, s.fullChecks, s.samplerMisses);
                 if (best == null || r.nanos() < best.nanos()) {
                     best = r;
@@ -114,7 +107,18 @@ final class ImageAnalysis {
         }
         long zero = counts[PageClass.ZERO.ordinal()] + counts[PageClass.UNPOPULATED.ordinal()];
         return new Result(zero, counts[PageClass.UNIFORM.ordinal()], counts[PageClass.NORMAL.ordinal()],
-                memory.pageCount(), top, results, plainNanos);
+                memory.pageCount(), top, results, plainNanos, allNormalBytes(memory));
+    }
+
+    /** The PAGES frames of every page sent whole: one NORMAL run per batch. */
+    private static long allNormalBytes(GuestMemory memory) {
+        long bytes = 0;
+        for (MemoryRegion r : memory.regions()) {
+            for (long p = r.firstPageIndex(); p < r.endPageIndex(); p += PageClassifier.MAX_BATCH) {
+                bytes += Wire.pagesFrameBytes(1, (int) Math.min(PageClassifier.MAX_BATCH, r.endPageIndex() - p));
+            }
+        }
+        return bytes;
     }
 
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
@@ -145,38 +149,22 @@ final class ImageAnalysis {
     }
 
     /**
-     * Counts runs of consecutive dispensable pages of the same class and pattern, as a sender
-     * would pack them into metadata records. A run never spans regions (batches do not).
+     * Adds up the PAGES frames a sender would write for the classified batches: the same batches
+     * (at most {@link PageClassifier#MAX_BATCH} pages, never across regions) and the same run
+     * rule ({@link Wire#runCount}), so the total is the page data of a first round on the wire.
      */
-    private static final class RunCounter implements BatchSink {
-        long runs;
-        long uniformRuns;
-        private long nextPage = -1;
-        private int runClass = -1;
-        private long runPattern;
+    private static final class FrameBytes implements BatchSink {
+        long bytes;
 
         @Override
         public void accept(long firstPage, int count, Classification out) {
-            if (firstPage != nextPage) {
-                runClass = -1;   // new region: the previous run ended
-            }
+            int normal = 0;
             for (int i = 0; i < count; i++) {
-                int c = out.classes[i];
-                if (c == PageClass.NORMAL.ordinal()) {
-                    runClass = -1;
-                    continue;
-                }
-                long pattern = out.patterns[i];
-                if (c != runClass || (c == PageClass.UNIFORM.ordinal() && pattern != runPattern)) {
-                    runs++;
-                    if (c == PageClass.UNIFORM.ordinal()) {
-                        uniformRuns++;
-                    }
-                    runClass = c;
-                    runPattern = pattern;
+                if (out.classes[i] == Wire.CLASS_NORMAL) {
+                    normal++;
                 }
             }
-            nextPage = firstPage + count;
+            bytes += Wire.pagesFrameBytes(Wire.runCount(count, out.classes, out.patterns), normal);
         }
     }
 

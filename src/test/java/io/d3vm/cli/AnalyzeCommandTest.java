@@ -3,12 +3,15 @@ package io.d3vm.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.d3vm.memory.ElfCoreBuilder;
+import io.d3vm.migration.wire.FrameBuffer;
+import io.d3vm.migration.wire.Wire;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -75,14 +78,32 @@ class AnalyzeCommandTest {
         assertThat(j.at("/uniform-patterns/0/pattern").asText()).isEqualTo("0xcccccccccccccccc");
         assertThat(j.at("/uniform-patterns/0/pages").asLong()).isEqualTo(10);
         assertThat(j.at("/uniform-patterns/1/pattern").asText()).isEqualTo("0xffffffffffffffff");
-        // none sends every page; full and d3 send the 10 normal pages plus 3 runs (one zero, two uniform)
-        assertThat(j.at("/detectors/none/bytes").asLong()).isEqualTo(64L * (PAGE + 8));
-        long expected = 10L * (PAGE + 8) + 3 * 16 + 2 * 8;
+        // One batch (64 pages, one region): none sends one NORMAL run of 64 pages; full and d3 four
+        // runs (zero, uniform 0xcc, uniform 0xff, normal) and the 10 normal pages. Both are exactly
+        // what the sender's encoder writes for those classes.
+        byte[] all = new byte[64];
+        assertThat(j.at("/detectors/none/bytes").asLong()).isEqualTo(encodedBytes(img, all, new long[64]))
+                .isEqualTo(8 + 16 + 16 + 64L * PAGE);
+        byte[] classes = new byte[64];
+        long[] patterns = new long[64];
+        Arrays.fill(classes, 0, 40, (byte) Wire.CLASS_ZERO);
+        Arrays.fill(classes, 40, 54, (byte) Wire.CLASS_UNIFORM);
+        Arrays.fill(patterns, 40, 50, 0xccccccccccccccccL);
+        Arrays.fill(patterns, 50, 54, -1L);
+        long expected = encodedBytes(img, classes, patterns);
+        assertThat(expected).isEqualTo(8 + 16 + 4 * 16 + 10L * PAGE);
         assertThat(j.at("/detectors/full/bytes").asLong()).isEqualTo(expected);
         assertThat(j.at("/detectors/d3/bytes").asLong()).isEqualTo(expected);
         assertThat(j.at("/detectors/d3/dispensable-pages").asLong()).isEqualTo(54);
         assertThat(j.at("/detectors/full/full-checks").asLong()).isEqualTo(64);
         assertThat(j.at("/detectors/none/full-checks").asLong()).isZero();
+    }
+
+    /** The bytes {@link FrameBuffer#pages} writes for one batch of the whole image with these classes. */
+    private static long encodedBytes(Path img, byte[] classes, long[] patterns) throws IOException {
+        FrameBuffer fb = new FrameBuffer(Wire.MAX_PAGES_FRAME);
+        fb.pages(0, classes.length, classes, patterns, MemorySegment.ofArray(Files.readAllBytes(img)), 0);
+        return fb.size();
     }
 
     @Test

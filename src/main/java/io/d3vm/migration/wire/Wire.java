@@ -163,4 +163,23 @@ public final class Wire {
     public static final int CLASS_UNIFORM = 2;
     public static final int CLASS_UNPOPULATED = 3;
     public static final int CLASS_COUNT = 4;
+
+    /**
+     * The runs a batch is encoded in ({@link FrameBuffer#pages}): maximal stretches of pages of one
+     * class and, for UNIFORM, one pattern, in order.
+     */
+    public static int runCount(int count, byte[] classes, long[] patterns) {
+        int runs = 0;
+        for (int i = 0; i < count; i++) {
+            if (i == 0 || classes[i] != classes[i - 1] || (classes[i] == CLASS_UNIFORM && patterns[i] != patterns[i - 1])) {
+                runs++;
+            }
+        }
+        return runs;
+    }
+
+    /** The bytes a PAGES frame of {@code runs} runs and {@code normalPages} pages of data takes on the wire, header included. */
+    public static long pagesFrameBytes(int runs, int normalPages) {
+        return HEADER_SIZE + PAGES_FIXED + (long) runs * RUN_SIZE + (long) normalPages * PAGE_SIZE;
+    }
 }
