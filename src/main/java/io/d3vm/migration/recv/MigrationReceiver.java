@@ -14,6 +14,7 @@ import io.d3vm.migration.report.PauseStep;
 import io.d3vm.migration.report.RoundRecord;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.StallWatchdog;
+import io.d3vm.migration.wire.AckStage;
 import io.d3vm.migration.wire.FrameBuffer;
 import io.d3vm.migration.wire.FrameDecoder;
 import io.d3vm.migration.wire.FrameType;
@@ -264,7 +265,7 @@ public final class MigrationReceiver {
                     case SYNC -> {
                         in.readSync();
                         // Everything before it is rebuilt: the source may pause its guest now.
-                        out.ack(Wire.STAGE_SYNC, true, ((ReceiveState.BetweenRounds) next).completed(), "");
+                        out.ack(AckStage.SYNC, true, ((ReceiveState.BetweenRounds) next).completed(), "");
                         out.writeTo(connection.output());
                         if (urgent == null) {
                             urgent = PauseUrgency.enter(); // the source pauses now: until its guest runs here
@@ -310,7 +311,7 @@ public final class MigrationReceiver {
             }
             received = new DirtyBitmap(memory.pageCount());
             rebuilt = verified ? new IncrementalDigest(memory.pageCount()) : null;
-            out.ack(Wire.STAGE_SETUP, true, 0, "");
+            out.ack(AckStage.SETUP, true, 0, "");
             out.writeTo(connection.output());
             stats.setupNanos = System.nanoTime() - stats.startNanos;
         }
@@ -318,7 +319,7 @@ public final class MigrationReceiver {
         private void refuseSetup(String why) throws IOException, Refused {
             try {
                 out.clear();
-                out.ack(Wire.STAGE_SETUP, false, 0, why);
+                out.ack(AckStage.SETUP, false, 0, why);
                 out.writeTo(connection.output());
             } catch (IOException ignored) {
                 // the refusal below is what matters
@@ -454,7 +455,7 @@ public final class MigrationReceiver {
                 refuseCompletion("cannot restore the guest's state: " + e.getMessage());
             }
             t = lap(PauseStep.STATE_RESTORE, t);
-            out.ack(Wire.STAGE_COMPLETION, true, stats.digest, "");
+            out.ack(AckStage.COMPLETION, true, stats.digest, "");
             out.writeTo(connection.output());
             lap(PauseStep.ACK, t);
             // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
@@ -490,7 +491,7 @@ public final class MigrationReceiver {
         private void refuseCompletion(String why) throws Refused {
             try {
                 out.clear();
-                out.ack(Wire.STAGE_COMPLETION, false, stats.digest, why);
+                out.ack(AckStage.COMPLETION, false, stats.digest, why);
                 out.writeTo(connection.output());
             } catch (IOException ignored) {
                 // the source times out waiting and resumes anyway

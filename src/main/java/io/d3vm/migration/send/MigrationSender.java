@@ -20,6 +20,7 @@ import io.d3vm.migration.report.RoundRecord;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.StallWatchdog;
 import io.d3vm.migration.transport.Transport;
+import io.d3vm.migration.wire.AckStage;
 import io.d3vm.migration.wire.FrameBuffer;
 import io.d3vm.migration.wire.FrameDecoder;
 import io.d3vm.migration.wire.FrameType;
@@ -263,7 +264,7 @@ public final class MigrationSender {
                 });
                 fb.layout(memory.layout());
                 s.flush();
-                Messages.Ack setup = readAck(in, Wire.STAGE_SETUP);
+                Messages.Ack setup = readAck(in, AckStage.SETUP);
                 if (!setup.ok()) {
                     throw new Refusal("the destination refused the migration: " + setup.message());
                 }
@@ -303,7 +304,7 @@ public final class MigrationSender {
                 // the pause starts once it has every live round, so it covers only the final pass.
                 s.buffer().sync();
                 s.flush();
-                Messages.Ack synced = readAck(in, Wire.STAGE_SYNC);
+                Messages.Ack synced = readAck(in, AckStage.SYNC);
                 if (!synced.ok() || synced.digest() != round) {
                     throw new ProtocolException("ACK(sync) for " + synced.digest() + " rounds, " + round + " were sent");
                 }
@@ -356,7 +357,7 @@ public final class MigrationSender {
                 phase = SendPhase.WAITING_ACK;
                 long ackFrom = t;
                 watchdog.arm(options.ackTimeoutMillis());
-                Messages.Ack done = readAck(in, Wire.STAGE_COMPLETION);
+                Messages.Ack done = readAck(in, AckStage.COMPLETION);
                 report.ackWaitUs = MigrationReport.microsSince(ackFrom);
                 t = lap(PauseStep.COMPLETE_TO_ACK, t);
                 if (options.verify() != Verify.OFF) {
@@ -526,7 +527,7 @@ public final class MigrationSender {
         return normal;
     }
 
-    private Messages.Ack readAck(FrameDecoder in, int stage) throws IOException, Refusal {
+    private Messages.Ack readAck(FrameDecoder in, AckStage stage) throws IOException, Refusal {
         FrameType t = in.next();
         if (t == FrameType.ABORT) {
             throw new Refusal("the destination aborted: " + in.readAbort().reason());

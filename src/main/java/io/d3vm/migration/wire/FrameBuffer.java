@@ -114,11 +114,11 @@ public final class FrameBuffer {
         int body = Wire.LAYOUT_FIXED + n * Wire.RANGE_SIZE;
         int b = header(FrameType.LAYOUT, body);
         seg.set(INT, b + Wire.LAYOUT_COUNT, n);
-        seg.set(INT, b + 4, 0);
+        seg.set(INT, b + Wire.LAYOUT_RESERVED, 0);
         int r = b + Wire.LAYOUT_FIXED;
         for (MemoryLayout.Range range : layout.ranges()) {
-            seg.set(LONG, r, range.guestPhysAddr());
-            seg.set(LONG, r + 8, range.size());
+            seg.set(LONG, r + Wire.RANGE_START, range.guestPhysAddr());
+            seg.set(LONG, r + Wire.RANGE_BYTES, range.size());
             r += Wire.RANGE_SIZE;
         }
         end(body);
@@ -127,7 +127,7 @@ public final class FrameBuffer {
     public void endOfRound(int round, long pages, long normalPages) {
         int b = header(FrameType.END_OF_ROUND, Wire.END_OF_ROUND_SIZE);
         seg.set(INT, b + Wire.EOR_ROUND, round);
-        seg.set(INT, b + 4, 0);
+        seg.set(INT, b + Wire.EOR_RESERVED, 0);
         seg.set(LONG, b + Wire.EOR_PAGES, pages);
         seg.set(LONG, b + Wire.EOR_NORMAL, normalPages);
         end(Wire.END_OF_ROUND_SIZE);
@@ -144,19 +144,19 @@ public final class FrameBuffer {
         int b = header(FrameType.COMPLETE, Wire.COMPLETE_SIZE);
         seg.set(LONG, b + Wire.CPL_DIGEST, digest);
         seg.set(INT, b + Wire.CPL_ROUNDS, rounds);
-        seg.set(INT, b + 12, 0);
+        seg.set(INT, b + Wire.CPL_RESERVED, 0);
         end(Wire.COMPLETE_SIZE);
     }
 
-    public void ack(int stage, boolean ok, long digest, String message) {
+    public void ack(AckStage stage, boolean ok, long digest, String message) {
         byte[] m = text(message == null ? "" : message, "ack message");
         int body = Wire.ACK_FIXED + m.length;
         int b = header(FrameType.ACK, body);
-        seg.set(INT, b + Wire.ACK_STAGE, stage);
+        seg.set(INT, b + Wire.ACK_STAGE, stage.code());
         seg.set(INT, b + Wire.ACK_STATUS, ok ? Wire.STATUS_OK : Wire.STATUS_REFUSED);
         seg.set(LONG, b + Wire.ACK_DIGEST, digest);
         seg.set(INT, b + Wire.ACK_MSG_LEN, m.length);
-        seg.set(INT, b + 20, 0);
+        seg.set(INT, b + Wire.ACK_RESERVED, 0);
         MemorySegment.copy(m, 0, seg, ValueLayout.JAVA_BYTE, b + Wire.ACK_FIXED, m.length);
         end(body);
     }
@@ -165,8 +165,8 @@ public final class FrameBuffer {
         byte[] m = text(reason, "abort reason");
         int body = Wire.ABORT_FIXED + m.length;
         int b = header(FrameType.ABORT, body);
-        seg.set(INT, b, m.length);
-        seg.set(INT, b + 4, 0);
+        seg.set(INT, b + Wire.ABORT_LEN, m.length);
+        seg.set(INT, b + Wire.ABORT_RESERVED, 0);
         MemorySegment.copy(m, 0, seg, ValueLayout.JAVA_BYTE, b + Wire.ABORT_FIXED, m.length);
         end(body);
     }

@@ -133,7 +133,7 @@ public final class FrameDecoder {
         expect(FrameType.LAYOUT);
         fixed(Wire.LAYOUT_FIXED);
         long count = Integer.toUnsignedLong(buf.getInt(buf.position() + Wire.LAYOUT_COUNT));
-        int reserved = buf.getInt(buf.position() + 4);
+        int reserved = buf.getInt(buf.position() + Wire.LAYOUT_RESERVED);
         consume(Wire.LAYOUT_FIXED);
         if (reserved != 0) {
             throw new ProtocolException("LAYOUT reserved field is not zero");
@@ -147,7 +147,8 @@ public final class FrameDecoder {
         int p = buf.position();
         try {
             for (int i = 0; i < count; i++) {
-                ranges.add(new MemoryLayout.Range(buf.getLong(p + i * Wire.RANGE_SIZE), buf.getLong(p + i * Wire.RANGE_SIZE + 8)));
+                ranges.add(new MemoryLayout.Range(buf.getLong(p + i * Wire.RANGE_SIZE + Wire.RANGE_START),
+                        buf.getLong(p + i * Wire.RANGE_SIZE + Wire.RANGE_BYTES)));
             }
             consume((int) bodyLeft);
             return new MemoryLayout(ranges);
@@ -283,7 +284,7 @@ public final class FrameDecoder {
         fixed(Wire.END_OF_ROUND_SIZE);
         int p = buf.position();
         long round = Integer.toUnsignedLong(buf.getInt(p + Wire.EOR_ROUND));
-        int reserved = buf.getInt(p + 4);
+        int reserved = buf.getInt(p + Wire.EOR_RESERVED);
         long pages = buf.getLong(p + Wire.EOR_PAGES);
         long normal = buf.getLong(p + Wire.EOR_NORMAL);
         consume(Wire.END_OF_ROUND_SIZE);
@@ -316,7 +317,7 @@ public final class FrameDecoder {
         int p = buf.position();
         long digest = buf.getLong(p + Wire.CPL_DIGEST);
         long rounds = Integer.toUnsignedLong(buf.getInt(p + Wire.CPL_ROUNDS));
-        int reserved = buf.getInt(p + 12);
+        int reserved = buf.getInt(p + Wire.CPL_RESERVED);
         consume(Wire.COMPLETE_SIZE);
         if (reserved != 0) {
             throw new ProtocolException("COMPLETE reserved field is not zero");
@@ -331,14 +332,15 @@ public final class FrameDecoder {
         expect(FrameType.ACK);
         fixed(Wire.ACK_FIXED);
         int p = buf.position();
-        int stage = buf.getInt(p + Wire.ACK_STAGE);
+        int stageCode = buf.getInt(p + Wire.ACK_STAGE);
         int status = buf.getInt(p + Wire.ACK_STATUS);
         long digest = buf.getLong(p + Wire.ACK_DIGEST);
         long len = Integer.toUnsignedLong(buf.getInt(p + Wire.ACK_MSG_LEN));
-        int reserved = buf.getInt(p + 20);
+        int reserved = buf.getInt(p + Wire.ACK_RESERVED);
         consume(Wire.ACK_FIXED);
-        if (stage != Wire.STAGE_SETUP && stage != Wire.STAGE_COMPLETION && stage != Wire.STAGE_SYNC) {
-            throw new ProtocolException("ACK for unknown stage " + stage);
+        AckStage stage = AckStage.fromCode(stageCode);
+        if (stage == null) {
+            throw new ProtocolException("ACK for unknown stage " + stageCode);
         }
         if (status != Wire.STATUS_OK && status != Wire.STATUS_REFUSED) {
             throw new ProtocolException("ACK with unknown status " + status);
@@ -352,8 +354,8 @@ public final class FrameDecoder {
     public Messages.Abort readAbort() throws IOException {
         expect(FrameType.ABORT);
         fixed(Wire.ABORT_FIXED);
-        long len = Integer.toUnsignedLong(buf.getInt(buf.position()));
-        int reserved = buf.getInt(buf.position() + 4);
+        long len = Integer.toUnsignedLong(buf.getInt(buf.position() + Wire.ABORT_LEN));
+        int reserved = buf.getInt(buf.position() + Wire.ABORT_RESERVED);
         consume(Wire.ABORT_FIXED);
         if (reserved != 0) {
             throw new ProtocolException("ABORT reserved field is not zero");

@@ -16,7 +16,7 @@ public final class Messages {
     public record Completion(long digest, int rounds) {}
 
     /** ACK: the destination's verdict at {@code stage}; {@code message} says why when refused. */
-    public record Ack(int stage, boolean ok, long digest, String message) {}
+    public record Ack(AckStage stage, boolean ok, long digest, String message) {}
 
     /** ABORT: the peer gave up, and why. */
     public record Abort(String reason) {}

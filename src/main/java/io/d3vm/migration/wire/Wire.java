@@ -42,7 +42,7 @@ package io.d3vm.migration.wire;
  * ACK body (24 + n)                                destination → source
  *  0               4               8                               16              20              24
  *  | stage u32     | status u32    | destination digest u64        | msg len n u32 | reserved u32  | message (UTF-8)
- *  stage 1 = setup (after LAYOUT), 2 = completion (after COMPLETE), 3 = sync (after SYNC; the
+ *  stage ({@link AckStage}) 1 = setup (after LAYOUT), 2 = completion (after COMPLETE), 3 = sync (after SYNC; the
  *  digest field holds the number of rounds rebuilt); status 0 = ok, 1 = refused.
  *
  * SYNC body (0)                                    source → destination, between rounds
@@ -104,6 +104,9 @@ public final class Wire {
 
     public static final int LAYOUT_FIXED = 8;
     public static final int LAYOUT_COUNT = 0;
+    public static final int LAYOUT_RESERVED = 4;
+    public static final int RANGE_START = 0;
+    public static final int RANGE_BYTES = 8;
     public static final int RANGE_SIZE = 16;
     public static final int MAX_RANGES = 64;
 
@@ -121,25 +124,27 @@ public final class Wire {
 
     public static final int END_OF_ROUND_SIZE = 24;
     public static final int EOR_ROUND = 0;
+    public static final int EOR_RESERVED = 4;
     public static final int EOR_PAGES = 8;
     public static final int EOR_NORMAL = 16;
 
     public static final int COMPLETE_SIZE = 16;
     public static final int CPL_DIGEST = 0;
     public static final int CPL_ROUNDS = 8;
+    public static final int CPL_RESERVED = 12;
 
     public static final int ACK_FIXED = 24;
     public static final int ACK_STAGE = 0;
     public static final int ACK_STATUS = 4;
     public static final int ACK_DIGEST = 8;
     public static final int ACK_MSG_LEN = 16;
-    public static final int STAGE_SETUP = 1;
-    public static final int STAGE_COMPLETION = 2;
-    public static final int STAGE_SYNC = 3;
+    public static final int ACK_RESERVED = 20;
     public static final int STATUS_OK = 0;
     public static final int STATUS_REFUSED = 1;
 
     public static final int ABORT_FIXED = 8;
+    public static final int ABORT_LEN = 0;
+    public static final int ABORT_RESERVED = 4;
 
     public static final int GO_SIZE = 0;
     public static final int SYNC_SIZE = 0;

@@ -7,6 +7,7 @@ import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
+import io.d3vm.migration.wire.AckStage;
 import io.d3vm.migration.wire.Messages;
 import io.d3vm.migration.wire.TestStreams;
 import io.d3vm.migration.wire.Wire;
@@ -135,7 +136,7 @@ class MigrationReceiverTest {
             List<Object> replies = c.replies();
             assertThat(replies).last().isInstanceOfSatisfying(Messages.Ack.class, a -> {
                 assertThat(a.ok()).isFalse();
-                assertThat(a.stage()).isEqualTo(Wire.STAGE_COMPLETION);
+                assertThat(a.stage()).isEqualTo(AckStage.COMPLETION);
             });
         }
     }
@@ -156,8 +157,8 @@ class MigrationReceiverTest {
                     .state(new byte[] {9}).complete(expectedDigest(src, 0, 1, 2), 2).go().bytes();
             TestStreams.Replay c = new TestStreams.Replay(stream);
             RecordingGuest g = (RecordingGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
-            assertThat(c.replies()).extracting(r -> ((Messages.Ack) r).stage()).containsExactly(Wire.STAGE_SETUP, Wire.STAGE_SYNC,
-                    Wire.STAGE_COMPLETION);
+            assertThat(c.replies()).extracting(r -> ((Messages.Ack) r).stage()).containsExactly(AckStage.SETUP, AckStage.SYNC,
+                    AckStage.COMPLETION);
             assertThat(((Messages.Ack) c.replies().get(1)).digest()).as("rounds rebuilt").isEqualTo(2);
             assertThat(g.resumed).isTrue();
             g.memory.close();
@@ -183,7 +184,7 @@ class MigrationReceiverTest {
             assertThat(g.shutdown).isFalse();
             assertThat(c.replies()).last().isInstanceOfSatisfying(Messages.Ack.class, a -> {
                 assertThat(a.ok()).isTrue();
-                assertThat(a.stage()).isEqualTo(Wire.STAGE_COMPLETION);
+                assertThat(a.stage()).isEqualTo(AckStage.COMPLETION);
             });
             g.memory.close();
         }

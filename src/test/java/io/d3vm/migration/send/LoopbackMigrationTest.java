@@ -12,6 +12,7 @@ import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.migration.wire.AckStage;
 import io.d3vm.migration.wire.FrameBuffer;
 import io.d3vm.migration.wire.FrameDecoder;
 import io.d3vm.migration.wire.FrameType;
@@ -119,7 +120,7 @@ class LoopbackMigrationTest {
                     in.next();
                     in.readLayout();
                     FrameBuffer out = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
-                    out.ack(Wire.STAGE_SETUP, true, 0, "");
+                    out.ack(AckStage.SETUP, true, 0, "");
                     out.writeTo(c.output());
                     assertThat(in.next()).isEqualTo(FrameType.PAGES);
                     out.abort("disk full on the destination");

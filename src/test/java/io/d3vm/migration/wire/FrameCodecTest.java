@@ -30,9 +30,9 @@ class FrameCodecTest {
         fb.endOfRound(7, 12345678901L, 42);
         fb.state(state);
         fb.complete(0xDEADBEEFCAFEL, 7);
-        fb.ack(Wire.STAGE_COMPLETION, false, -5, "digest mismatch");
-        fb.ack(Wire.STAGE_SETUP, true, 0, "");
-        fb.ack(Wire.STAGE_SYNC, true, 3, "");
+        fb.ack(AckStage.COMPLETION, false, -5, "digest mismatch");
+        fb.ack(AckStage.SETUP, true, 0, "");
+        fb.ack(AckStage.SYNC, true, 3, "");
         fb.sync();
         fb.abort("operator cancelled");
         fb.go();
@@ -50,11 +50,11 @@ class FrameCodecTest {
         assertThat(d.next()).isEqualTo(FrameType.COMPLETE);
         assertThat(d.readComplete()).isEqualTo(new Messages.Completion(0xDEADBEEFCAFEL, 7));
         assertThat(d.next()).isEqualTo(FrameType.ACK);
-        assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_COMPLETION, false, -5, "digest mismatch"));
+        assertThat(d.readAck()).isEqualTo(new Messages.Ack(AckStage.COMPLETION, false, -5, "digest mismatch"));
         assertThat(d.next()).isEqualTo(FrameType.ACK);
-        assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_SETUP, true, 0, ""));
+        assertThat(d.readAck()).isEqualTo(new Messages.Ack(AckStage.SETUP, true, 0, ""));
         assertThat(d.next()).isEqualTo(FrameType.ACK);
-        assertThat(d.readAck()).isEqualTo(new Messages.Ack(Wire.STAGE_SYNC, true, 3, ""));
+        assertThat(d.readAck()).isEqualTo(new Messages.Ack(AckStage.SYNC, true, 3, ""));
         assertThat(d.next()).isEqualTo(FrameType.SYNC);
         d.readSync();
         assertThat(d.next()).isEqualTo(FrameType.ABORT);
