@@ -60,7 +60,6 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle MINCORE = bind("mincore",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
-    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle GETPID = LINKER.downcallHandle(
             LIBC.find("getpid").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle GETTID = LINKER.downcallHandle(
@@ -123,51 +122,6 @@ public final class LibC {
             int rc = (int) CLOSE.invokeExact(state, fd);
             if (rc < 0) {
                 throw new SysException("close", errno(state));
-            }
-        } catch (SysException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
-    /**
-     * ioctl with an integer argument. Returns the (non-negative) result; throws naming {@code what}.
-     * EINTR is retried, because a signal that kicks a vCPU must not fail unrelated ioctls.
-     */
-    public static int ioctl(int fd, long request, long arg, String what) {
-        try {
-            MemorySegment state = STATE.get();
-            while (true) {
-                int rc = (int) IOCTL_LONG.invokeExact(state, fd, request, arg);
-                if (rc >= 0) {
-                    return rc;
-                }
-                int err = errno(state);
-                if (err != EINTR) {
-                    throw new SysException(what, err);
-                }
-            }
-        } catch (SysException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
-    /** ioctl with a pointer argument; EINTR retried. */
-    public static int ioctl(int fd, long request, MemorySegment arg, String what) {
-        try {
-            MemorySegment state = STATE.get();
-            while (true) {
-                int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
-                if (rc >= 0) {
-                    return rc;
-                }
-                int err = errno(state);
-                if (err != EINTR) {
-                    throw new SysException(what, err);
-                }
             }
         } catch (SysException e) {
             throw e;
@@ -264,21 +218,6 @@ public final class LibC {
             if (rc < 0) {
                 throw new SysException("mincore", errno(state));
             }
-        } catch (SysException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new AssertionError(t);
-        }
-    }
-
-    public static int eventfd(int initval, int flags) {
-        try {
-            MemorySegment state = STATE.get();
-            int fd = (int) EVENTFD.invokeExact(state, initval, flags);
-            if (fd < 0) {
-                throw new SysException("eventfd", errno(state));
-            }
-            return fd;
         } catch (SysException e) {
             throw e;
         } catch (Throwable t) {
@@ -400,11 +339,6 @@ public final class LibC {
         } catch (Throwable t) {
             throw new AssertionError(t);
         }
-    }
-
-    /** Reads a C string from a native buffer (for messages). */
-    static String cString(MemorySegment s) {
-        return s.getString(0);
     }
 
     static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;

@@ -37,10 +37,6 @@ public record ReceiverLimits(long maxGuestMemory, long maxFrameLength, long read
         return new ReceiverLimits(bytes, maxFrameLength, readTimeoutMillis, allowUnverified);
     }
 
-    public ReceiverLimits withMaxFrameLength(long bytes) {
-        return new ReceiverLimits(maxGuestMemory, bytes, readTimeoutMillis, allowUnverified);
-    }
-
     public ReceiverLimits withReadTimeoutMillis(long millis) {
         return new ReceiverLimits(maxGuestMemory, maxFrameLength, millis, allowUnverified);
     }

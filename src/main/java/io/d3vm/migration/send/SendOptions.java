@@ -56,20 +56,8 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
         return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
-    public SendOptions withSamples(int s) {
-        return new SendOptions(detector, s, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
-    }
-
     public SendOptions withMaxBandwidth(long b) {
         return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
-    }
-
-    public SendOptions withDowntimeLimitMillis(long ms) {
-        return new SendOptions(detector, samples, maxBandwidth, ms, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
-    }
-
-    public SendOptions withMaxRounds(int r) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, r, ackTimeoutMillis, stallTimeoutMillis, verify);
     }
 
     public SendOptions withTimeouts(long ackMillis, long stallMillis) {

@@ -23,11 +23,6 @@ public record VmConfig(MemoryLayout layout, int vcpus, OutputStream serialOut, S
         this(layout, vcpus, serialOut, description, null);
     }
 
-    /** This configuration with the debug console writing to {@code out} (null: none). */
-    public VmConfig withDebugcon(OutputStream out) {
-        return new VmConfig(layout, vcpus, serialOut, description, out);
-    }
-
     public VmConfig {
         Objects.requireNonNull(layout, "layout");
         Objects.requireNonNull(serialOut, "serialOut");
