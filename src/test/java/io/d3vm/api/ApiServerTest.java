@@ -1,5 +1,6 @@
 package io.d3vm.api;
 
+import io.d3vm.testing.ApiDriver;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

@@ -1,5 +1,6 @@
 package io.d3vm.api;
 
+import io.d3vm.testing.ApiDriver;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.kvm.KvmTestSupport;
@@ -144,9 +145,7 @@ class InProcessLiveMigrationTest {
                 ObjectNode args = ApiDriver.args(dst.address(), "none");
                 args.put("max-bandwidth", "2M");
                 api.call("migrate", args);
-                while (api.call("query-migrate").path("ram").path("transferred").asLong() < (2L << 20)) {
-                    Thread.sleep(20);
-                }
+                ApiDriver.awaitTransferred(api, 2L << 20, WAIT);
                 JsonNode c = api.call("migrate-cancel");
                 assertThat(c.path("status").asText()).isEqualTo("cancelled");
                 assertThat(c.path("guest-running-here").asBoolean()).isTrue();

@@ -1,5 +1,6 @@
 package io.d3vm.api;
 
+import io.d3vm.testing.ApiDriver;
 import io.d3vm.testing.D3vmProcess;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -182,11 +183,7 @@ class LiveMigrationProcessTest {
                 ObjectNode args = ApiDriver.args("127.0.0.1:" + port, "none");
                 args.put("max-bandwidth", "4M"); // 128 MiB take half a minute: killed well inside round 1
                 api.call("migrate", args);
-                long deadline = System.nanoTime() + WAIT.toNanos();
-                while (api.call("query-migrate").path("ram").path("transferred").asLong() < (6L << 20)) {
-                    assertThat(System.nanoTime()).as("migration made no progress").isLessThan(deadline);
-                    Thread.sleep(50);
-                }
+                ApiDriver.awaitTransferred(api, 6L << 20, WAIT);
                 dst.kill();
                 JsonNode q = ApiDriver.awaitEnd(api, WAIT);
                 assertThat(q.path("status").asText()).isEqualTo("failed");

@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.testing.D3vmProcess;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
@@ -354,12 +355,7 @@ class FaultInjectionTest {
         try {
             assertThat(g.isShutdown()).as(what + " was shut down").isFalse();
             assertThat(g.isPaused()).as(what + " is paused").isFalse();
-            long w = g.writes();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (g.writes() == w && System.nanoTime() < deadline) {
-                Thread.sleep(2);
-            }
-            assertThat(g.writes()).as(what + " makes progress").isGreaterThan(w);
+            Awaits.advances(what + "'s writes", g::writes);
             g.pause();
             assertThat(SyntheticModel.mismatch(g)).as(what + " memory").isNull();
         } finally {
@@ -384,9 +380,7 @@ class FaultInjectionTest {
                     return sender.report();
                 }
             });
-            while (!tx.isDone() && sender.progress().bytesSent() < killAt) {
-                Thread.sleep(1);
-            }
+            Awaits.until(killAt + " bytes sent", () -> tx.isDone() || sender.progress().bytesSent() >= killAt);
             rx.kill();
             MigrationReport report = tx.get(60, TimeUnit.SECONDS);
             String outcome;
@@ -416,9 +410,7 @@ class FaultInjectionTest {
             CompletableFuture<Received> rx = dest.receiveOnce(l);
             try (D3vmProcess tx = D3vmProcess.startC1("migrate", "--to", "127.0.0.1:" + watch.address().getPort(), "--guest",
                     spec(2000 + run), "--max-bandwidth", "20M")) {
-                while (tx.isAlive() && watch.forwarded() < killAt) {
-                    Thread.sleep(1);
-                }
+                Awaits.until(killAt + " bytes forwarded", () -> !tx.isAlive() || watch.forwarded() >= killAt);
                 tx.kill();
             }
             Received received = rx.get(60, TimeUnit.SECONDS);

@@ -1,5 +1,7 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.ApiDriver;
+import io.d3vm.testing.Awaits;
 import io.d3vm.testing.D3vmProcess;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -16,7 +18,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -30,14 +32,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 @Tag("kvm")
 class HeldHandoverTest {
     private static final Duration WAIT = Duration.ofSeconds(90);
-    private static final Pattern TICK = Pattern.compile("d3guest: tick=(\\d+) ");
+    private static final long TICK_MS = 200;
 
     @Test
     void shouldHoldTheGuestPausedWhenGoIsLostAndRunItOnlyOnCont(@TempDir Path dir) throws Exception {
         KvmTestSupport.kvm();
         Path a = dir.resolve("a.sock");
         Path b = dir.resolve("b.sock");
-        try (D3vmProcess src = D3vmProcess.startC1("run", "--guest", "test:idle,mem=64M,tick-ms=200", "--api-socket", a.toString());
+        try (D3vmProcess src = D3vmProcess.startC1("run", "--guest", "test:idle,mem=64M,tick-ms=" + TICK_MS, "--api-socket", a.toString());
              D3vmProcess dst = D3vmProcess.startC1("receive", "--listen", "127.0.0.1:0", "--once", "--read-timeout", "5s",
                      "--api-socket", b.toString());
              FaultProxy proxy = new FaultProxy(new InetSocketAddress(InetAddress.getLoopbackAddress(), dst.listeningPort()),
@@ -48,11 +50,7 @@ class HeldHandoverTest {
                 ObjectNode args = ApiClient.object();
                 args.put("to", "127.0.0.1:" + proxy.address().getPort());
                 api.call("migrate", args);
-                result = api.call("query-migrate");
-                for (long end = System.currentTimeMillis() + WAIT.toMillis(); "active".equals(result.path("status").asText())
-                        && System.currentTimeMillis() < end; result = api.call("query-migrate")) {
-                    Thread.sleep(100);
-                }
+                result = ApiDriver.awaitEnd(api, WAIT);
             }
             // The source cannot tell GO was lost: it committed, and its guest ended there.
             assertThat(result.path("status").asText()).as(result.toString()).isEqualTo("completed");
@@ -61,6 +59,7 @@ class HeldHandoverTest {
             assertThat(lastOnSource).isPositive();
 
             dst.awaitMatch("held paused here", WAIT);
+            long heldSeen = System.nanoTime();
             try (ApiClient api = dst.connectApi(b, WAIT)) {
                 JsonNode status = api.call("query-status");
                 assertThat(status.path("status").asText()).as(status.toString()).isEqualTo("paused");
@@ -69,11 +68,15 @@ class HeldHandoverTest {
                 onward.put("to", "127.0.0.1:9");
                 assertThatThrownBy(() -> api.call("migrate", onward)).isInstanceOf(ApiException.class)
                         .hasMessageContaining("held paused");
-                Thread.sleep(1000); // five tick periods: a guest that ran would have printed
-                assertThat(TICK.matcher(dst.text()).find()).as("the held guest ran before cont:\n" + dst.text()).isFalse();
-
+                // Not running is shown by order, not by a sleep: the console is read in order, so a
+                // guest that ran while held would have its next tick before the point cont was sent.
+                // The hold must span tick periods for that to mean anything: wait until it has.
+                Awaits.until("three tick periods of holding",
+                        () -> System.nanoTime() - heldSeen >= TimeUnit.MILLISECONDS.toNanos(3 * TICK_MS));
+                int beforeCont = dst.text().length();
                 assertThat(api.call("cont").path("status").asText()).isEqualTo("running");
                 Matcher first = dst.awaitMatch("d3guest: tick=(\\d+) ", WAIT);
+                assertThat(first.start()).as("the held guest ticked before cont:\n" + dst.text()).isGreaterThanOrEqualTo(beforeCont);
                 assertThat(Long.parseLong(first.group(1))).as("the guest continues, it does not restart")
                         .isBetween(lastOnSource + 1, lastOnSource + 2);
                 assertThat(api.call("query-status").path("status").asText()).isEqualTo("running");

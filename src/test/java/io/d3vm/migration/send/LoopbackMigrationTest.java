@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
@@ -80,13 +81,8 @@ class LoopbackMigrationTest {
         SyntheticGuest dest = (SyntheticGuest) rx[0].guest();
         try {
             assertThat(dest.isPaused()).isFalse();
-            long w = dest.writes();
-            assertThat(w).as("writer state crossed with the saved state").isPositive();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (dest.writes() == w && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            assertThat(dest.writes()).as("writers continue after resume").isGreaterThan(w);
+            assertThat(dest.writes()).as("writer state crossed with the saved state").isPositive();
+            Awaits.advances("the destination's writers after resume", dest::writes);
         } finally {
             dest.shutdown();
         }
@@ -163,12 +159,7 @@ class LoopbackMigrationTest {
             assertThat(rx.get(30, TimeUnit.SECONDS).error()).hasMessageContaining("state from the future");
         }
         assertThat(g.isPaused()).isFalse();
-        long w = g.writes();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (g.writes() == w && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
-        assertThat(g.writes()).as("the source guest runs on").isGreaterThan(w);
+        Awaits.advances("the source guest's writes (it runs on)", g::writes);
         g.shutdown();
     }
 

@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.synthetic.SyntheticGuest;
@@ -14,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -49,10 +51,7 @@ class ReceiverKilledTest {
                     return e;
                 }
             });
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (sender.progress().bytesSent() < (4L << 20) && !outcome.isDone() && System.nanoTime() < deadline) {
-                Thread.sleep(10);
-            }
+            Awaits.until("4 MiB sent", Duration.ofSeconds(60), () -> sender.progress().bytesSent() >= (4L << 20) || outcome.isDone());
             assertThat(outcome.isDone()).as("migration still running when the receiver is killed").isFalse();
             assertThat(sender.progress().phase()).isEqualTo(SendPhase.PRE_COPY);
             receiver.destroyForcibly().waitFor(30, TimeUnit.SECONDS);

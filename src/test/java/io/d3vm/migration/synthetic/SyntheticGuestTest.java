@@ -1,5 +1,6 @@
 package io.d3vm.migration.synthetic;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryLayout;
@@ -42,7 +43,7 @@ class SyntheticGuestTest {
                         copyDirty(mem, shadow, dirty);
                     }
                 });
-                Thread.sleep(5);
+                Awaits.advances("the writers while the collector runs", g::writes);
                 g.pause();
                 stop.set(true);
                 collector.join();

@@ -1,5 +1,6 @@
 package io.d3vm.migration.tls;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
@@ -209,12 +210,7 @@ class TlsTransportTest {
         try {
             assertThat(g.isShutdown()).isFalse();
             assertThat(g.isPaused()).isFalse();
-            long w = g.writes();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (g.writes() == w && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
-            assertThat(g.writes()).as("the source guest keeps running").isGreaterThan(w);
+            Awaits.advances("the source guest's writes (it keeps running)", g::writes);
         } finally {
             g.shutdown();
         }

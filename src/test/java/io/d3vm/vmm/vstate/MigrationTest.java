@@ -1,5 +1,6 @@
 package io.d3vm.vmm.vstate;
 
+import io.d3vm.testing.Awaits;
 import io.d3vm.vmm.persist.MachineState;
 import io.d3vm.vmm.persist.StateCodec;
 import io.d3vm.vmm.persist.VcpuState;
@@ -113,15 +114,13 @@ class MigrationTest {
             console.await("d3guest: dirty .*", WAIT);
             vm.startDirtyLogging();
             DirtyBitmap first = new DirtyBitmap(vm.memory().pageCount());
-            Thread.sleep(300);
-            vm.collectDirtyPages(first);
-            // The working set lives from 16 MiB; the guest rewrites it at 20000 pages/s.
+            // The working set lives from 16 MiB (4 MiB: 1024 pages); the guest rewrites it at 20000 pages/s.
             long workStart = (16L << 20) >> 12;
-            long inWorkSet = 0;
-            for (long p = first.nextSet(workStart); p >= 0 && p < workStart + 1024; p = first.nextSet(p + 1)) {
-                inWorkSet++;
-            }
-            assertThat(inWorkSet).isPositive();
+            Awaits.until("the guest's writes to its working set in the dirty log", () -> {
+                vm.collectDirtyPages(first);
+                long p = first.nextSet(workStart);
+                return p >= 0 && p < workStart + 1024;
+            });
 
             vm.pause();
             DirtyBitmap drain = new DirtyBitmap(vm.memory().pageCount());
@@ -146,16 +145,21 @@ class MigrationTest {
     @Test
     void shouldPauseSaveAndRestoreAVmWhoseSecondVcpuWaitsForStartup() throws Exception {
         // vCPU 1 never gets an INIT/SIPI: it sits in KVM_RUN (UNINITIALIZED) and must still pause and save.
-        byte[] code = new GuestCode().print("A").spin().toArray();
+        // Prints "A", then counts in RAX and stores the count at 0x200000, forever: the counter
+        // proves a restored vCPU runs, without waiting for a time that it might not need.
+        int loop = new GuestCode().print("A").bytes(0x48, 0x31, 0xc0).toArray().length;
+        byte[] code = new GuestCode().print("A")
+                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
+                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
+                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
+                .bytes(0xeb, 0xf3)                               // jmp loop
+                .toArray();
         ConsoleCapture console = new ConsoleCapture();
         try (Vm src = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(32 << 20), 2, console, "test:hand"))) {
             MemorySegment.copy(code, 0, src.memory().slice(VmTest.CODE, code.length), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, code.length);
             src.setUpBootVcpu(io.d3vm.vmm.boot.LongMode.setUp(src.memory(), VmTest.CODE), 0);
             src.start();
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (!console.text().equals("A") && System.nanoTime() < deadline) {
-                Thread.sleep(5);
-            }
+            Awaits.until("the guest's \"A\" on the console", () -> console.text().equals("A"));
             src.pause();
             MachineState s = src.captureState();
             assertThat(s.vcpus()).hasSize(2);
@@ -171,10 +175,14 @@ class MigrationTest {
             try (Vm dst = Vm.create(KvmTestSupport.kvm(), new VmConfig(src.memory().layout(), 2, new ConsoleCapture(), "test:hand"))) {
                 copyMemory(src.memory(), dst.memory());
                 dst.applyState(s);
+                MemorySegment counter = dst.memory().slice(0x200000, 8);
                 dst.resume();
-                Thread.sleep(100);
+                Awaits.advances("the restored guest's counter",
+                        () -> counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
                 dst.pause();
-                assertThat(dst.captureState().vcpus().get(0).regs().rip()).isEqualTo(s.vcpus().get(0).regs().rip());
+                assertThat(dst.captureState().vcpus().get(0).regs().rip()).as("vCPU 0 runs in its loop")
+                        .isBetween((long) VmTest.CODE + loop, (long) VmTest.CODE + code.length - 1);
+                assertThat(dst.captureState().vcpus().get(1).mpState()).isEqualTo(1);
                 assertThat(dst.outcomeNow()).isNull();
             }
         }
@@ -208,9 +216,11 @@ class MigrationTest {
                 copyPages(src.memory(), dst.memory(), all);
                 long[] perRound = new long[3];
                 for (int round = 0; round < 3; round++) {
-                    Thread.sleep(100);
                     DirtyBitmap d = new DirtyBitmap(src.memory().pageCount());
-                    src.collectDirtyPages(d);
+                    Awaits.until("pages the running guest dirtied in round " + (round + 1), () -> {
+                        src.collectDirtyPages(d);
+                        return d.count() > 0;
+                    });
                     perRound[round] = copyPages(src.memory(), dst.memory(), d);
                 }
                 src.pause();

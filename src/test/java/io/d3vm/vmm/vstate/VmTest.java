@@ -103,9 +103,13 @@ class VmTest {
             }
             vm.pauseVcpus();
             long a = counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
-            Thread.sleep(50);
+            // Reading the vCPU's registers runs on its own thread, which serves such calls only
+            // while parked outside KVM_RUN: once it returns, the guest is provably stopped, and the
+            // counter it left is RAX (stopped after the store) or RAX - 1 (between inc and store).
+            long rax = vm.captureState().vcpus().getFirst().regs().rax();
             long b = counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
             assertThat(a).isPositive().isEqualTo(b);
+            assertThat(rax - b).as("RAX %d against the stored counter %d", rax, b).isBetween(0L, 1L);
             vm.start();
             deadline = System.nanoTime() + 10_000_000_000L;
             while (counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0) == b && System.nanoTime() < deadline) {
