@@ -1,5 +1,6 @@
 package io.d3vm.migration.fault;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.testing.Awaits;
 import io.d3vm.testing.D3vmProcess;
 import io.d3vm.migration.report.MigrationStatus;
@@ -81,9 +82,9 @@ class FaultInjectionTest {
 
     /** A destination that records every guest it builds and whether it was resumed. */
     static final class Destination {
-        final List<Tracked> built = new CopyOnWriteArrayList<>();
+        final List<StubGuest> built = new CopyOnWriteArrayList<>();
         final GuestFactories factories = new GuestFactories().register("synthetic", (d, layout) -> {
-            Tracked t = new Tracked(SyntheticGuest.createDestination(d, layout));
+            StubGuest t = StubGuest.forwarding(SyntheticGuest.createDestination(d, layout));
             built.add(t);
             return t;
         });
@@ -104,9 +105,9 @@ class FaultInjectionTest {
             return CompletableFuture.supplyAsync(() -> {
                 MigrationReceiver r = new MigrationReceiver(factories, limits);
                 try (Connection c = l.accept()) {
-                    return new Received((Tracked) r.receive(c), null);
+                    return new Received((StubGuest) r.receive(c), null);
                 } catch (HandoverUnconfirmedException e) {
-                    return new Received(null, (Tracked) e.guest());
+                    return new Received(null, (StubGuest) e.guest());
                 } catch (MigrationException e) {
                     error = e.getMessage();
                     return new Received(null, null);
@@ -122,39 +123,25 @@ class FaultInjectionTest {
         }
 
         /** Every guest built but {@code kept} was discarded without ever running. */
-        void assertLeftWithNothingBut(Tracked kept) {
-            for (Tracked t : built) {
+        void assertLeftWithNothingBut(StubGuest kept) {
+            for (StubGuest t : built) {
                 if (t == kept) {
                     continue;
                 }
                 assertThat(t.resumed).as("a destination guest of a failed migration was resumed").isFalse();
-                assertThat(t.guest.isShutdown()).as("a half-received guest was not discarded").isTrue();
+                assertThat(synthetic(t).isShutdown()).as("a half-received guest was not discarded").isTrue();
             }
         }
     }
 
-    /** How a receive ended: a running guest (GO came), a verified paused one (no GO), or neither. */
-    record Received(Tracked running, Tracked paused) {}
-
-    static final class Tracked implements Migratable {
-        final SyntheticGuest guest;
-        volatile boolean resumed;
-
-        Tracked(SyntheticGuest guest) {
-            this.guest = guest;
-        }
-
-        @Override public io.d3vm.memory.GuestMemory memory() { return guest.memory(); }
-        @Override public String describe() { return guest.describe(); }
-        @Override public void startDirtyLogging() { guest.startDirtyLogging(); }
-        @Override public void collectDirtyPages(io.d3vm.memory.DirtyBitmap into) { guest.collectDirtyPages(into); }
-        @Override public void stopDirtyLogging() { guest.stopDirtyLogging(); }
-        @Override public void pause() { guest.pause(); }
-        @Override public void resume() { resumed = true; guest.resume(); }
-        @Override public byte[] saveState() { return guest.saveState(); }
-        @Override public void restoreState(byte[] state) { guest.restoreState(state); }
-        @Override public void shutdown() { guest.shutdown(); }
+    /** The synthetic guest a destination stub forwards to. */
+    static SyntheticGuest synthetic(StubGuest t) {
+        return (SyntheticGuest) t.real();
     }
+
+    /** How a receive ended: a running guest (GO came), a verified paused one (no GO), or neither. */
+    record Received(StubGuest running, StubGuest paused) {}
+
 
     @ParameterizedTest(name = "run {0}")
     @MethodSource("proxyRuns")
@@ -233,9 +220,9 @@ class FaultInjectionTest {
         }, toDest.sink());
         CompletableFuture<Received> rx = CompletableFuture.supplyAsync(() -> {
             try (destEnd) {
-                return new Received((Tracked) new MigrationReceiver(dest.factories, dest.limits).receive(destEnd), null);
+                return new Received((StubGuest) new MigrationReceiver(dest.factories, dest.limits).receive(destEnd), null);
             } catch (HandoverUnconfirmedException e) {
-                return new Received(null, (Tracked) e.guest());
+                return new Received(null, (StubGuest) e.guest());
             } catch (MigrationException | IOException e) {
                 return new Received(null, null);
             }
@@ -319,7 +306,7 @@ class FaultInjectionTest {
             source.shutdown();
             if (received.running() != null) {
                 assertThat(report.status).as(what).isEqualTo(MigrationStatus.COMPLETED);
-                assertRunningAndTrue(received.running().guest, what + " (destination)");
+                assertRunningAndTrue(synthetic(received.running()), what + " (destination)");
                 return "completed";
             }
             assertThat(received.paused()).as(what + ": the source committed but the destination has no guest: the guest is lost")
@@ -340,13 +327,13 @@ class FaultInjectionTest {
     }
 
     /** A destination guest kept paused without GO: never resumed, not discarded, equal to the model; then shut down. */
-    static void assertPausedAndTrue(Tracked t, String what) {
+    static void assertPausedAndTrue(StubGuest t, String what) {
         try {
             assertThat(t.resumed).as(what + " was resumed without GO").isFalse();
-            assertThat(t.guest.isShutdown()).as(what + " was discarded after the ACK").isFalse();
-            assertThat(SyntheticModel.mismatch(t.guest)).as(what + " memory").isNull();
+            assertThat(synthetic(t).isShutdown()).as(what + " was discarded after the ACK").isFalse();
+            assertThat(SyntheticModel.mismatch(synthetic(t))).as(what + " memory").isNull();
         } finally {
-            t.guest.shutdown();
+            synthetic(t).shutdown();
         }
     }
 
@@ -417,7 +404,7 @@ class FaultInjectionTest {
             String outcome;
             if (received.running() != null) {
                 // Killed after GO: the destination verified everything and runs the guest.
-                assertRunningAndTrue(received.running().guest, "kill@" + killAt + " (destination)");
+                assertRunningAndTrue(synthetic(received.running()), "kill@" + killAt + " (destination)");
                 outcome = "completed before the kill";
             } else if (received.paused() != null) {
                 // Killed after COMPLETE but before GO: acknowledged, so kept paused, not run, not discarded.

@@ -1,5 +1,6 @@
 package io.d3vm.migration.fuzz;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryLayout;
@@ -125,7 +126,7 @@ final class FuzzTargets {
         }
         try {
             for (FuzzGuest g : built) {
-                if (!g.memory.guardsIntact()) {
+                if (!g.guarded.guardsIntact()) {
                     throw new AssertionError("the receiver wrote outside guest memory");
                 }
                 if (g == paused) {
@@ -145,34 +146,26 @@ final class FuzzTargets {
                 throw new AssertionError("a completed guest was not resumed");
             }
         } finally {
-            built.forEach(g -> g.memory.close());
+            built.forEach(g -> g.guarded.close());
         }
         return outcome;
     }
 
-    /** A destination guest that records what the receiver did with it. */
-    static final class FuzzGuest implements Migratable {
-        final GuardedMemory memory;
-        volatile boolean resumed;
-        volatile boolean shutdown;
+    /** A destination guest over guarded memory that records what the receiver did with it. */
+    static final class FuzzGuest extends StubGuest {
+        final GuardedMemory guarded;
 
-        FuzzGuest(GuardedMemory memory) {
-            this.memory = memory;
+        FuzzGuest(GuardedMemory guarded) {
+            super(guarded.memory, KIND + ":fuzz");
+            this.guarded = guarded;
         }
 
-        @Override public GuestMemory memory() { return memory.memory; }
-        @Override public String describe() { return KIND + ":fuzz"; }
-        @Override public void startDirtyLogging() {}
-        @Override public void collectDirtyPages(DirtyBitmap into) {}
-        @Override public void stopDirtyLogging() {}
-        @Override public void pause() {}
-        @Override public void resume() { resumed = true; }
-        @Override public byte[] saveState() { return new byte[0]; }
-        @Override public void restoreState(byte[] state) {
+        @Override
+        public void restoreState(byte[] state) {
             if (state.length > 0 && state[0] == 'X') {
                 throw new IllegalArgumentException("state the guest cannot take"); // exercises the refusal path
             }
+            super.restoreState(state);
         }
-        @Override public void shutdown() { shutdown = true; }
     }
 }

@@ -1,5 +1,6 @@
 package io.d3vm.migration.recv;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryDigest;
@@ -33,34 +34,12 @@ class MigrationReceiverTest {
     static final byte U = Wire.CLASS_UNIFORM;
     static final byte P = Wire.CLASS_UNPOPULATED;
 
-    /** A destination guest over memory that the test can inspect after the receiver is done. */
-    static final class RecordingGuest implements Migratable {
-        final GuestMemory memory;
-        byte[] restored;
-        boolean resumed;
-        boolean shutdown;
 
-        RecordingGuest(GuestMemory memory) {
-            this.memory = memory;
-        }
-
-        @Override public GuestMemory memory() { return memory; }
-        @Override public String describe() { return "test:x"; }
-        @Override public void startDirtyLogging() {}
-        @Override public void collectDirtyPages(DirtyBitmap into) {}
-        @Override public void stopDirtyLogging() {}
-        @Override public void pause() {}
-        @Override public void resume() { resumed = true; }
-        @Override public byte[] saveState() { return new byte[0]; }
-        @Override public void restoreState(byte[] state) { restored = state; }
-        @Override public void shutdown() { shutdown = true; }
-    }
-
-    final List<RecordingGuest> built = new ArrayList<>();
+    final List<StubGuest> built = new ArrayList<>();
 
     GuestFactories factoriesOver(Arena arena) {
         return new GuestFactories().register("test", (d, l) -> {
-            RecordingGuest g = new RecordingGuest(GuestMemory.allocate(l));
+            StubGuest g = StubGuest.over(GuestMemory.allocate(l), "test:x");
             built.add(g);
             return g;
         });
@@ -90,18 +69,18 @@ class MigrationReceiverTest {
                     .pages(src, 0, classes(N, 4), new long[4]).endOfRound(1, 4, 4)
                     .pages(src, 1, new byte[] {Z, P}, new long[2]).pages(src, 10, new byte[] {Z}, new long[1]).endOfRound(2, 3, 0)
                     .state(new byte[] {7}).complete(expectedDigest(src, 0, 3), 2).go().bytes();
-            RecordingGuest g = (RecordingGuest) receive(factoriesOver(arena), stream);
+            StubGuest g = (StubGuest) receive(factoriesOver(arena), stream);
 
-            assertThat(g.memory.page(1).mismatch(MemorySegment.ofArray(new byte[4096]))).isEqualTo(-1);
-            assertThat(g.memory.page(2).mismatch(MemorySegment.ofArray(new byte[4096]))).isEqualTo(-1);
-            assertThat(g.memory.page(0).mismatch(src.page(0))).isEqualTo(-1);
-            assertThat(g.memory.page(3).mismatch(src.page(3))).isEqualTo(-1);
+            assertThat(g.memory().page(1).mismatch(MemorySegment.ofArray(new byte[4096]))).isEqualTo(-1);
+            assertThat(g.memory().page(2).mismatch(MemorySegment.ofArray(new byte[4096]))).isEqualTo(-1);
+            assertThat(g.memory().page(0).mismatch(src.page(0))).isEqualTo(-1);
+            assertThat(g.memory().page(3).mismatch(src.page(3))).isEqualTo(-1);
             boolean[] resident = new boolean[PAGES];
-            g.memory.residentPages(0, PAGES, resident);
+            g.memory().residentPages(0, PAGES, resident);
             assertThat(resident[10]).as("a ZERO record for a never-received page costs nothing").isFalse();
             assertThat(g.restored).containsExactly(7);
             assertThat(g.resumed).isTrue();
-            g.memory.close();
+            g.memory().close();
         }
     }
 
@@ -114,11 +93,11 @@ class MigrationReceiverTest {
             byte[] stream = new TestStreams().handshake("test:x").layout(LAYOUT)
                     .pages(src, 5, classes(U, 3), new long[] {0xCCCCCCCCCCCCCCCCL, 0xCCCCCCCCCCCCCCCCL, 0xCCCCCCCCCCCCCCCCL})
                     .endOfRound(1, 3, 0).state(new byte[0]).complete(MemoryDigest.compute(src, 1), 1).go().bytes();
-            RecordingGuest g = (RecordingGuest) receive(factoriesOver(arena), stream);
+            StubGuest g = (StubGuest) receive(factoriesOver(arena), stream);
             for (int p = 5; p < 8; p++) {
-                assertThat(g.memory.page(p).mismatch(src.page(p))).isEqualTo(-1);
+                assertThat(g.memory().page(p).mismatch(src.page(p))).isEqualTo(-1);
             }
-            g.memory.close();
+            g.memory().close();
         }
     }
 
@@ -156,12 +135,12 @@ class MigrationReceiverTest {
                     .pages(src, 2, classes(N, 1), new long[1]).endOfRound(2, 1, 1).sync()
                     .state(new byte[] {9}).complete(expectedDigest(src, 0, 1, 2), 2).go().bytes();
             TestStreams.Replay c = new TestStreams.Replay(stream);
-            RecordingGuest g = (RecordingGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
+            StubGuest g = (StubGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
             assertThat(c.replies()).extracting(r -> ((Messages.Ack) r).stage()).containsExactly(AckStage.SETUP, AckStage.SYNC,
                     AckStage.COMPLETION);
             assertThat(((Messages.Ack) c.replies().get(1)).digest()).as("rounds rebuilt").isEqualTo(2);
             assertThat(g.resumed).isTrue();
-            g.memory.close();
+            g.memory().close();
         }
     }
 
@@ -179,14 +158,14 @@ class MigrationReceiverTest {
     void shouldResumeOnlyWhenGoFollowsThePositiveAck() throws Exception {
         try (GuestMemory src = source(3); Arena arena = Arena.ofConfined()) {
             TestStreams.Replay c = new TestStreams.Replay(completedWithoutGo(src).go().bytes());
-            RecordingGuest g = (RecordingGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
+            StubGuest g = (StubGuest) new MigrationReceiver(factoriesOver(arena), ReceiverLimits.defaults()).receive(c);
             assertThat(g.resumed).isTrue();
             assertThat(g.shutdown).isFalse();
             assertThat(c.replies()).last().isInstanceOfSatisfying(Messages.Ack.class, a -> {
                 assertThat(a.ok()).isTrue();
                 assertThat(a.stage()).isEqualTo(AckStage.COMPLETION);
             });
-            g.memory.close();
+            g.memory().close();
         }
     }
 
@@ -199,14 +178,14 @@ class MigrationReceiverTest {
                 assertThat(e.guest()).isSameAs(built.getFirst());
                 assertThat(e.getMessage()).contains("hand-over unconfirmed", "kept paused here", "neither resumed nor discarded");
             });
-            RecordingGuest g = built.getFirst();
+            StubGuest g = built.getFirst();
             assertThat(g.resumed).as("resumed without GO: the source may still run its copy").isFalse();
             assertThat(g.shutdown).as("discarded after the ACK: the source may have committed").isFalse();
             assertThat(g.restored).containsExactly(9);
             assertThat(r.state()).isInstanceOf(ReceiveState.AwaitGo.class);
             // The positive ACK went out and nothing after it (no ABORT: the source may have committed).
             assertThat(c.replies()).last().isInstanceOfSatisfying(Messages.Ack.class, a -> assertThat(a.ok()).isTrue());
-            g.memory.close();
+            g.memory().close();
         }
     }
 
@@ -219,7 +198,7 @@ class MigrationReceiverTest {
                     .hasMessageContaining("END_OF_ROUND");
             assertThat(built.getFirst().resumed).isFalse();
             assertThat(built.getFirst().shutdown).isFalse();
-            built.getFirst().memory.close();
+            built.getFirst().memory().close();
         }
     }
 
@@ -233,7 +212,7 @@ class MigrationReceiverTest {
                     .isNotInstanceOf(HandoverUnconfirmedException.class).hasMessageContaining("the source aborted");
             assertThat(built.getFirst().resumed).isFalse();
             assertThat(built.getFirst().shutdown).isTrue();
-            built.getFirst().memory.close();
+            built.getFirst().memory().close();
         }
     }
 
@@ -320,14 +299,14 @@ class MigrationReceiverTest {
                 arenaSeg.fill((byte) 0x5A);
                 MemorySegment guestSeg = arenaSeg.asSlice(8192, LAYOUT.totalBytes());
                 guestSeg.fill((byte) 0);
-                RecordingGuest g = new RecordingGuest(GuestMemory.wrap(LAYOUT, List.of(guestSeg)));
+                StubGuest g = StubGuest.over(GuestMemory.wrap(LAYOUT, List.of(guestSeg)), "test:x");
                 GuestFactories f = new GuestFactories().register("test", (d, l) -> g);
                 byte[] input = bad;
                 try {
                     new MigrationReceiver(f, ReceiverLimits.defaults()).receive(new TestStreams.Replay(input));
                     // A flipped bit may land in bytes that do not matter (page data is caught by the digest,
                     // reserved padding is checked); then the migration must have completed correctly.
-                    assertThat(MemoryDigest.compute(g.memory, 1)).isEqualTo(MemoryDigest.compute(src, 1));
+                    assertThat(MemoryDigest.compute(g.memory(), 1)).isEqualTo(MemoryDigest.compute(src, 1));
                 } catch (MigrationException e) {
                     assertThat(e.getCause() == null || e.getCause() instanceof io.d3vm.migration.wire.ProtocolException)
                             .as("cause of %s", e).isTrue();

@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.testing.Awaits;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.MigrationException;
@@ -144,7 +145,7 @@ class LoopbackMigrationTest {
         // The destination's guest cannot take the state: the receiver refuses after COMPLETE.
         GuestFactories f = new GuestFactories().register("synthetic", (d, layout) -> {
             SyntheticGuest dg = SyntheticGuest.createDestination(d, layout);
-            return new ForwardingGuest(dg) {
+            return new StubGuest(dg) {
                 @Override
                 public void restoreState(byte[] state) {
                     throw new IllegalArgumentException("state from the future");
@@ -178,26 +179,6 @@ class LoopbackMigrationTest {
         } finally {
             g.shutdown();
         }
-    }
-
-    /** Delegates everything; tests override one method to inject a failure. */
-    static class ForwardingGuest implements Migratable {
-        final Migratable d;
-
-        ForwardingGuest(Migratable d) {
-            this.d = d;
-        }
-
-        @Override public io.d3vm.memory.GuestMemory memory() { return d.memory(); }
-        @Override public String describe() { return d.describe(); }
-        @Override public void startDirtyLogging() { d.startDirtyLogging(); }
-        @Override public void collectDirtyPages(io.d3vm.memory.DirtyBitmap into) { d.collectDirtyPages(into); }
-        @Override public void stopDirtyLogging() { d.stopDirtyLogging(); }
-        @Override public void pause() { d.pause(); }
-        @Override public void resume() { d.resume(); }
-        @Override public byte[] saveState() { return d.saveState(); }
-        @Override public void restoreState(byte[] state) { d.restoreState(state); }
-        @Override public void shutdown() { d.shutdown(); }
     }
 
 }

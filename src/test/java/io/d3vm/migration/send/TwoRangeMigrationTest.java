@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryDigest;
@@ -33,41 +34,33 @@ class TwoRangeMigrationTest {
     static final int RANGE0_PAGES = (4 << 20) / 4096;
 
     /** A source whose "writes during round 1" are scripted: they land in the first dirty collection. */
-    static class ScriptedGuest implements Migratable {
-        final GuestMemory memory;
-        int collections;
-        boolean paused;
-        boolean shutdown;
-
+    static class ScriptedGuest extends StubGuest {
         /** A destination: zeroed memory of the layout. */
         ScriptedGuest(MemoryLayout layout) {
-            memory = GuestMemory.allocate(layout);
+            super(GuestMemory.allocate(layout), "two:ranges");
+            savedState(new byte[] {42});
         }
 
         /** The source: random, uniform and zero pages in both ranges. */
         ScriptedGuest() {
-            memory = GuestMemory.allocate(LAYOUT);
+            this(LAYOUT);
             Random r = new Random(5);
-            for (long p = 0; p < memory.pageCount(); p++) {
+            for (long p = 0; p < memory().pageCount(); p++) {
                 if (p % 3 == 0) {
                     for (long o = 0; o < 4096; o += 8) {
-                        memory.page(p).set(ValueLayout.JAVA_LONG, o, r.nextLong());
+                        memory().page(p).set(ValueLayout.JAVA_LONG, o, r.nextLong());
                     }
                 } else if (p % 3 == 1) {
-                    memory.page(p).fill((byte) 0xCC);
+                    memory().page(p).fill((byte) 0xCC);
                 }
             }
         }
 
-        @Override public GuestMemory memory() { return memory; }
-        @Override public String describe() { return "two:ranges"; }
-        @Override public void startDirtyLogging() {}
-        @Override public void stopDirtyLogging() {}
-        @Override public void pause() { paused = true; }
-        @Override public void resume() { paused = false; }
-        @Override public byte[] saveState() { return new byte[] {42}; }
-        @Override public void restoreState(byte[] state) {}
-        @Override public void shutdown() { shutdown = true; memory.close(); }
+        @Override
+        public void shutdown() {
+            super.shutdown();
+            memory().close();
+        }
 
         @Override
         public void collectDirtyPages(DirtyBitmap into) {
@@ -75,7 +68,7 @@ class TwoRangeMigrationTest {
                 // Rewrite the last 3 pages of range 0 and the first 3 of range 1: one run of
                 // global pages that spans the hole. One becomes zero, which must clear it.
                 for (long p = RANGE0_PAGES - 3; p < RANGE0_PAGES + 3; p++) {
-                    memory.page(p).fill(p == RANGE0_PAGES ? 0 : (byte) p);
+                    memory().page(p).fill(p == RANGE0_PAGES ? 0 : (byte) p);
                     into.set(p);
                 }
             }
@@ -88,7 +81,7 @@ class TwoRangeMigrationTest {
         ScriptedGuest src = new ScriptedGuest();
         long[] destDigest = new long[1];
         GuestFactories f = new GuestFactories().register("two", (d, l) -> new ScriptedGuest(l) {
-            @Override public void resume() { destDigest[0] = MemoryDigest.compute(memory, 1); }
+            @Override public void resume() { destDigest[0] = MemoryDigest.compute(memory(), 1); }
         });
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             CompletableFuture<Void> rx = CompletableFuture.runAsync(() -> {
@@ -102,7 +95,7 @@ class TwoRangeMigrationTest {
             // Expected after the scripted writes: compute on a copy of the final content.
             try (GuestMemory want = GuestMemory.allocate(LAYOUT)) {
                 for (long p = 0; p < want.pageCount(); p++) {
-                    want.page(p).copyFrom(src.memory.page(p));
+                    want.page(p).copyFrom(src.memory().page(p));
                 }
                 for (long p = RANGE0_PAGES - 3; p < RANGE0_PAGES + 3; p++) {
                     want.page(p).fill(p == RANGE0_PAGES ? 0 : (byte) p);

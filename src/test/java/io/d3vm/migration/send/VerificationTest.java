@@ -1,5 +1,6 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.testing.StubGuest;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.migration.MigrationException;
@@ -32,7 +33,7 @@ class VerificationTest {
     private final TcpTransport tcp = new TcpTransport();
 
     /** A synthetic guest that, after the first dirty-log collection, gets one word written that no log reports. */
-    static final class MissedWriteGuest extends LoopbackMigrationTest.ForwardingGuest {
+    static final class MissedWriteGuest extends StubGuest {
         final SyntheticGuest inner;
         private int collections;
 
