@@ -49,7 +49,7 @@ class QemuGuestBootTest {
         Assumptions.assumeTrue(why.isEmpty(), () -> why.orElse(""));
         System.out.println("QemuGuestBootTest: QEMU with " + QemuGuest.accelArgs());
         elf = dir.resolve("d3guest.elf");
-        Files.write(elf, TestGuestImageTest.guestElf());
+        Files.write(elf, BuiltGuestBinaryTest.guestElf());
     }
 
     static List<String> runToExit(int memMiB, String cmdline, List<String> extra) throws Exception {

@@ -38,7 +38,7 @@ class QemuMigrateScriptTest {
         Path project = Path.of(System.getProperty("d3vm.projectDir", "."));
         Path out = dir.resolve("query-migrate.json");
         Path elf = dir.resolve("d3guest.elf");
-        Files.write(elf, TestGuestImageTest.guestElf());
+        Files.write(elf, BuiltGuestBinaryTest.guestElf());
         String accel = QemuGuest.kvmUsable() ? "kvm" : "tcg";
         ProcessBuilder pb = new ProcessBuilder(project.resolve("scripts/qemu-migrate.sh").toString(),
                 "--accel", accel, "--mem", "128", "--warmup", "0.5", "--after", "1",

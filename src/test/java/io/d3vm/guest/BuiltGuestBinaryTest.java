@@ -15,12 +15,12 @@ import static org.assertj.core.api.Assertions.assertThat;
  * D3VM headers in the first 8 KiB, PT_LOAD segments inside [1 MiB, 16 MiB), entry64 inside a
  * loaded executable segment.
  */
-class TestGuestImageTest {
+class BuiltGuestBinaryTest {
 
     static final long ONE_MIB = 1L << 20;
 
     static byte[] guestElf() throws IOException {
-        try (InputStream in = TestGuestImageTest.class.getResourceAsStream("/guest/d3guest.elf")) {
+        try (InputStream in = BuiltGuestBinaryTest.class.getResourceAsStream("/guest/d3guest.elf")) {
             assertThat(in).as("classpath resource /guest/d3guest.elf (built by guest/build.sh)").isNotNull();
             return in.readAllBytes();
         }
