@@ -29,7 +29,6 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
     /** The argument names {@code migrate} takes. */
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
             "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify");
-    static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 5000;
 
     public String target() {
         return to.getHostString() + ":" + to.getPort();
@@ -58,7 +57,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
         long maxBandwidth = bandwidth(arguments.get("max-bandwidth"));
         long downtime = millis(arguments, "downtime-limit", SendOptions.DEFAULT_DOWNTIME_LIMIT_MILLIS, 1);
         int maxRounds = (int) integer(arguments, "max-rounds", SendOptions.DEFAULT_MAX_ROUNDS, 1, 10_000);
-        long connect = millis(arguments, "connect-timeout", DEFAULT_CONNECT_TIMEOUT_MILLIS, 1);
+        long connect = millis(arguments, "connect-timeout", SendOptions.DEFAULT_CONNECT_TIMEOUT_MILLIS, 1);
         long ack = millis(arguments, "ack-timeout", SendOptions.DEFAULT_ACK_TIMEOUT_MILLIS, 1);
         SendOptions options;
         try {

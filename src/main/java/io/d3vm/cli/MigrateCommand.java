@@ -79,7 +79,7 @@ final class MigrateCommand implements Callable<Integer> {
 
     @Option(names = "--connect-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
             description = "give up connecting after this long. Default: 5s")
-    long connectTimeoutMillis = 5000;
+    long connectTimeoutMillis = SendOptions.DEFAULT_CONNECT_TIMEOUT_MILLIS;
 
     @Option(names = "--ack-timeout", paramLabel = "TIME", converter = CliValues.Millis.class,
             description = "wait this long for the destination's verdict (it computes a digest first). Default: 120s")

@@ -51,6 +51,8 @@ import java.nio.ByteOrder;
  * refusing ACK when the connection still works, and throws {@link MigrationException}.
  *
  * <p>One instance per connection; the CLI's {@code receive} command and tests create them.
+ *
+ * <p>Why one long class: the receive loop, the received-map rebuild and the hand-over are the destination's half of one protocol run; the order rules live in {@link ReceiveState}, the limits in {@link ReceiverLimits}, what it saw in {@link ReceiveStats}, and what is left here reads in frame order.
  */
 public final class MigrationReceiver {
     private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -65,6 +65,8 @@ import java.net.SocketTimeoutException;
  * destination holds the verified copy, paused).
  *
  * <p>One instance per migration; the CLI's {@code migrate} and the VMM's control API create them.
+ *
+ * <p>Why one long class: it is one protocol run, and its correctness (which failure resumes the guest, where the commit point lies, which step of the pause is timed as what) is easiest to check when the steps read top to bottom in {@link #migrate(Connection)} with their failure paths beside them. What is separable lives elsewhere: writing ({@link FrameSink}), the convergence decision ({@link ConvergencePolicy}), pacing ({@link RateLimiter}), the report ({@code migration.report}).
  */
 public final class MigrationSender {
     private final Migratable guest;

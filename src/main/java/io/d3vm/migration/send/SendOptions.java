@@ -20,6 +20,8 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
                           long ackTimeoutMillis, long stallTimeoutMillis, Verify verify) {
     public static final long DEFAULT_DOWNTIME_LIMIT_MILLIS = 300;
     public static final int DEFAULT_MAX_ROUNDS = 30;
+    /** How long connecting to the destination may take (migrate --connect-timeout, the API's connect-timeout). */
+    public static final int DEFAULT_CONNECT_TIMEOUT_MILLIS = 5000;
     public static final long DEFAULT_ACK_TIMEOUT_MILLIS = 120_000;
     public static final long DEFAULT_STALL_TIMEOUT_MILLIS = 30_000;
 

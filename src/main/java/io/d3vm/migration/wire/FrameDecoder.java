@@ -26,6 +26,8 @@ import java.util.List;
  * ones directly from the socket into the guest page, after {@link #readPages} checked the range.
  *
  * <p>Used by the receiver (all frame types) and by the sender (ACK and ABORT). Single-threaded.
+ *
+ * <p>Why one long class: one read method per frame type, each validating every field of its frame before anything is used; kept together so the validation rules of the whole protocol read in one place against {@link Wire}'s diagrams.
  */
 public final class FrameDecoder {
     private static final int BUFFER_SIZE = 256 << 10;
