@@ -185,6 +185,10 @@ class LauncherIT {
 
         Running(String... args) throws IOException {
             List<String> cmd = new ArrayList<>();
+            // SIGINT back to its default: a test run started in the background (`cmd &` in a
+            // script) has it ignored, children inherit that, and the JVM keeps an ignored SIGINT
+            // ignored, as a background job should. env execs, so the pid signalled is d3vm's.
+            cmd.addAll(List.of("env", "--default-signal=INT"));
             cmd.add(PROJECT.resolve("d3vm").toString());
             cmd.addAll(List.of(args));
             ProcessBuilder pb = new ProcessBuilder(cmd).directory(PROJECT.toFile()).redirectErrorStream(true);
