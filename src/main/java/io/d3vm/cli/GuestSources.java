@@ -6,7 +6,8 @@ import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.synthetic.SyntheticSpec;
 
 import io.d3vm.kvm.Kvm;
-import io.d3vm.vmm.vstate.TestGuestFactory;
+import io.d3vm.vmm.vstate.GuestShape;
+import io.d3vm.vmm.vstate.KvmGuestFactory;
 
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
@@ -35,7 +36,7 @@ final class GuestSources implements AutoCloseable {
                 if (kvm == null) {
                     kvm = Kvm.open();
                 }
-                yield new TestGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out)).bootSource(description);
+                yield new KvmGuestFactory(kvm, 1, new FileOutputStream(FileDescriptor.out)).bootSource(description);
             }
             default -> throw new IllegalArgumentException(unknownKind(kind, description));
         };
@@ -57,8 +58,12 @@ final class GuestSources implements AutoCloseable {
      * Destination factories for {@code receive}: synthetic guests, and KVM test guests built by
      * {@code testGuests} (its console tap per guest, its /dev/kvm path).
      */
-    static GuestFactories destinations(TestGuestDestinations testGuests) {
-        return SyntheticGuest.register(new GuestFactories()).register("test", testGuests);
+    static GuestFactories destinations(KvmGuestDestinations testGuests) {
+        GuestFactories f = SyntheticGuest.register(new GuestFactories());
+        for (String kind : GuestShape.KINDS) {
+            f.register(kind, testGuests); // every KVM kind is rebuilt the same way: memory and state come over the wire
+        }
+        return f;
     }
 
     /**

@@ -95,7 +95,7 @@ final class ReceiveCommand implements Callable<Integer> {
 
     private final OutputStream console;
     private OutputStream debugconOut;
-    private TestGuestDestinations testGuests;
+    private KvmGuestDestinations testGuests;
 
     /** The CLI's instance: received VMs' consoles on this process's stdout. */
     ReceiveCommand() {
@@ -141,7 +141,7 @@ final class ReceiveCommand implements Callable<Integer> {
      * bad argument; the default /dev/kvm missing leaves synthetic guests, and says why.
      */
     GuestFactories factories(PrintWriter err) {
-        testGuests = new TestGuestDestinations(kvmDevice, console, debugconOut);
+        testGuests = new KvmGuestDestinations(kvmDevice, console, debugconOut);
         String problem = testGuests.openKvm();
         if (problem == null) {
             return GuestSources.destinations(testGuests);

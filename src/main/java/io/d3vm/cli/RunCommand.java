@@ -10,6 +10,7 @@ import io.d3vm.migration.Warmup;
 import io.d3vm.vmm.boot.PreparedGuest;
 import io.d3vm.vmm.boot.linux.LinuxBootException;
 import io.d3vm.vmm.boot.linux.LinuxGuestBoot;
+import io.d3vm.vmm.boot.multiboot.MultibootGuestBoot;
 import io.d3vm.vmm.boot.testguest.TestGuestImage;
 import io.d3vm.vmm.boot.testguest.TestGuestBoot;
 import io.d3vm.vmm.boot.testguest.TestGuestSpec;
@@ -34,6 +35,8 @@ import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 
@@ -61,16 +64,22 @@ public final class RunCommand implements Callable<Integer> {
     String guest;
 
     @Option(names = "--kernel", paramLabel = "FILE",
-            description = {"a Linux kernel to boot: a bzImage (build/linux/vmlinuz) or its ELF vmlinux",
-                    "(build/linux/vmlinux); scripts/fetch-linux.sh fetches Debian's"})
+            description = {"a kernel to boot, as QEMU's -kernel: a Multiboot v1 kernel (ELF32 or a.out kludge; entered in",
+                    "32-bit protected mode), or Linux: a bzImage (build/linux/vmlinuz) or its ELF vmlinux",
+                    "(build/linux/vmlinux; scripts/fetch-linux.sh fetches Debian's)"})
     Path kernel;
 
+    @Option(names = "--module", paramLabel = "FILE[,ARGS]",
+            description = {"a Multiboot module for --kernel (repeatable): FILE is loaded page-aligned above the kernel,",
+                    "its string is \"FILE ARGS\" (as QEMU's -initrd \"FILE ARGS\")"})
+    List<String> modules = new ArrayList<>();
+
     @Option(names = "--initrd", paramLabel = "FILE",
-            description = "initramfs for --kernel (scripts/make-initramfs.sh builds build/linux/initramfs.cpio.gz)")
+            description = "initramfs for a Linux --kernel (scripts/make-initramfs.sh builds build/linux/initramfs.cpio.gz)")
     Path initrd;
 
     @Option(names = "--cmdline", paramLabel = "\"ARGS\"",
-            description = "kernel command line for --kernel (default \"" + DEFAULT_CMDLINE + "\")")
+            description = "kernel command line for --kernel (Linux default \"" + DEFAULT_CMDLINE + "\", Multiboot default empty)")
     String cmdline;
 
     @Option(names = "--mem", paramLabel = "SIZE", converter = CliValues.Bytes.class,
@@ -117,6 +126,8 @@ public final class RunCommand implements Callable<Integer> {
 
     static final String DEFAULT_CMDLINE = "console=ttyS0";
     static final long DEFAULT_LINUX_MEM = 1L << 30;
+    /** QEMU's default guest size, for kernels written for it. */
+    static final long DEFAULT_MULTIBOOT_MEM = 128L << 20;
 
     private final InputStream consoleIn;
     private final OutputStream consoleOut;
@@ -175,7 +186,7 @@ public final class RunCommand implements Callable<Integer> {
                 prepared.description(), debugconOut))) {
             long created = System.nanoTime();
             PreparedGuest.Loaded loaded = prepared.load(vm.memory());
-            vm.setUpBootVcpu(loaded.cpu(), loaded.rax());
+            vm.setUpBootVcpu(loaded.entry());
             long loadedAt = System.nanoTime();
             if (verbose) {
                 err.printf("d3vm: %s; %d MiB RAM in %d region(s), %d vCPU(s)%n", loaded.summary(),
@@ -258,7 +269,10 @@ public final class RunCommand implements Callable<Integer> {
     /** Picks the guest kind from the options. */
     PreparedGuest prepareGuest() throws IOException {
         if (kernel != null) {
-            return prepareLinux();
+            return MultibootGuestBoot.isMultiboot(kernel) ? prepareMultiboot() : prepareLinux();
+        }
+        if (!modules.isEmpty()) {
+            throw new IllegalArgumentException("--module goes with a Multiboot --kernel");
         }
         if (initrd != null || cmdline != null) {
             throw new IllegalArgumentException("--initrd and --cmdline go with --kernel (the test guest takes its options in --guest)");
@@ -296,6 +310,10 @@ public final class RunCommand implements Callable<Integer> {
         if (guest != null || guestBinary != null || image != null) {
             throw new IllegalArgumentException("--kernel boots Linux; --guest, --guest-binary and --image are for the test guest");
         }
+        if (!modules.isEmpty()) {
+            throw new IllegalArgumentException("--module is for Multiboot kernels; " + kernel + " has no Multiboot header"
+                    + " (a Linux kernel takes --initrd)");
+        }
         long memBytes = mem != null ? mem : DEFAULT_LINUX_MEM;
         try {
             return LinuxGuestBoot.prepare(X86Layout.forMemory(memBytes), kernel, Optional.ofNullable(initrd),
@@ -303,6 +321,18 @@ public final class RunCommand implements Callable<Integer> {
         } catch (LinuxBootException e) {
             throw new IllegalArgumentException(e.getMessage(), e);
         }
+    }
+
+    /** A Multiboot v1 kernel: header, segments, modules and sizes checked here, before /dev/kvm is opened. */
+    private PreparedGuest prepareMultiboot() throws IOException {
+        if (guest != null || guestBinary != null || image != null) {
+            throw new IllegalArgumentException("--kernel boots a kernel; --guest, --guest-binary and --image are for the test guest");
+        }
+        if (initrd != null) {
+            throw new IllegalArgumentException("--initrd is for Linux; " + kernel + " is a Multiboot kernel: give files as --module FILE[,ARGS]");
+        }
+        return MultibootGuestBoot.prepare(X86Layout.forMemory(mem != null ? mem : DEFAULT_MULTIBOOT_MEM), kernel,
+                cmdline != null ? cmdline : "", modules, vcpus);
     }
 
     /** Feeds console input to the guest's serial port from a daemon thread, while the VM runs. */
@@ -364,6 +394,9 @@ public final class RunCommand implements Callable<Integer> {
         public void write(int x) throws IOException {
             if (firstByteNanos == 0) {
                 firstByteNanos = System.nanoTime();
+            }
+            if (bootLineNanos == 0 && boot.length == 0) {
+                bootLineNanos = firstByteNanos; // no boot line known: the first byte says the guest is up
             }
             if (bootLineNanos == 0) {
                 if (lineStart || matched > 0) {

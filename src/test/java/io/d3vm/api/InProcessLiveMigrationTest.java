@@ -13,7 +13,7 @@ import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.vmm.vstate.ConsoleCapture;
-import io.d3vm.vmm.vstate.TestGuestFactory;
+import io.d3vm.vmm.vstate.KvmGuestFactory;
 import io.d3vm.vmm.vstate.TestGuestSupport;
 import io.d3vm.vmm.vstate.Vm;
 import org.junit.jupiter.api.Tag;
@@ -47,7 +47,7 @@ class InProcessLiveMigrationTest {
 
         private Destination() throws Exception {
             listener = new TcpTransport().listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            GuestFactories f = new GuestFactories().register("test", new TestGuestFactory(KvmTestSupport.kvm(), 1, console));
+            GuestFactories f = new GuestFactories().register("test", new KvmGuestFactory(KvmTestSupport.kvm(), 1, console));
             result = CompletableFuture.supplyAsync(() -> {
                 try (Connection c = listener.accept()) {
                     return new MigrationReceiver(f, ReceiverLimits.defaults()).receive(c);

@@ -24,9 +24,8 @@ public interface PreparedGuest {
     /**
      * What a loader leaves for the boot vCPU.
      *
-     * @param cpu     the long-mode entry state
-     * @param rax     the extra boot argument in RAX (the Multiboot magic for the test guest, 0 for Linux)
+     * @param entry   how the boot vCPU starts
      * @param summary one line on what was loaded where, for {@code run --verbose}
      */
-    record Loaded(BootCpuState cpu, long rax, String summary) {}
+    record Loaded(BootEntry entry, String summary) {}
 }

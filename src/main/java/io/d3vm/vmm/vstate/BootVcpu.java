@@ -8,6 +8,7 @@ import io.d3vm.kvm.Segment;
 import io.d3vm.kvm.Sregs;
 import io.d3vm.kvm.VcpuFd;
 import io.d3vm.vmm.boot.BootCpuState;
+import io.d3vm.vmm.boot.BootEntry;
 
 /** The register state a fresh vCPU gets before its first run: what firmware would have left. */
 final class BootVcpu {
@@ -36,6 +37,26 @@ final class BootVcpu {
         fd.setRegs(new Regs(rax, 0, 0, 0, boot.rsi(), boot.rdi(), boot.rsp(), 0, 0, 0, 0, 0, 0, 0, 0, 0,
                 boot.rip(), 0x2));
     }
+
+    /**
+     * Puts the vCPU in 32-bit protected mode as Multiboot leaves it: flat code and data segments
+     * (cached descriptors matching the GDT the loader wrote), paging off, EFLAGS with only the
+     * reserved bit (interrupts off), EAX and EBX the boot arguments. TR is a busy 32-bit TSS, as
+     * VM entry requires a usable one. A20 needs nothing: KVM has no A20 gate.
+     */
+    static void enterProtectedMode(VcpuFd fd, BootEntry.Protected32 p) {
+        Sregs cur = fd.getSregs();
+        Segment code = new Segment(0, 0xffffffff, BootEntry.Protected32.CODE_SELECTOR, 0xb, 1, 0, 1, 1, 0, 1, 0, 0);
+        Segment data = new Segment(0, 0xffffffff, BootEntry.Protected32.DATA_SELECTOR, 0x3, 1, 0, 1, 1, 0, 1, 0, 0);
+        Segment tr = new Segment(0, 0x67, BootEntry.Protected32.TSS_SELECTOR, 0xb, 1, 0, 0, 0, 0, 0, 0, 0);
+        Segment ldt = new Segment(0, 0xffff, 0, 0x2, 1, 0, 0, 0, 0, 0, 0, 0);
+        fd.setSregs(new Sregs(code, data, data, data, data, data, tr, ldt, new DTable(p.gdtBase(), p.gdtLimit()), new DTable(0, 0),
+                PROTECTED_CR0, 0, 0, 0, 0, 0, cur.apicBase(), new long[4]));
+        fd.setRegs(new Regs(p.eax(), p.ebx(), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, p.eip(), 0x2));
+    }
+
+    /** CR0 for a Multiboot entry: protection enabled and extension type; no paging. */
+    static final long PROTECTED_CR0 = 0x1L | 0x10L;
 
     /**
      * Puts the LAPIC's LINT0 in ExtINT and LINT1 in NMI delivery mode, unmasked: the "virtual

@@ -51,7 +51,7 @@ public final class StateWarmup {
         if (PAUSES == 0) {
             return;
         }
-        TestGuestFactory boots = new TestGuestFactory(kvm, 1, OutputStream.nullOutputStream(), OutputStream.nullOutputStream());
+        KvmGuestFactory boots = new KvmGuestFactory(kvm, 1, OutputStream.nullOutputStream(), OutputStream.nullOutputStream());
         Vm vm;
         try {
             vm = boots.bootSource("test:idle,mem=32M,hz=1000,heartbeat=1");
@@ -72,7 +72,7 @@ public final class StateWarmup {
     private static final String BOOT = "test:poweroff,mem=32M,hz=1000,heartbeat=1";
 
     private static void runVcpuLoops(Kvm kvm) {
-        TestGuestFactory boots = new TestGuestFactory(kvm, 1, OutputStream.nullOutputStream(), OutputStream.nullOutputStream());
+        KvmGuestFactory boots = new KvmGuestFactory(kvm, 1, OutputStream.nullOutputStream(), OutputStream.nullOutputStream());
         for (int i = 0; i < BOOTS; i++) {
             Vm vm;
             try {

@@ -8,6 +8,7 @@ import io.d3vm.kvm.VcpuFd;
 import io.d3vm.kvm.VmFd;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.vmm.boot.BootCpuState;
+import io.d3vm.vmm.boot.BootEntry;
 import io.d3vm.vmm.devices.I8042;
 import io.d3vm.vmm.devices.Debugcon;
 import io.d3vm.vmm.devices.IoBus;
@@ -132,11 +133,21 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
      * magic for the test guest, 0 for Linux).
      */
     public void setUpBootVcpu(BootCpuState boot, long rax) {
+        setUpBootVcpu(new BootEntry.LongMode64(boot, rax));
+    }
+
+    /** Sets the boot vCPU's registers for {@code entry} (the other vCPUs wait for INIT/SIPI). */
+    public void setUpBootVcpu(BootEntry entry) {
         vcpus.getFirst().call(fd -> {
-            BootVcpu.enterLongMode(fd, boot, rax);
+            switch (entry) {
+                case BootEntry.LongMode64 l -> BootVcpu.enterLongMode(fd, l.cpu(), l.rax());
+                case BootEntry.Protected32 p -> BootVcpu.enterProtectedMode(fd, p);
+            }
             return null;
         });
     }
+
+
     /** Lets the vCPUs run (the first time, or again after a pause). */
     public synchronized void start() {
         if (closed) {

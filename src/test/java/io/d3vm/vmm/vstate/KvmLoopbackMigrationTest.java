@@ -35,9 +35,9 @@ class KvmLoopbackMigrationTest {
         TestGuestSupport.image();
         ConsoleCapture srcConsole = new ConsoleCapture();
         ConsoleCapture dstConsole = new ConsoleCapture();
-        TestGuestFactory srcFactory = new TestGuestFactory(KvmTestSupport.kvm(), 1, srcConsole);
+        KvmGuestFactory srcFactory = new KvmGuestFactory(KvmTestSupport.kvm(), 1, srcConsole);
         GuestFactories dstFactories = new GuestFactories()
-                .register("test", new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole));
+                .register("test", new KvmGuestFactory(KvmTestSupport.kvm(), 1, dstConsole));
         TcpTransport tcp = new TcpTransport();
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             CompletableFuture<Migratable> rx = CompletableFuture.supplyAsync(() -> {

@@ -64,7 +64,7 @@ class MigrationTest {
             }
             byte[] state = src.saveState();
 
-            Migratable dst = new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+            Migratable dst = new KvmGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
                     .createDestination(src.describe(), src.memory().layout());
             try {
                 copyMemory(src.memory(), dst.memory());
@@ -91,7 +91,7 @@ class MigrationTest {
             srcConsole.await("d3guest: verify pass=\\d+ ok", WAIT);
             src.pause();
             byte[] state = src.saveState();
-            try (Vm dst = (Vm) new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+            try (Vm dst = (Vm) new KvmGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
                     .createDestination(src.describe(), src.memory().layout())) {
                 copyMemory(src.memory(), dst.memory());
                 dst.restoreState(state);
@@ -208,7 +208,7 @@ class MigrationTest {
         try (Vm src = TestGuestSupport.load("test:verify,mem=48M,seed=77", srcConsole)) {
             src.start();
             srcConsole.await("d3guest: verify pass=\\d+ ok", WAIT);
-            try (Vm dst = (Vm) new TestGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
+            try (Vm dst = (Vm) new KvmGuestFactory(KvmTestSupport.kvm(), 1, dstConsole)
                     .createDestination(src.describe(), src.memory().layout())) {
                 src.startDirtyLogging();
                 DirtyBitmap all = new DirtyBitmap(src.memory().pageCount());

@@ -3,6 +3,7 @@ package io.d3vm.vmm.boot.linux;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.memory.Sizes;
+import io.d3vm.vmm.boot.BootEntry;
 import io.d3vm.vmm.boot.PreparedGuest;
 
 import java.nio.file.Path;
@@ -46,13 +47,13 @@ public final class LinuxGuestBoot implements PreparedGuest {
 
     @Override
     public String description() {
-        return "linux:" + kernel.getFileName() + ",mem=" + Sizes.format(memBytes());
+        return "linux:" + kernel.getFileName() + ",mem=" + Sizes.compact(memBytes()) + (vcpus > 1 ? ",vcpus=" + vcpus : "");
     }
 
     @Override
     public Loaded load(GuestMemory memory) {
         LinuxBoot b = LinuxLoader.load(memory, kernel, initramfs, cmdline, vcpus);
-        return new Loaded(b.cpu(), 0, plan + "; " + b.summary());
+        return new Loaded(new BootEntry.LongMode64(b.cpu(), 0), plan + "; " + b.summary());
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.d3vm.vmm.boot.testguest;
 
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryImage;
+import io.d3vm.vmm.boot.BootEntry;
 import io.d3vm.vmm.boot.PreparedGuest;
 
 /** The test guest as a {@link PreparedGuest}: its binary and, for the image workload, the memory image to seed. */
@@ -27,7 +28,7 @@ public record TestGuestBoot(TestGuestSpec spec, String description, TestGuestIma
     public Loaded load(GuestMemory memory) {
         try {
             TestGuestLoader.Boot b = TestGuestLoader.load(memory, binary, spec, seed);
-            return new Loaded(b.cpu(), b.rax(), String.format("test guest, entry64 0x%x, command line \"%s\"",
+            return new Loaded(new BootEntry.LongMode64(b.cpu(), b.rax()), String.format("test guest, entry64 0x%x, command line \"%s\"",
                     b.cpu().rip(), b.commandLine()));
         } finally {
             if (seed != null) {

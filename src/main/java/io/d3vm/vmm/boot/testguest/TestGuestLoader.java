@@ -5,6 +5,9 @@ import io.d3vm.memory.MemoryImage;
 import io.d3vm.memory.MemoryRegion;
 import io.d3vm.vmm.boot.BootCpuState;
 import io.d3vm.vmm.boot.LongMode;
+import io.d3vm.vmm.boot.multiboot.MultibootInfo;
+
+import java.util.List;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -22,18 +25,13 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
  * Used by the CLI's {@code run --guest test:...}.
  */
 public final class TestGuestLoader {
-    public static final long INFO_ADDR = 0x7000;
-    public static final long MMAP_ADDR = 0x7100;
-    public static final long CMDLINE_ADDR = 0x8000;
-    public static final long MULTIBOOT_MAGIC = 0x2BADB002L;
+    public static final long INFO_ADDR = MultibootInfo.INFO_ADDR;
+    public static final long MMAP_ADDR = MultibootInfo.MMAP_ADDR;
+    public static final long CMDLINE_ADDR = MultibootInfo.CMDLINE_ADDR;
+    public static final long MULTIBOOT_MAGIC = MultibootInfo.BOOTLOADER_MAGIC;
     /** Where an image goes when the spec gives no {@code image=} address: the workloads' start. */
     public static final long DEFAULT_IMAGE_ADDR = 16L << 20;
 
-    private static final int INFO_SIZE = 0x100;
-    private static final int FLAG_MEM = 1, FLAG_CMDLINE = 1 << 2, FLAG_MMAP = 1 << 6;
-    private static final int MMAP_ENTRY = 24;
-    private static final int E820_RAM = 1;
-    private static final long LOW_MEMORY_END = 0x9fc00; // 639 KiB, like a PC with an EBDA
 
     /** What was loaded and how to start it. */
     public record Boot(BootCpuState cpu, long rax, String commandLine, TestGuestSpec spec) {}
@@ -117,45 +115,8 @@ public final class TestGuestLoader {
         return spec.withParam("image", "0x" + Long.toHexString(addr) + ":0x" + Long.toHexString(size));
     }
 
-    /** Multiboot v1 info (flags: mem, cmdline, mmap), its memory map and the command line. */
+    /** Multiboot v1 info (flags: mem, cmdline, mmap), its memory map and the command line ({@link MultibootInfo}). */
     static void writeMultibootInfo(GuestMemory memory, String cmdline) {
-        byte[] cmd = cmdline.getBytes(StandardCharsets.US_ASCII);
-        if (cmd.length > TestGuestSpec.MAX_CMDLINE) {
-            throw new IllegalArgumentException("command line of " + cmd.length + " bytes exceeds " + TestGuestSpec.MAX_CMDLINE);
-        }
-        MemorySegment c = memory.slice(CMDLINE_ADDR, TestGuestSpec.MAX_CMDLINE + 1);
-        c.fill((byte) 0);
-        MemorySegment.copy(cmd, 0, c, JAVA_BYTE, 0, cmd.length);
-
-        // Memory map: conventional memory below the EBDA, then every RAM region (the first one
-        // from 1 MiB: the legacy VGA/BIOS hole stays out of the map as on a PC).
-        MemorySegment map = memory.slice(MMAP_ADDR, (long) MMAP_ENTRY * (memory.regions().size() + 1));
-        int n = 0;
-        n = mmapEntry(map, n, 0, LOW_MEMORY_END);
-        for (MemoryRegion r : memory.regions()) {
-            long start = Math.max(r.guestPhysAddr(), 1L << 20);
-            if (start < r.guestPhysAddr() + r.size()) {
-                n = mmapEntry(map, n, start, r.guestPhysAddr() + r.size() - start);
-            }
-        }
-        MemoryRegion low = memory.regions().getFirst();
-        MemorySegment info = memory.slice(INFO_ADDR, INFO_SIZE);
-        info.fill((byte) 0);
-        info.set(JAVA_INT_UNALIGNED, 0, FLAG_MEM | FLAG_CMDLINE | FLAG_MMAP);
-        info.set(JAVA_INT_UNALIGNED, 4, (int) (LOW_MEMORY_END >> 10));
-        info.set(JAVA_INT_UNALIGNED, 8, (int) ((low.size() - (1L << 20)) >> 10));
-        info.set(JAVA_INT_UNALIGNED, 16, (int) CMDLINE_ADDR);
-        info.set(JAVA_INT_UNALIGNED, 44, n * MMAP_ENTRY);
-        info.set(JAVA_INT_UNALIGNED, 48, (int) MMAP_ADDR);
-    }
-
-    private static int mmapEntry(MemorySegment map, int i, long base, long length) {
-        long o = (long) i * MMAP_ENTRY;
-        // Multiboot mmap entries: u32 size (of the rest, 20), u64 base, u64 length, u32 type.
-        map.set(JAVA_INT_UNALIGNED, o, 20);
-        map.set(JAVA_LONG_UNALIGNED, o + 4, base);
-        map.set(JAVA_LONG_UNALIGNED, o + 12, length);
-        map.set(JAVA_INT_UNALIGNED, o + 20, E820_RAM);
-        return i + 1;
+        MultibootInfo.write(memory, cmdline, false, List.of());
     }
 }

@@ -24,7 +24,7 @@ public record TestGuestSpec(String workload, long memBytes, Map<String, String> 
     /** The guest loads in [1, 16) MiB and its workloads use memory from 16 MiB: 32 MiB is the least that makes sense. */
     public static final long MIN_MEM = 32L << 20;
     public static final long MAX_MEM = 1L << 40;
-    public static final int MAX_CMDLINE = 4095;
+    public static final int MAX_CMDLINE = io.d3vm.vmm.boot.multiboot.MultibootInfo.MAX_CMDLINE;
 
     private static final Pattern KEY = Pattern.compile("[a-z][a-z0-9_.-]*");
     private static final Pattern VALUE = Pattern.compile("[\\x21-\\x7e]*");

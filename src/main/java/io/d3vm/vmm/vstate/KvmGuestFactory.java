@@ -13,12 +13,13 @@ import java.io.OutputStream;
 import java.io.UncheckedIOException;
 
 /**
- * Builds the destination of a migrating test guest ({@code test:<workload>,mem=...}): a paused KVM
- * VM with zeroed memory of the source's layout and the same vCPU count, nothing loaded — memory
- * arrives over the wire and the vCPUs from the saved state. Registered by the receiver under the
- * {@code test} prefix.
+ * Builds the destination of a migrating KVM guest of any kind ({@link GuestShape}: {@code test:},
+ * {@code multiboot:}, {@code linux:}): a paused KVM VM with zeroed memory of the source's layout and
+ * the same vCPU count, nothing loaded — memory arrives over the wire, the vCPUs and devices from
+ * the saved state, so a kernel's file is never needed here. Also boots the test guest as a
+ * migration source ({@link #bootSource}).
  */
-public final class TestGuestFactory implements GuestFactory {
+public final class KvmGuestFactory implements GuestFactory {
     private final Kvm kvm;
     private final int vcpus;
     private final OutputStream console;
@@ -29,12 +30,12 @@ public final class TestGuestFactory implements GuestFactory {
      * @param vcpus   vCPUs of the destination (the source's count; saved state with another count is refused)
      * @param console where the destination guest's serial output goes
      */
-    public TestGuestFactory(Kvm kvm, int vcpus, OutputStream console) {
+    public KvmGuestFactory(Kvm kvm, int vcpus, OutputStream console) {
         this(kvm, vcpus, console, null);
     }
 
     /** As above, with an ISA debug console (port 0xe9) writing to {@code debugcon} (null: none). */
-    public TestGuestFactory(Kvm kvm, int vcpus, OutputStream console, OutputStream debugcon) {
+    public KvmGuestFactory(Kvm kvm, int vcpus, OutputStream console, OutputStream debugcon) {
         this.kvm = kvm;
         this.vcpus = vcpus;
         this.console = console;
@@ -78,8 +79,16 @@ public final class TestGuestFactory implements GuestFactory {
      * the source connected, with this factory's vCPU count) when not null; the VM then owns it.
      */
     public Vm createDestination(String description, MemoryLayout layout, VmShell shell) {
-        TestGuestSpec spec = TestGuestSpec.parse(description);
-        MemoryLayout expected = X86Layout.forMemory(spec.memBytes());
+        GuestShape shape;
+        try {
+            shape = GuestShape.parse(description);
+        } catch (IllegalArgumentException e) {
+            if (shell != null) {
+                shell.close();
+            }
+            throw e;
+        }
+        MemoryLayout expected = X86Layout.forMemory(shape.memBytes());
         if (!expected.equals(layout)) {
             if (shell != null) {
                 shell.close();
@@ -87,7 +96,7 @@ public final class TestGuestFactory implements GuestFactory {
             throw new IllegalArgumentException("memory layout " + layout + " does not match " + description
                     + " (expected " + expected + ")");
         }
-        VmConfig config = new VmConfig(layout, vcpus, console, spec.describe(), debugcon);
+        VmConfig config = new VmConfig(layout, vcpus, console, description, debugcon);
         return shell == null ? Vm.create(kvm, config) : Vm.attach(shell, config);
     }
 }

@@ -6,9 +6,8 @@ import io.d3vm.kvm.KvmUnavailableException;
 import io.d3vm.memory.MemoryLayout;
 import io.d3vm.migration.guest.GuestFactory;
 import io.d3vm.migration.guest.Migratable;
-import io.d3vm.vmm.boot.testguest.TestGuestSpec;
-import io.d3vm.vmm.vstate.TestGuestFactory;
-import io.d3vm.vmm.vstate.VmConfig;
+import io.d3vm.vmm.vstate.GuestShape;
+import io.d3vm.vmm.vstate.KvmGuestFactory;
 import io.d3vm.vmm.vstate.StateWarmup;
 import io.d3vm.vmm.vstate.VmShell;
 
@@ -18,12 +17,12 @@ import java.util.WeakHashMap;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * {@code receive}'s factory for {@code test:} guests: a KVM VM per migration (the VMM's
- * {@link TestGuestFactory}) whose serial console goes to this process's console through a fresh
+ * {@code receive}'s factory for KVM guests ({@code test:}, {@code multiboot:}, {@code linux:}): a KVM VM per migration (the VMM's
+ * {@link KvmGuestFactory}) whose serial console goes to this process's console through a fresh
  * {@link ConsoleTap}; its KVM VM and vCPUs are prepared before the source connects. /dev/kvm is opened on the first such migration, so a receiver of synthetic
  * guests runs on hosts without it; without it a {@code test:} migration is refused at setup.
  */
-final class TestGuestDestinations implements GuestFactory {
+final class KvmGuestDestinations implements GuestFactory {
     private final String kvmDevice;
     private final OutputStream console;
     private final OutputStream debugcon;
@@ -35,7 +34,7 @@ final class TestGuestDestinations implements GuestFactory {
     private int nextVcpus = 1;
 
     /** @param debugcon where received guests' port-0xe9 bytes go (null: no debug console) */
-    TestGuestDestinations(String kvmDevice, OutputStream console, OutputStream debugcon) {
+    KvmGuestDestinations(String kvmDevice, OutputStream console, OutputStream debugcon) {
         this.kvmDevice = kvmDevice;
         this.console = console;
         this.debugcon = debugcon;
@@ -116,8 +115,8 @@ final class TestGuestDestinations implements GuestFactory {
         ConsoleTap tap = new ConsoleTap(console);
         tap.hold(); // until receive has printed how the migration went
         // The source's vCPU count travels in its description (vcpus=N, absent for 1).
-        int vcpus = TestGuestSpec.parse(description).vcpus(VmConfig.MAX_VCPUS);
-        Migratable vm = new TestGuestFactory(kvm, vcpus, tap, debugcon).createDestination(description, layout, takeSpare(vcpus));
+        int vcpus = GuestShape.parse(description).vcpus();
+        Migratable vm = new KvmGuestFactory(kvm, vcpus, tap, debugcon).createDestination(description, layout, takeSpare(vcpus));
         taps.put(vm, tap);
         nextVcpus = vcpus;
         // The next shell is made only after this migration (prepareNextIfNone): creating a KVM VM
