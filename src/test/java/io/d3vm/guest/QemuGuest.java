@@ -53,13 +53,21 @@ final class QemuGuest implements AutoCloseable {
     private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
     private final Thread reader;
 
-    private QemuGuest(Process process) {
+    private final String prefix;
+
+    private QemuGuest(Process process, String prefix) {
         this.process = process;
+        this.prefix = prefix;
         this.reader = Thread.ofPlatform().daemon().start(() -> readLines(process.getInputStream()));
     }
 
     /** Starts QEMU with the guest ELF, {@code memMiB} of RAM, the command line and extra args. */
     static QemuGuest start(Path elf, int memMiB, String cmdline, List<String> extra) throws IOException {
+        return start(elf, memMiB, cmdline, extra, "d3guest: ");
+    }
+
+    /** As {@link #start(Path, int, String, List)}, collecting the serial lines that contain {@code prefix}. */
+    static QemuGuest start(Path elf, int memMiB, String cmdline, List<String> extra, String prefix) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(qemuBinary().orElseThrow().toString(),
                 "-M", "pc", "-m", Integer.toString(memMiB), "-nographic", "-no-reboot",
                 "-kernel", elf.toString(), "-append", cmdline,
@@ -71,7 +79,7 @@ final class QemuGuest implements AutoCloseable {
         cmd.addAll(accelArgs());
         cmd.addAll(extra);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        return new QemuGuest(pb.start());
+        return new QemuGuest(pb.start(), prefix);
     }
 
     private void readLines(InputStream in) {
@@ -79,7 +87,7 @@ final class QemuGuest implements AutoCloseable {
             String l;
             while ((l = r.readLine()) != null) {
                 // SeaBIOS prints "Booting from ROM.." without a newline before the guest's first line.
-                int at = l.indexOf("d3guest: ");
+                int at = l.indexOf(prefix);
                 if (at >= 0) {
                     lines.add(l.substring(at));
                 }
