@@ -36,6 +36,37 @@ class LiveMigrationProcessTest {
         return Integer.parseInt(receiver.awaitLine("listening on 127\\.0\\.0\\.1:(\\d+) .*", WAIT).group(1));
     }
 
+    /**
+     * A kernel booted through the Multiboot loader (the test guest's 32-bit trampoline, as QEMU
+     * boots it) moves live like any guest: the destination rebuilds it from the handshake's
+     * {@code multiboot:} description alone — it never sees the kernel file — and its PIT-driven
+     * ticks continue where they stopped.
+     */
+    @Test
+    void shouldMigrateAMultibootKernelLiveWithoutTheKernelFileAtTheDestination(@TempDir Path dir) throws Exception {
+        Path kernel = dir.resolve("kernel").resolve("d3guest.elf");
+        java.nio.file.Files.createDirectories(kernel.getParent());
+        java.nio.file.Files.write(kernel, io.d3vm.vmm.boot.testguest.TestGuestImage.builtIn().bytes());
+        Path a = dir.resolve("a.sock");
+        try (D3vmProcess src = D3vmProcess.startNamed("run", "run", "--kernel", kernel.toString(), "--cmdline", "idle tick-ms=100",
+                "--mem", "64M", "--api-socket", a.toString());
+             D3vmProcess dst = D3vmProcess.startNamed("receive", "receive", "--listen", "127.0.0.1:0", "--once")) {
+            int port = port(dst);
+            src.awaitLine("d3guest: boot workload=idle .* loader=multiboot .*", WAIT);
+            src.awaitLine("d3guest: tick=3 .*", WAIT);
+            java.nio.file.Files.delete(kernel); // the destination must not need it
+            ApiDriver.awaitSocket(a, src, WAIT);
+            assertThat(Main.run("migrate", "--api-socket", a.toString(), "--to", "127.0.0.1:" + port)).as(src.text()).isZero();
+            assertThat(src.waitFor(WAIT)).isZero();
+            long lastOnSource = D3vmProcess.lastTick(src.text());
+            Matcher here = dst.awaitLine("  guest multiboot:d3guest\\.elf,mem=64M is running here; its console continues below", WAIT);
+            dst.awaitLine("d3guest: tick=\\d+ .*", here.end(), WAIT);
+            assertThat(D3vmProcess.firstTick(dst.text(), here.end())).isBetween(lastOnSource + 1, lastOnSource + 2);
+            assertThat(dst.text()).doesNotContain("d3guest: boot").contains("digest match: yes");
+            dst.kill();
+        }
+    }
+
     @Test
     void shouldContinueAVerifyingGuestInTheReceiverAfterMigrateThroughTheCli(@TempDir Path dir) throws Exception {
         Path a = dir.resolve("a.sock");
