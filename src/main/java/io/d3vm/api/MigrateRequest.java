@@ -28,7 +28,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
                              Path tlsDir) {
     /** The argument names {@code migrate} takes. */
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
-            "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify");
+            "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify", "auto-converge", "allow-long-downtime");
 
     public String target() {
         return to.getHostString() + ":" + to.getPort();
@@ -63,7 +63,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
         try {
             Verify verify = Verify.parse(text(arguments, "verify", Verify.INCREMENTAL.json()));
             options = new SendOptions(detector, samples, maxBandwidth, downtime, maxRounds, ack, SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS,
-                    verify);
+                    verify, flag(arguments, "auto-converge"), flag(arguments, "allow-long-downtime"));
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage());
         }
@@ -79,6 +79,18 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
             }
         }
         return new MigrateRequest(to, options, (int) Math.min(Integer.MAX_VALUE, connect), transport, tlsDir);
+    }
+
+    /** A boolean argument, false when absent. */
+    private static boolean flag(JsonNode args, String key) throws ApiException {
+        JsonNode v = args.get(key);
+        if (v == null || v.isNull()) {
+            return false;
+        }
+        if (!v.isBoolean()) {
+            throw ApiException.invalid("'" + key + "' must be true or false, got " + v);
+        }
+        return v.asBoolean();
     }
 
     private static String text(JsonNode args, String key, String dflt) throws ApiException {

@@ -74,6 +74,16 @@ final class MigrateCommand implements Callable<Integer> {
                     + " digest inside the pause), off (no digest; the receiver must allow it). Default: incremental")
     Verify verify = Verify.INCREMENTAL;
 
+    @Option(names = "--auto-converge", description = {"when pre-copy stops converging, throttle the guest (its vCPUs, or a synthetic",
+            "guest's writers, run 100 - P % of the time): P starts at 20 and grows by 10 each round without progress, up to 99,",
+            "as QEMU's auto-converge"})
+    boolean autoConverge;
+
+    @Option(names = "--allow-long-downtime", description = {"when pre-copy cannot converge (--max-rounds reached, or no progress),",
+            "pause the guest for whatever is left, however far past --downtime-limit. Without it such a migration fails",
+            "and the guest runs on here; --auto-converge, a larger --downtime-limit or more bandwidth are the other ways out"})
+    boolean allowLongDowntime;
+
     @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")
     int maxRounds = SendOptions.DEFAULT_MAX_ROUNDS;
 
@@ -134,7 +144,7 @@ final class MigrateCommand implements Callable<Integer> {
         SendOptions options;
         try {
             options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
-                    SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify);
+                    SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }

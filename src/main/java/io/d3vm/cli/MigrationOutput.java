@@ -90,6 +90,10 @@ final class MigrationOutput {
                     r.detectorNanos == null ? 0 : r.detectorNanos / 1e6, r.samplerMisses == null ? 0 : r.samplerMisses));
         }
         b.append('\n');
+        if (r.autoConverge && r.cpuThrottlePercentage() > 0) {
+            b.append(String.format(Locale.ROOT, "  auto-converge: the guest was throttled for %.1f s, up to %d %%%n",
+                    r.throttleTimeUs / 1e6, r.cpuThrottlePercentage()));
+        }
         if (r.digestMatch != null) {
             b.append("  digest match: ").append(r.digestMatch ? "yes" : "NO");
             if (r.digest != null) {

@@ -266,13 +266,29 @@ class LauncherIT {
     }
 
     @Test
+    void shouldFailAMigrationThatCannotMeetTheDowntimeLimitAndNameTheWaysOut() throws Exception {
+        try (Running dst = new Running("receive", "--listen", "127.0.0.1:0", "--once")) {
+            String port = dst.await("listening on 127\\.0\\.0\\.1:(\\d+) .*").group(1);
+            // The same migration as below without --allow-long-downtime: refused before any pause.
+            Run r = launch("migrate", "--to", "127.0.0.1:" + port, "--guest", "synthetic:mem=64M,dirty-rate=20000",
+                    "--max-rounds", "1", "--max-bandwidth", "100M", "--downtime-limit", "1ms");
+            assertThat(r.code()).as(r.out()).isEqualTo(1);
+            assertThat(r.err()).containsPattern("d3vm: pre-copy did not converge \\(max-rounds after 1 rounds, \\d+ pages still dirty\\)")
+                    .contains("past --downtime-limit 1 ms").contains("--auto-converge").contains("--allow-long-downtime")
+                    .contains("the guest ran on here, intact");
+            assertThat(r.out()).contains("migration FAILED after");
+            dst.await("d3vm: .*");
+        }
+    }
+
+    @Test
     void shouldSayWhenThePauseWentPastTheLimitAndNameTheSamplerMissesForWhatTheyAre() throws Exception {
         try (Running dst = new Running("receive", "--listen", "127.0.0.1:0", "--once")) {
             String port = dst.await("listening on 127\\.0\\.0\\.1:(\\d+) .*").group(1);
             // Round 1 takes at least 0.2 s under the cap while the writers dirty 20000 pages/s, and
             // --max-rounds 1 leaves all of them to the pause: far past 1 ms, whatever the machine.
             Run r = launch("migrate", "--to", "127.0.0.1:" + port, "--guest", "synthetic:mem=64M,dirty-rate=20000",
-                    "--max-rounds", "1", "--max-bandwidth", "100M", "--downtime-limit", "1ms");
+                    "--max-rounds", "1", "--max-bandwidth", "100M", "--downtime-limit", "1ms", "--allow-long-downtime");
             assertThat(r.code()).as(r.err()).isZero();
             assertThat(r.out()).contains("migration completed in")
                     .containsPattern("the pause \\(\\d+ ms\\) went past --downtime-limit \\(1 ms\\): pre-copy stopped on max-rounds")

@@ -22,6 +22,8 @@ public class StubGuest implements Migratable {
     public volatile boolean paused;
     public volatile boolean shutdown;
     public volatile int collections;
+    /** The last throttle the engine set (auto-converge), in percent. */
+    public volatile int throttle;
 
     /** A guest of {@code memory} only, described as {@code description}; its saved state is empty until {@link #savedState}. */
     protected StubGuest(GuestMemory memory, String description) {
@@ -115,6 +117,14 @@ public class StubGuest implements Migratable {
         restored = state;
         if (real != null) {
             real.restoreState(state);
+        }
+    }
+
+    @Override
+    public void throttle(int percent) {
+        throttle = percent;
+        if (real != null) {
+            real.throttle(percent);
         }
     }
 

@@ -60,6 +60,13 @@ public interface Migratable {
     /** Restores what {@link #saveState} produced on the source. The guest is paused. */
     void restoreState(byte[] state);
 
+    /**
+     * Auto-converge: lets the guest run only {@code 100 - percent} % of the time (0 = full speed,
+     * at most 99), so it dirties memory slower than pre-copy sends it. The sender sets it back to 0
+     * when the migration ends, whichever way.
+     */
+    void throttle(int percent);
+
     /** Ends the guest for good and releases its resources (source after the ack; failed destination). */
     void shutdown();
 }

@@ -421,7 +421,7 @@ public final class MigrationReceiver {
             }
             long bytes = in.bytesRead() - roundBytesStart;
             lastEndOfRound = System.nanoTime();
-            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (lastEndOfRound - roundStart) / 1000));
+            stats.roundRecords.add(new RoundRecord(round, roundPages, roundNormal, bytes, (lastEndOfRound - roundStart) / 1000, 0));
             stats.rounds = round;
         }
 

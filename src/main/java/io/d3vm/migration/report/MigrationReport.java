@@ -38,6 +38,10 @@ public final class MigrationReport {
     public Long downtimeLimitUs;
     public String stopReason;
     public Long maxBandwidth;
+    /** Source: {@code --auto-converge} was on. */
+    public boolean autoConverge;
+    /** Source, auto-converge: wall time during which the guest was throttled. */
+    public long throttleTimeUs;
     /** {@code incremental}, {@code strict} or {@code off} (the sender's {@code --verify}). */
     public String verify;
     public Long digestTimeUs;
@@ -78,6 +82,15 @@ public final class MigrationReport {
         return pagesByClass[1] + pagesByClass[2] + pagesByClass[3];
     }
 
+    /** The highest throttle auto-converge reached (QEMU's {@code cpu-throttle-percentage}), 0 when none. */
+    public int cpuThrottlePercentage() {
+        int max = 0;
+        for (RoundRecord r : rounds) {
+            max = Math.max(max, r.throttlePercent());
+        }
+        return max;
+    }
+
     /** Megabits per second over the whole migration, as QEMU's {@code ram.mbps}. */
     public double mbps() {
         return totalTimeUs <= 0 ? 0 : ramTransferred * 8.0 / totalTimeUs;
@@ -110,6 +123,11 @@ public final class MigrationReport {
         }
         if (maxBandwidth != null) {
             o.put("max-bandwidth", maxBandwidth);
+        }
+        if (autoConverge) {
+            o.put("auto-converge", true);
+            o.put("cpu-throttle-percentage", cpuThrottlePercentage());
+            o.put("throttle-time", ms(throttleTimeUs));
         }
         if (verify != null) {
             o.put("verify", verify);
@@ -171,6 +189,9 @@ public final class MigrationReport {
             n.put("normal", r.normalPages());
             n.put("bytes", r.bytes());
             n.put("duration-ms", ms(r.durationUs()));
+            if (autoConverge) {
+                n.put("cpu-throttle-percentage", r.throttlePercent());
+            }
         }
         return o;
     }
@@ -190,6 +211,8 @@ public final class MigrationReport {
         r.downtimeLimitUs = micros(o, "downtime-limit", null);
         r.stopReason = text(o, "stop-reason");
         r.maxBandwidth = lng(o, "max-bandwidth");
+        r.autoConverge = o.path("auto-converge").asBoolean(false);
+        r.throttleTimeUs = micros(o, "throttle-time", 0L);
         r.verify = text(o, "verify");
         r.digestTimeUs = micros(o, "digest-time", null);
         r.ackWaitUs = micros(o, "ack-wait", null);
@@ -221,7 +244,7 @@ public final class MigrationReport {
         }
         for (JsonNode n : o.path("rounds")) {
             r.rounds.add(new RoundRecord(n.path("round").asInt(), n.path("pages").asLong(), n.path("normal").asLong(),
-                    n.path("bytes").asLong(), Math.round(n.path("duration-ms").asDouble() * 1000)));
+                    n.path("bytes").asLong(), Math.round(n.path("duration-ms").asDouble() * 1000), n.path("cpu-throttle-percentage").asInt(0)));
         }
         return r;
     }

@@ -13,10 +13,17 @@ package io.d3vm.migration.send;
  *     the limit at once left 430–860 of the 1 GiB {@code dirty} guest's pages for the pause; with
  *     the extra round 68–147 (./d3vm bench, docs/BENCHMARKS.md);</li>
  * <li>{@link StopReason#MAX_ROUNDS}: the live-round limit is reached;</li>
+ * <li>With {@code --auto-converge}, a round that failed to shrink the dirty set throttles the guest
+ *     ({@link Throttle}) as QEMU does: {@value #THROTTLE_INITIAL} % the first time, then
+ *     {@value #THROTTLE_INCREMENT} more per such round, at most {@value #THROTTLE_MAX} %: the guest
+ *     runs less of the time and dirties memory slower, until the rest fits the downtime limit;</li>
  * <li>{@link StopReason#NO_PROGRESS}: {@value #PATIENCE} rounds in a row failed to shrink the dirty
- *     set below {@code 95 %} of the smallest one seen before — the guest dirties memory as fast as
- *     it can be sent, so more rounds only waste bandwidth.</li>
+ *     set below {@code 95 %} of the smallest one seen before (under auto-converge: at the highest
+ *     throttle) — the guest dirties memory as fast as it can be sent, so more rounds only waste
+ *     bandwidth.</li>
  * </ol>
+ * A stop other than {@code CONVERGED} leaves more for the pause than the limit allows: the sender
+ * then fails the migration (the guest runs on) unless {@code --allow-long-downtime}.
  */
 public final class ConvergencePolicy {
     /** Below this expected final pass, one more round cannot buy anything worth its own dirty-log sync. */
@@ -25,11 +32,18 @@ public final class ConvergencePolicy {
     public static final int PATIENCE = 3;
     /** A round improves when it leaves fewer than this fraction of the best dirty count so far. */
     public static final double PROGRESS_RATIO = 0.95;
+    /** QEMU's cpu-throttle-initial, cpu-throttle-increment and its ceiling. */
+    public static final int THROTTLE_INITIAL = 20;
+    public static final int THROTTLE_INCREMENT = 10;
+    public static final int THROTTLE_MAX = 99;
 
     /** Continue with another live round, or why to stop. */
-    public sealed interface Decision permits Continue, Stop {}
+    public sealed interface Decision permits Continue, Throttle, Stop {}
 
     public record Continue() implements Decision {}
+
+    /** Continue, with the guest throttled to {@code percent} from now on. */
+    public record Throttle(int percent) implements Decision {}
 
     public record Stop(StopReason reason) implements Decision {}
 
@@ -40,6 +54,9 @@ public final class ConvergencePolicy {
         }
         if (c.round() >= c.maxRounds()) {
             return new Stop(StopReason.MAX_ROUNDS);
+        }
+        if (c.autoConverge() && c.roundsWithoutProgress() >= 1 && c.throttlePercent() < THROTTLE_MAX) {
+            return new Throttle(c.throttlePercent() == 0 ? THROTTLE_INITIAL : Math.min(THROTTLE_MAX, c.throttlePercent() + THROTTLE_INCREMENT));
         }
         if (c.roundsWithoutProgress() >= PATIENCE) {
             return new Stop(StopReason.NO_PROGRESS);

@@ -94,6 +94,9 @@ public final class MigrationSender {
     private final IncrementalDigest sentDigest;
     /** The state being read during the pause (null before it), awaited before a failed migration resumes the guest. */
     private volatile java.util.concurrent.CompletableFuture<byte[]> stateSave;
+    /** Auto-converge: the guest's throttle now (0: full speed), and since when it has been above 0. */
+    private int throttlePercent;
+    private long throttledSince;
     /** The digest in the destination's positive completion ACK: what it holds at the instant before it resumes. */
     private long destinationDigest;
 
@@ -109,6 +112,7 @@ public final class MigrationSender {
         report.downtimeLimitUs = options.downtimeLimitMillis() * 1000L;
         report.ramTotal = guest.memory().totalBytes();
         report.verify = options.verify().json();
+        report.autoConverge = options.autoConverge();
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
     }
 
@@ -281,6 +285,7 @@ public final class MigrationSender {
                 ConvergencePolicy.ProgressTracker tracker = new ConvergencePolicy.ProgressTracker();
                 Classification cls = new Classification();
                 StopReason stop;
+                PrecopyContext last;
                 while (true) {
                     round++;
                     RoundRecord r = sendRound(memory, classifier, cls, round == 1 ? null : pending, s);
@@ -295,13 +300,22 @@ public final class MigrationSender {
                     PrecopyContext ctx = new PrecopyContext(round, r.pages(), dirty,
                             round == 1 || r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
                             secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
-                            options.maxRounds(), tracker.record(dirty));
-                    if (policy.decide(ctx) instanceof ConvergencePolicy.Stop(StopReason reason)) {
+                            options.maxRounds(), tracker.record(dirty), options.autoConverge(), throttlePercent);
+                    ConvergencePolicy.Decision decision = policy.decide(ctx);
+                    if (decision instanceof ConvergencePolicy.Throttle(int percent)) {
+                        throttle(percent);
+                    } else if (decision instanceof ConvergencePolicy.Stop(StopReason reason)) {
                         stop = reason;
+                        last = ctx;
                         break;
                     }
                 }
                 report.stopReason = stop.text();
+                if (stop != StopReason.CONVERGED && !options.allowLongDowntime()
+                        && last.expectedDowntimeNanos() > last.downtimeLimitNanos()) {
+                    throw new Refusal(notConverging(stop, last));
+                }
+                unthrottle(); // the pause stops the guest anyway; a failure from here resumes it at full speed
                 // The destination may still be rebuilding what the socket buffers hold (megabytes):
                 // the pause starts once it has every live round, so it covers only the final pass.
                 s.buffer().sync();
@@ -503,7 +517,7 @@ public final class MigrationSender {
             s.flush();
         }
         long bytes = s.bytesWritten() - bytes0;
-        RoundRecord r = new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(t0));
+        RoundRecord r = new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(t0), throttlePercent);
         report.rounds.add(r);
         return r;
     }
@@ -593,6 +607,7 @@ public final class MigrationSender {
      * destination holds a verified copy and may or may not have GO. Stays paused; throws.
      */
     private void unconfirmed(boolean logging, Connection c, String why) throws MigrationException {
+        unthrottle();
         if (logging) {
             guest.stopDirtyLogging();
         }
@@ -608,7 +623,35 @@ public final class MigrationSender {
     }
 
     /** Failure before the ACK: the guest runs on here, intact; the destination is told to discard. */
+    /** Auto-converge: throttles the guest to {@code percent} for the rounds that follow. */
+    private void throttle(int percent) {
+        if (throttlePercent == 0) {
+            throttledSince = System.nanoTime();
+        }
+        throttlePercent = percent;
+        guest.throttle(percent);
+    }
+
+    /** Back to full speed; the time spent throttled goes to the report. */
+    private void unthrottle() {
+        if (throttlePercent > 0) {
+            guest.throttle(0);
+            report.throttleTimeUs += MigrationReport.microsSince(throttledSince);
+            throttlePercent = 0;
+        }
+    }
+
+    /** Why pre-copy gave up, how long the pause would be, and the ways out. */
+    private static String notConverging(StopReason stop, PrecopyContext c) {
+        return String.format(java.util.Locale.ROOT, "pre-copy did not converge (%s after %d rounds, %d pages still dirty): the pause would"
+                        + " take about %.0f ms at the %s/s measured, past --downtime-limit %d ms. Give --auto-converge (slow the guest"
+                        + " until it converges), a larger --downtime-limit or more bandwidth, or --allow-long-downtime to pause anyway",
+                stop.text(), c.round(), c.dirtyPages(), c.expectedDowntimeNanos() / 1e6,
+                io.d3vm.memory.Sizes.format((long) c.bandwidthBytesPerSec()), c.downtimeLimitNanos() / 1_000_000);
+    }
+
     private void recover(boolean logging, FrameSink s, Connection c, String why) {
+        unthrottle();
         java.util.concurrent.CompletableFuture<byte[]> saving = stateSave;
         if (saving != null) {
             // The vCPUs may still be reading their state for the final pass that failed: let them

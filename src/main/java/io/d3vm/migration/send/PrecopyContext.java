@@ -15,9 +15,12 @@ package io.d3vm.migration.send;
  * @param maxRounds             live-round limit ({@code --max-rounds})
  * @param roundsWithoutProgress consecutive rounds whose dirty set did not shrink below 95 % of the
  *                              smallest dirty set seen before
+ * @param autoConverge          {@code --auto-converge}: a round without progress throttles the guest
+ * @param throttlePercent       the throttle the last round ran under (0: none)
  */
 public record PrecopyContext(int round, long roundPages, long dirtyPages, double wireBytesPerPage, double bandwidthBytesPerSec,
-                             long downtimeLimitNanos, int maxRounds, int roundsWithoutProgress) {
+                             long downtimeLimitNanos, int maxRounds, int roundsWithoutProgress, boolean autoConverge,
+                             int throttlePercent) {
 
     /** Seconds the remaining dirty pages would take at the measured bandwidth, in nanoseconds. */
     public double expectedDowntimeNanos() {

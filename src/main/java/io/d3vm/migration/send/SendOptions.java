@@ -15,9 +15,13 @@ import io.d3vm.migration.detect.Detectors;
  *                          which includes the destination's digest)
  * @param stallTimeoutMillis a destination that accepts no bytes for this long is given up
  * @param verify            how the destination's memory is proven equal to the source's ({@link Verify})
+ * @param autoConverge      throttle the guest while pre-copy does not converge ({@code --auto-converge}, {@link ConvergencePolicy})
+ * @param allowLongDowntime when pre-copy cannot converge, pause anyway for whatever is left, however long
+ *                          ({@code --allow-long-downtime}); without it such a migration fails and the guest runs on
  */
 public record SendOptions(String detector, int samples, long maxBandwidth, long downtimeLimitMillis, int maxRounds,
-                          long ackTimeoutMillis, long stallTimeoutMillis, Verify verify) {
+                          long ackTimeoutMillis, long stallTimeoutMillis, Verify verify, boolean autoConverge,
+                          boolean allowLongDowntime) {
     public static final long DEFAULT_DOWNTIME_LIMIT_MILLIS = 300;
     public static final int DEFAULT_MAX_ROUNDS = 30;
     /** How long connecting to the destination may take (migrate --connect-timeout, the API's connect-timeout). */
@@ -51,22 +55,28 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
 
     public static SendOptions defaults() {
         return new SendOptions(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
-                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL);
+                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL, false, false);
     }
 
     public SendOptions withDetector(String d) {
-        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
+        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime);
     }
 
     public SendOptions withMaxBandwidth(long b) {
-        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify);
+        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime);
     }
 
     public SendOptions withTimeouts(long ackMillis, long stallMillis) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify, autoConverge, allowLongDowntime);
     }
 
     public SendOptions withVerify(Verify v) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v, autoConverge, allowLongDowntime);
+    }
+
+    /** With {@code --auto-converge} and {@code --allow-long-downtime} as given. */
+    public SendOptions withConvergence(boolean auto, boolean allowLong) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
+                auto, allowLong);
     }
 }

@@ -229,6 +229,21 @@ public final class SyntheticGuest implements Migratable {
         memory.close();
     }
 
+    /** Auto-converge: the writers run {@code 100 - throttle} % of the time, so they write that much slower. */
+    private volatile int throttle;
+
+    @Override
+    public void throttle(int percent) {
+        if (percent < 0 || percent > 99) {
+            throw new IllegalArgumentException("throttle " + percent + " % (0..99)");
+        }
+        throttle = percent;
+    }
+
+    public int throttlePercent() {
+        return throttle;
+    }
+
     private void writeLoop(int id, double pagesPerSecond) {
         double credit = 0;
         long last = System.nanoTime();
@@ -246,7 +261,8 @@ public final class SyntheticGuest implements Migratable {
                 }
                 long now = System.nanoTime();
                 // A pause does not build up a backlog: credit is capped at a short burst.
-                credit = Math.min(credit + (now - last) * pagesPerSecond / 1e9, Math.max(1, Math.min(MAX_BURST_PAGES, pagesPerSecond / 20)));
+                double rate = pagesPerSecond * (100 - throttle) / 100.0;
+                credit = Math.min(credit + (now - last) * rate / 1e9, Math.max(1, Math.min(MAX_BURST_PAGES, pagesPerSecond / 20)));
                 last = now;
                 while (credit >= 1) {
                     writeOnePage(id);

@@ -49,6 +49,9 @@ public final class Vcpu {
     // Guarded by lock.
     private boolean pauseRequested = true;
     private boolean parked;
+    /** Auto-converge: the thread stays out of the guest until this System.nanoTime() (0: no throttle sleep due). */
+    private long throttledUntil;
+    private long throttledNanos;
     private boolean stopRequested;
     private boolean ended;
     private VcpuFd fd;
@@ -130,12 +133,38 @@ public final class Vcpu {
             pauseRequested = true;
             fd.kvmRun().setImmediateExit(true);
             kickTid = parked ? 0 : tid;
+            lock.notifyAll(); // a thread in a throttle sleep parks now
         }
         VcpuKick.kick(kickTid);
         synchronized (lock) {
             while (!parked && !ended) {
                 waitOnLock();
             }
+        }
+    }
+
+    /**
+     * Auto-converge's throttle: takes the vCPU out of the guest for {@code sleepNanos} from now (a
+     * kick, as for a pause), so the guest runs, and dirties memory, for a smaller share of time.
+     * A pause or stop during the sleep is served at once.
+     */
+    void throttle(long sleepNanos) {
+        int kickTid;
+        synchronized (lock) {
+            if (ended || pauseRequested || fd == null) {
+                return;
+            }
+            throttledUntil = System.nanoTime() + sleepNanos;
+            fd.kvmRun().setImmediateExit(true);
+            kickTid = parked ? 0 : tid;
+        }
+        VcpuKick.kick(kickTid);
+    }
+
+    /** Time this vCPU spent kept out of the guest by {@link #throttle}. */
+    long throttledNanos() {
+        synchronized (lock) {
+            return throttledNanos;
         }
     }
 
@@ -173,6 +202,15 @@ public final class Vcpu {
                 fd.close();
                 fd = null;
             }
+        }
+    }
+
+    private void waitOnLock(long nanos) {
+        try {
+            lock.wait(nanos / 1_000_000, (int) (nanos % 1_000_000));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted waiting for vCPU " + id, e);
         }
     }
 
@@ -236,6 +274,14 @@ public final class Vcpu {
                 }
                 task = tasks.poll();
                 if (task == null) {
+                    long sleep = throttledUntil - System.nanoTime();
+                    if (!pauseRequested && throttledUntil != 0 && sleep > 0) {
+                        long from = System.nanoTime();
+                        waitOnLock(sleep);
+                        throttledNanos += System.nanoTime() - from;
+                        continue;
+                    }
+                    throttledUntil = 0;
                     if (!pauseRequested) {
                         parked = false;
                         // Cleared under the lock and only when no pause is pending, so a pause()

@@ -54,6 +54,7 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
     private final List<CpuidEntry> baselineCpuid;
     private final CompletableFuture<VmOutcome> outcome = new CompletableFuture<>();
     private final DirtyLog dirtyLog;
+    private final CpuThrottle throttle = new CpuThrottle(vcpus);
     private final VcpuSnapshot snapshot;
     private boolean started;
     private boolean closed;
@@ -308,6 +309,21 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
         dirtyLog.stop(!closed);
     }
 
+    /** Auto-converge's throttle on the vCPUs ({@link CpuThrottle}). */
+    @Override
+    public void throttle(int percent) {
+        throttle.set(percent);
+    }
+
+    /** Time the vCPUs were kept out of the guest by the throttle, summed over vCPUs. */
+    public long throttledNanos() {
+        long sum = 0;
+        for (Vcpu v : vcpus) {
+            sum += v.throttledNanos();
+        }
+        return sum;
+    }
+
     /** Stops the vCPUs and freezes console input, so the saved serial state is the last one. */
     @Override
     public void pause() {
@@ -381,6 +397,7 @@ public final class Vm implements Migratable, AutoCloseable, Vcpu.Host {
             return;
         }
         closed = true;
+        throttle.set(0);
         end(new VmOutcome.Stopped("closed by the VMM"));
         for (Vcpu v : vcpus) {
             v.join();

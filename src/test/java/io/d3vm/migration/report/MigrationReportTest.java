@@ -39,7 +39,9 @@ class MigrationReportTest {
         for (int i = 0; i < 4; i++) {
             r.pagesByClass[i] = rnd.nextLong(0, 1 << 20);
         }
-        r.rounds.add(new RoundRecord(1, 262144, 100, 4_000_000, rnd.nextLong(0, 10_000_000)));
+        r.autoConverge = true;
+        r.throttleTimeUs = rnd.nextLong(0, 10_000_000);
+        r.rounds.add(new RoundRecord(1, 262144, 100, 4_000_000, rnd.nextLong(0, 10_000_000), rnd.nextInt(0, 100)));
 
         String written = r.toJsonString();
         MigrationReport back = MigrationReport.fromJson(JSON.readTree(written));

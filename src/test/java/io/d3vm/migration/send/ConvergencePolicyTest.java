@@ -14,7 +14,26 @@ class ConvergencePolicyTest {
     }
 
     private static PrecopyContext ctx(int round, long sent, long dirty, double bytesPerPage, double bw, int noProgress) {
-        return new PrecopyContext(round, sent, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress);
+        return new PrecopyContext(round, sent, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress, false, 0);
+    }
+
+    /** Under auto-converge, throttled at {@code throttle} %. */
+    private static PrecopyContext auto(int round, int noProgress, int throttle) {
+        return new PrecopyContext(round, 100_000, 100_000, 4096, 100e6, 300 * MS, 30, noProgress, true, throttle);
+    }
+
+    @Test
+    void shouldThrottleAsQemuDoesWhenARoundMakesNoProgressUnderAutoConverge() {
+        assertThat(policy.decide(auto(2, 0, 0))).as("progress: no throttle").isEqualTo(new ConvergencePolicy.Continue());
+        assertThat(policy.decide(auto(2, 1, 0))).isEqualTo(new ConvergencePolicy.Throttle(20));
+        assertThat(policy.decide(auto(3, 2, 20))).isEqualTo(new ConvergencePolicy.Throttle(30));
+        assertThat(policy.decide(auto(9, 8, 90))).isEqualTo(new ConvergencePolicy.Throttle(99));
+        // Patience runs out only at the highest throttle: before it, each stalled round brakes harder.
+        assertThat(policy.decide(auto(6, ConvergencePolicy.PATIENCE, 40))).isEqualTo(new ConvergencePolicy.Throttle(50));
+        assertThat(policy.decide(auto(10, ConvergencePolicy.PATIENCE, 99))).isEqualTo(new ConvergencePolicy.Stop(StopReason.NO_PROGRESS));
+        assertThat(policy.decide(auto(30, 1, 50))).as("max rounds still ends it").isEqualTo(new ConvergencePolicy.Stop(StopReason.MAX_ROUNDS));
+        assertThat(policy.decide(ctx(2, 100_000, 4096, 100e6, 1))).as("without auto-converge: no throttle")
+                .isEqualTo(new ConvergencePolicy.Continue());
     }
 
     @Test

@@ -36,7 +36,7 @@ class LoopbackMigrationTest {
 
     record Received(Migratable guest, ReceiveStats stats, MigrationException error) {}
 
-    private CompletableFuture<Received> receiveOnce(Listener l, GuestFactories f) {
+    static CompletableFuture<Received> receiveOnce(Listener l, GuestFactories f) {
         return receiveOnce(l, f, ReceiverLimits.defaults().withReadTimeoutMillis(10_000));
     }
 

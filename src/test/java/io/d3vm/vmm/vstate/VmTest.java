@@ -85,6 +85,40 @@ class VmTest {
         }
     }
 
+    /**
+     * Auto-converge's brake: a throttled vCPU is kept out of the guest a share of each period (the
+     * time is counted), keeps running in between, still pauses on demand, and a throttle of 0
+     * lets it run undisturbed again.
+     */
+    @Test
+    void shouldThrottleARunningGuestAndStillPauseIt() throws Exception {
+        byte[] code = new GuestCode()
+                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
+                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
+                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
+                .bytes(0xeb, 0xf3)                               // jmp loop
+                .toArray();
+        try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
+            MemorySegment counter = vm.memory().slice(0x200000, 8);
+            vm.start();
+            vm.throttle(50);
+            io.d3vm.testing.Awaits.until("time spent throttled", () -> vm.throttledNanos() > 0);
+            io.d3vm.testing.Awaits.advances("the throttled guest's counter",
+                    () -> counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            vm.pause();
+            long a = counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0);
+            long rax = vm.captureState().vcpus().getFirst().regs().rax();
+            assertThat(rax - a).as("paused while throttled: stopped between instructions").isBetween(0L, 1L);
+            vm.throttle(0);
+            long throttled = vm.throttledNanos();
+            vm.resume();
+            io.d3vm.testing.Awaits.advances("the guest's counter at full speed",
+                    () -> counter.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            assertThat(vm.throttledNanos()).as("no throttle sleeps after throttle 0").isEqualTo(throttled);
+            assertThat(vm.outcomeNow()).isNull();
+        }
+    }
+
     @Test
     void shouldPauseASpinningGuestAndResumeIt() throws Exception {
         // Spin on a loop that keeps writing a counter to memory; pause must stop the counter.
