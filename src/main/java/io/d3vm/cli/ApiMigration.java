@@ -28,8 +28,8 @@ final class ApiMigration {
 
     private ApiMigration() {}
 
-    static int run(MigrateCommand c, PrintWriter stdout, PrintWriter err) throws IOException, InterruptedException {
-        PrintWriter out = MigrationOutput.toStdout(c.report) ? err : stdout; // --report -: stdout is the JSON's
+    /** The API's migrate arguments for the command's options: every option a migration takes, none left behind. */
+    static ObjectNode requestArguments(MigrateCommand c) {
         ObjectNode args = ApiClient.object();
         args.put("to", c.to.getHostString() + ":" + c.to.getPort());
         args.put("detector", c.detector);
@@ -40,6 +40,18 @@ final class ApiMigration {
         args.put("connect-timeout", c.connectTimeoutMillis);
         args.put("ack-timeout", c.ackTimeoutMillis);
         args.put("verify", c.verify.json());
+        args.put("auto-converge", c.autoConverge);
+        args.put("allow-long-downtime", c.allowLongDowntime);
+        if (c.transportOptions.tlsDir != null) {
+            // The VM's process opens it, from its own working directory.
+            args.put("tls-dir", c.transportOptions.tlsDir.toAbsolutePath().toString());
+        }
+        return args;
+    }
+
+    static int run(MigrateCommand c, PrintWriter stdout, PrintWriter err) throws IOException, InterruptedException {
+        PrintWriter out = MigrationOutput.toStdout(c.report) ? err : stdout; // --report -: stdout is the JSON's
+        ObjectNode args = requestArguments(c);
         MigrationReport r = migrate(c.apiSocket, args, out, err, c.progress || (System.console() != null && System.console().isTerminal()));
         if (r == null) {
             return ExitCode.FAILED;

@@ -33,6 +33,32 @@ class MigrateCommandTest {
         return new Run(code, out.toString(), err.toString());
     }
 
+    /** migrate --api-socket hands the VM every migration option the CLI took, and the VM reads them back to the same values. */
+    @Test
+    void shouldPassEveryMigrationOptionToTheVmsApi(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        assertThat(run("certs", "--out", dir.resolve("pki").toString()).code()).isZero();
+        java.nio.file.Path tls = dir.resolve("pki/source");
+        MigrateCommand c = new MigrateCommand();
+        new CommandLine(c).parseArgs("--api-socket", dir.resolve("vm.sock").toString(), "--to", "127.0.0.1:7000", "--detector", "full",
+                "--samples", "4", "--max-bandwidth", "100M", "--downtime-limit", "50ms", "--max-rounds", "7", "--connect-timeout", "2s",
+                "--ack-timeout", "9s", "--verify", "strict", "--auto-converge", "--allow-long-downtime", "--tls-dir", tls.toString());
+        var request = io.d3vm.api.MigrateRequest.parse(ApiMigration.requestArguments(c));
+        var o = request.options();
+        assertThat(request.target()).isEqualTo("127.0.0.1:7000");
+        assertThat(o.detector()).isEqualTo("full");
+        assertThat(o.samples()).isEqualTo(4);
+        assertThat(o.maxBandwidth()).isEqualTo(100L << 20);
+        assertThat(o.downtimeLimitMillis()).isEqualTo(50);
+        assertThat(o.maxRounds()).isEqualTo(7);
+        assertThat(request.connectTimeoutMillis()).isEqualTo(2000);
+        assertThat(o.ackTimeoutMillis()).isEqualTo(9000);
+        assertThat(o.verify()).isEqualTo(io.d3vm.migration.send.Verify.STRICT);
+        assertThat(o.autoConverge()).isTrue();
+        assertThat(o.allowLongDowntime()).isTrue();
+        assertThat(request.tlsDir()).isEqualTo(tls.toAbsolutePath());
+        assertThat(request.transport().name()).isEqualTo("tls");
+    }
+
     @Test
     void shouldRejectAMalformedAddressAsAUsageError() {
         Run r = run("migrate", "--to", "localhost", "--guest", "synthetic:mem=1M");
