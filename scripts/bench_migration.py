@@ -41,7 +41,13 @@ WORKLOADS = {
     "dirty": {"kind": "test", "workload": "dirty", "opts": "wss=128,rate=5000," + HEARTBEAT, "ready": "d3guest: dirty wss="},
     "verify": {"kind": "test", "workload": "verify", "opts": "rate=1000,hot=8," + HEARTBEAT, "ready": "d3guest: verify filled"},
     "image": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr="},
+    # Rewrites a 256 MiB working set as fast as the vCPU can (hundreds of MiB/s): pre-copy cannot
+    # converge without slowing the guest. Run with and without auto-converge on both VMMs.
+    "converge": {"kind": "test", "workload": "dirty", "opts": "wss=256,rate=0," + HEARTBEAT, "ready": "d3guest: dirty wss=",
+                 "converge": True},
 }
+# How long a migration that is expected never to converge is given before it counts as failed.
+NO_CONVERGE_TIMEOUT = 60
 CAPS = {
     "uncapped": "no bandwidth cap",
     "max-bandwidth": "--max-bandwidth 1Gbit (QEMU: max-bandwidth 125000000)",
@@ -184,7 +190,7 @@ def guest_spec(name, a):
     return spec
 
 
-def d3vm_run(name, detector, cap, a, rundir, netns):
+def d3vm_run(name, detector, cap, a, rundir, netns, auto_converge=False):
     """One d3vm migration; returns the source's report (dict) with x-bench fields, or a failure dict."""
     d3vm = shlex.split(a.d3vm)
     w = WORKLOADS[name]
@@ -198,6 +204,8 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
     src_report = os.path.join(rundir, "source.json")
     dst_report = os.path.join(rundir, "destination.json")
     mig_opts = ["--detector", detector, "--report", src_report]
+    if auto_converge:
+        mig_opts += ["--auto-converge"]
     if cap == "max-bandwidth":
         mig_opts += ["--max-bandwidth", "1Gbit"]
     procs = []
@@ -274,7 +282,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns):
             p.stop()
         if hb:
             hb.close()
-    result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}", "cap": cap, "guest": spec,
+    result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}" + ("-ac" if auto_converge else ""), "cap": cap, "guest": spec,
                          "load-before": round(load0, 2), "load-after": round(os.getloadavg()[0], 2), "dir": rundir}
     return result
 
@@ -305,6 +313,8 @@ def qemu_run(name, system, extra, cap, a, rundir):
         argv += ["--src-netns", Netns.SRC, "--dst-netns", Netns.DST, "--dst-host", Netns.DST_IP]
     if name == "image":
         argv += ["--image", a.image]
+    if w.get("converge") and "--auto-converge" not in extra:
+        argv += ["--timeout", str(NO_CONVERGE_TIMEOUT)]
     argv += ["--", w["workload"]] + [o for o in w["opts"].split(",") if o]
     load0 = os.getloadavg()[0]
     p = Proc(argv, os.path.join(rundir, "qemu-migrate.log"))
@@ -370,7 +380,8 @@ def summarize(runs):
 def order_key(m):
     wl = list(WORKLOADS)
     cl = list(CAPS)
-    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "qemu7", "qemu10-legacy", "qemu10-none"]
+    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "qemu7", "qemu7-ac",
+          "qemu10-legacy", "qemu10-legacy-ac", "qemu10-none", "qemu10-none-ac"]
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
 
 
@@ -608,8 +619,12 @@ def main():
         for w in workloads:
             for cap in caps:
                 systems = [(f"d3vm-{d}", None) for d in detectors]
+                if WORKLOADS[w].get("converge"):
+                    systems += [(f"d3vm-{d}-ac", None) for d in detectors]
                 if WORKLOADS[w]["kind"] == "test":
                     systems += qsys
+                if WORKLOADS[w].get("converge"):
+                    systems += [(q + "-ac", x + ["--auto-converge"]) for q, x in qsys]
                 for rep in range(1, a.reps + 1):
                     for system, extra in systems:
                         n += 1
@@ -617,7 +632,8 @@ def main():
                         os.makedirs(rundir, exist_ok=True)
                         t0 = time.time()
                         if extra is None:
-                            r = d3vm_run(w, system[len("d3vm-"):], cap, a, rundir, netns)
+                            ac = system.endswith("-ac")
+                            r = d3vm_run(w, system[len("d3vm-"):len(system) - (3 if ac else 0)], cap, a, rundir, netns, ac)
                         else:
                             r = qemu_run(w, system, extra, cap, a, rundir)
                         r["x-bench"]["rep"] = rep

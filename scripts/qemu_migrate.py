@@ -181,6 +181,8 @@ def main():
     ap.add_argument("--after", type=float, default=3.0,
                     help="seconds the destination must keep running after the migration")
     ap.add_argument("--timeout", type=float, default=300.0, help="limit for the migration itself")
+    ap.add_argument("--auto-converge", action="store_true",
+                    help="the auto-converge capability (throttle 20 %%, +10 %% per round while the guest dirties too fast)")
     ap.add_argument("--src-netns", help="run the source QEMU in this network namespace (ip netns exec)")
     ap.add_argument("--dst-netns", help="run the destination QEMU in this network namespace")
     ap.add_argument("--dst-host", default="127.0.0.1",
@@ -307,6 +309,8 @@ def main():
         qs.cmd("migrate-set-parameters", **params)
         for q in (qs, qd):
             q.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+        if a.auto_converge:
+            qs.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
 
         src_serial.poll()
         last_src_tick = src_serial.last_tick()
