@@ -51,6 +51,7 @@ NO_CONVERGE_TIMEOUT = 60
 CAPS = {
     "uncapped": "no bandwidth cap",
     "max-bandwidth": "--max-bandwidth 1Gbit (QEMU: max-bandwidth 125000000)",
+    "max-bandwidth-100M": "--max-bandwidth 100M (QEMU: max-bandwidth 104857600): where a busy guest cannot converge",
     "tc": "1 Gbit/s tbf on a veth link between two network namespaces",
 }
 DETECTORS = ["none", "full", "d3"]
@@ -208,6 +209,8 @@ def d3vm_run(name, detector, cap, a, rundir, netns, auto_converge=False):
         mig_opts += ["--auto-converge"]
     if cap == "max-bandwidth":
         mig_opts += ["--max-bandwidth", "1Gbit"]
+    if cap == "max-bandwidth-100M":
+        mig_opts += ["--max-bandwidth", "100M"]
     procs = []
     result = {"status": "failed"}
     load0 = os.getloadavg()[0]
@@ -309,6 +312,8 @@ def qemu_run(name, system, extra, cap, a, rundir):
                                                                       "--log-dir", rundir, "--after", "2"]
     if cap == "max-bandwidth":
         argv += ["--max-bandwidth", str(ONE_GBIT)]
+    if cap == "max-bandwidth-100M":
+        argv += ["--max-bandwidth", str(100 << 20)]
     if cap == "tc":
         argv += ["--src-netns", Netns.SRC, "--dst-netns", Netns.DST, "--dst-host", Netns.DST_IP]
     if name == "image":

@@ -256,7 +256,8 @@ public final class MigrationSender {
         boolean logging = false;
         MigrationException failure = null;
         PauseUrgency urgent = null;
-        try (FrameSink s = new FrameSink(c.output(), new RateLimiter(options.maxBandwidth()));
+        RateLimiter limiter = new RateLimiter(options.maxBandwidth());
+        try (FrameSink s = new FrameSink(c.output(), limiter);
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
             sink = s;
             try {
@@ -330,6 +331,7 @@ public final class MigrationSender {
                 long pausedAt = System.nanoTime();
                 phase = SendPhase.STOP_AND_COPY;
                 guest.pause();
+                limiter.lift(); // --max-bandwidth shapes the live rounds; the pause sends at full speed
                 long t = lap(PauseStep.PAUSE, pausedAt);
                 // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
                 // collects and sends the final dirty pages: the pause pays for the longer, not the sum.

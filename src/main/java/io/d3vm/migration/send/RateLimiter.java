@@ -7,12 +7,17 @@ import java.util.concurrent.locks.LockSupport;
  * starving co-located guests of network. Tokens accrue at {@code bytesPerSecond} up to a bucket of
  * 50 ms worth; a write takes its bytes' worth and, when that drives the bucket negative, the writer
  * sleeps until the debt is paid. Used by the sender's writer thread only.
+ *
+ * <p>The cap is for the live rounds, while the guest runs: {@link #lift} ends it for the pause, when
+ * the guest is stopped and every millisecond on the wire is downtime (QEMU's migration_completion
+ * lifts its rate limit the same way).
  */
 public final class RateLimiter {
     private final long bytesPerSecond;
     private final double capacity;
     private double tokens;
     private long last;
+    private volatile boolean lifted;
 
     /** @param bytesPerSecond the limit; 0 means unlimited */
     public RateLimiter(long bytesPerSecond) {
@@ -26,7 +31,12 @@ public final class RateLimiter {
     }
 
     public boolean unlimited() {
-        return bytesPerSecond == 0;
+        return bytesPerSecond == 0 || lifted;
+    }
+
+    /** No limit from now on (the switch-over). */
+    public void lift() {
+        lifted = true;
     }
 
     public long bytesPerSecond() {
