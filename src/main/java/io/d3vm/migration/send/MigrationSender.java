@@ -287,6 +287,7 @@ public final class MigrationSender {
                 Classification cls = new Classification();
                 StopReason stop;
                 PrecopyContext last;
+                int dirtyingFast = 0;
                 while (true) {
                     round++;
                     RoundRecord r = sendRound(memory, classifier, cls, round == 1 ? null : pending, s);
@@ -301,10 +302,12 @@ public final class MigrationSender {
                     PrecopyContext ctx = new PrecopyContext(round, r.pages(), dirty,
                             round == 1 || r.pages() == 0 ? Wire.PAGE_SIZE + Wire.RUN_SIZE : (double) r.bytes() / r.pages(),
                             secs <= 0 ? 0 : r.bytes() / secs, options.downtimeLimitMillis() * 1_000_000L,
-                            options.maxRounds(), tracker.record(dirty), options.autoConverge(), throttlePercent);
+                            options.maxRounds(), tracker.record(dirty), options.autoConverge(), throttlePercent,
+                            dirtyingFast = dirty * Wire.PAGE_SIZE * 2 > r.bytes() ? dirtyingFast + 1 : 0);
                     ConvergencePolicy.Decision decision = policy.decide(ctx);
                     if (decision instanceof ConvergencePolicy.Throttle(int percent)) {
                         throttle(percent);
+                        dirtyingFast = 0; // QEMU counts afresh after each step
                     } else if (decision instanceof ConvergencePolicy.Stop(StopReason reason)) {
                         stop = reason;
                         last = ctx;

@@ -17,10 +17,13 @@ package io.d3vm.migration.send;
  *                              smallest dirty set seen before
  * @param autoConverge          {@code --auto-converge}: a round without progress throttles the guest
  * @param throttlePercent       the throttle the last round ran under (0: none)
+ * @param roundsDirtyingFast    consecutive rounds (since the last throttle step) in which the guest
+ *                              dirtied more than half as many bytes as the round sent (QEMU's
+ *                              {@code dirty_rate_high_cnt})
  */
 public record PrecopyContext(int round, long roundPages, long dirtyPages, double wireBytesPerPage, double bandwidthBytesPerSec,
                              long downtimeLimitNanos, int maxRounds, int roundsWithoutProgress, boolean autoConverge,
-                             int throttlePercent) {
+                             int throttlePercent, int roundsDirtyingFast) {
 
     /** Seconds the remaining dirty pages would take at the measured bandwidth, in nanoseconds. */
     public double expectedDowntimeNanos() {

@@ -14,12 +14,23 @@ class ConvergencePolicyTest {
     }
 
     private static PrecopyContext ctx(int round, long sent, long dirty, double bytesPerPage, double bw, int noProgress) {
-        return new PrecopyContext(round, sent, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress, false, 0);
+        return new PrecopyContext(round, sent, dirty, bytesPerPage, bw, 300 * MS, 30, noProgress, false, 0, 0);
     }
 
     /** Under auto-converge, throttled at {@code throttle} %. */
     private static PrecopyContext auto(int round, int noProgress, int throttle) {
-        return new PrecopyContext(round, 100_000, 100_000, 4096, 100e6, 300 * MS, 30, noProgress, true, throttle);
+        return auto(round, noProgress, throttle, 0);
+    }
+
+    private static PrecopyContext auto(int round, int noProgress, int throttle, int dirtyingFast) {
+        return new PrecopyContext(round, 100_000, 100_000, 4096, 100e6, 300 * MS, 30, noProgress, true, throttle, dirtyingFast);
+    }
+
+    @Test
+    void shouldThrottleWhenTheGuestDirtiesFasterThanHalfTheLinkTwiceInARowEvenWhileTheDirtySetShrinks() {
+        assertThat(policy.decide(auto(2, 0, 0, 1))).as("once: not yet").isEqualTo(new ConvergencePolicy.Continue());
+        assertThat(policy.decide(auto(3, 0, 0, 2))).isEqualTo(new ConvergencePolicy.Throttle(20));
+        assertThat(policy.decide(auto(5, 0, 20, 2))).isEqualTo(new ConvergencePolicy.Throttle(30));
     }
 
     @Test

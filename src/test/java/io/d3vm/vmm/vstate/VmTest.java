@@ -85,6 +85,16 @@ class VmTest {
         }
     }
 
+    /** Counts in RAX and stores the count at 0x200000, forever: a guest whose progress the test can read. */
+    static byte[] counterLoop() {
+        return new GuestCode()
+                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
+                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
+                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
+                .bytes(0xeb, 0xf3)                               // jmp loop
+                .toArray();
+    }
+
     /**
      * Auto-converge's brake: a throttled vCPU is kept out of the guest a share of each period (the
      * time is counted), keeps running in between, still pauses on demand, and a throttle of 0
@@ -92,12 +102,7 @@ class VmTest {
      */
     @Test
     void shouldThrottleARunningGuestAndStillPauseIt() throws Exception {
-        byte[] code = new GuestCode()
-                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
-                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
-                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
-                .bytes(0xeb, 0xf3)                               // jmp loop
-                .toArray();
+        byte[] code = counterLoop();
         try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
             MemorySegment counter = vm.memory().slice(0x200000, 8);
             vm.start();
@@ -122,12 +127,7 @@ class VmTest {
     @Test
     void shouldPauseASpinningGuestAndResumeIt() throws Exception {
         // Spin on a loop that keeps writing a counter to memory; pause must stop the counter.
-        byte[] code = new GuestCode()
-                .bytes(0x48, 0x31, 0xc0)                         // xor rax, rax
-                .bytes(0x48, 0xff, 0xc0)                         // loop: inc rax
-                .bytes(0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x20, 0x00) // mov [0x200000], rax
-                .bytes(0xeb, 0xf3)                               // jmp loop
-                .toArray();
+        byte[] code = counterLoop();
         try (Vm vm = boot(code, new ByteArrayOutputStream(), 32 << 20)) {
             MemorySegment counter = vm.memory().slice(0x200000, 8);
             vm.start();
