@@ -1,9 +1,9 @@
 package io.d3vm.vmm.boot.multiboot;
 
+import io.d3vm.vmm.boot.Elf32Executable;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -28,9 +28,6 @@ public record MultibootKernel(String name, int flags, List<Segment> segments, lo
     public static final int FLAG_AOUT_KLUDGE = 1 << 16;
     /** Nothing loads below 64 KiB: d3vm's boot structures (GDT, info, command line, module list) live there. */
     public static final long LOAD_MIN = 0x10000;
-    private static final int EHDR_SIZE = 52;
-    private static final int PHDR_SIZE = 32;
-    private static final int MAX_PHDRS = 64;
 
     /** {@code fileSize} bytes from {@code fileOffset} to {@code paddr}, then zeros up to {@code memSize}. */
     public record Segment(long paddr, long fileOffset, long fileSize, long memSize) {
@@ -146,79 +143,23 @@ public record MultibootKernel(String name, int flags, List<Segment> segments, lo
     }
 
     private static MultibootKernel parseElf(byte[] file, ByteBuffer b, int flags, String name) {
-        if (file.length < EHDR_SIZE || b.getInt(0) != 0x464c457f) {
+        if (file.length < 4 || b.getInt(0) != 0x464c457f) {
             throw bad(name, "has a Multiboot header without flag 16 (a.out kludge), so it must be an ELF file, and it is not"
                     + " (no \\x7fELF magic)");
         }
-        if (file[4] != 1 || file[5] != 1) {
-            throw bad(name, "is not a little-endian ELF32 file (EI_CLASS " + file[4] + ", EI_DATA " + file[5] + "): a Multiboot v1"
-                    + " ELF kernel is i386");
+        Elf32Executable elf;
+        try {
+            elf = Elf32Executable.parse(file, LOAD_MIN, 1L << 32, "[64 KiB, 4 GiB): below 64 KiB d3vm keeps the boot structures");
+        } catch (IllegalArgumentException e) {
+            throw bad(name, e.getMessage());
         }
-        if (u16(b, 16) != 2) {
-            throw bad(name, "is not an ELF executable (e_type " + u16(b, 16) + ")");
-        }
-        if (u16(b, 18) != 3) {
-            throw bad(name, "is not for i386 (e_machine " + u16(b, 18) + ")");
-        }
-        long entry = u32(b, 24);
-        long phoff = u32(b, 28);
-        int phentsize = u16(b, 42);
-        int phnum = u16(b, 44);
-        if (phentsize != PHDR_SIZE || phnum < 1 || phnum > MAX_PHDRS) {
-            throw bad(name, "has " + phnum + " program headers of " + phentsize + " bytes (1.." + MAX_PHDRS + " of 32 expected)");
-        }
-        if (phoff > file.length || (long) phnum * PHDR_SIZE > file.length - phoff) {
-            throw bad(name, "has program headers at " + phoff + " beyond the file's " + file.length + " bytes");
-        }
-        List<Segment> segs = new ArrayList<>();
-        long physEntry = -1;
-        for (int i = 0; i < phnum; i++) {
-            int o = (int) (phoff + (long) i * PHDR_SIZE);
-            if (b.getInt(o) != 1) { // PT_LOAD
-                continue;
-            }
-            long offset = u32(b, o + 4);
-            long vaddr = u32(b, o + 8);
-            long paddr = u32(b, o + 12);
-            long filesz = u32(b, o + 16);
-            long memsz = u32(b, o + 20);
-            if (memsz == 0) {
-                continue;
-            }
-            if (filesz > memsz) {
-                throw bad(name, "ELF segment " + i + " has p_filesz " + filesz + " > p_memsz " + memsz);
-            }
-            if (offset > file.length || filesz > file.length - offset) {
-                throw bad(name, "ELF segment " + i + " reads " + filesz + " bytes at offset " + offset + " beyond the file's "
-                        + file.length + " bytes");
-            }
-            if (paddr < LOAD_MIN || paddr + memsz > 0x1_0000_0000L) {
-                throw bad(name, String.format("ELF segment %d at 0x%x..0x%x is outside [64 KiB, 4 GiB): below 64 KiB d3vm keeps"
-                        + " the boot structures", i, paddr, paddr + memsz));
-            }
-            // The entry is a virtual address: the segment holding it says where it is physically.
-            if (entry >= vaddr && entry < vaddr + filesz) {
-                physEntry = entry - vaddr + paddr;
-            }
-            segs.add(new Segment(paddr, offset, filesz, memsz));
-        }
-        if (segs.isEmpty()) {
-            throw bad(name, "has no ELF PT_LOAD segment");
-        }
-        segs.sort(Comparator.comparingLong(Segment::paddr));
-        for (int i = 1; i < segs.size(); i++) {
-            if (segs.get(i).paddr() < segs.get(i - 1).end()) {
-                throw bad(name, String.format("ELF segments at 0x%x and 0x%x overlap", segs.get(i - 1).paddr(), segs.get(i).paddr()));
-            }
-        }
+        // The entry is a virtual address: the segment holding it says where it is physically.
+        long physEntry = elf.physicalEntry();
         if (physEntry < 0) {
-            throw bad(name, String.format("ELF e_entry 0x%x is not inside a loaded segment", entry));
+            throw bad(name, String.format("ELF e_entry 0x%x is not inside a loaded segment", elf.entry()));
         }
+        List<Segment> segs = elf.segments().stream().map(s -> new Segment(s.paddr(), s.fileOffset(), s.fileSize(), s.memSize())).toList();
         return new MultibootKernel(name, flags, segs, physEntry, false);
-    }
-
-    private static int u16(ByteBuffer b, int o) {
-        return b.getShort(o) & 0xffff;
     }
 
     private static long u32(ByteBuffer b, int o) {

@@ -1,13 +1,13 @@
 package io.d3vm.vmm.boot.testguest;
 
+import io.d3vm.vmm.boot.Elf32Executable;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -27,12 +27,6 @@ public record TestGuestImage(byte[] bytes, List<Segment> segments, long entry64)
     public static final long LOAD_MAX = 16L << 20;
     public static final int D3VM_MAGIC = 0x4D563344;
     public static final int HEADER_SEARCH = 8192;
-    private static final int EHDR_SIZE = 52;
-    private static final int PHDR_SIZE = 32;
-    private static final int MAX_PHDRS = 64;
-    private static final int PT_LOAD = 1;
-    private static final int ET_EXEC = 2;
-    private static final int EM_386 = 3;
 
     /** One PT_LOAD: {@code fileSize} bytes from {@code fileOffset} to {@code paddr}, then zeros up to {@code memSize}. */
     public record Segment(long paddr, long fileOffset, long fileSize, long memSize) {
@@ -72,83 +66,18 @@ public record TestGuestImage(byte[] bytes, List<Segment> segments, long entry64)
 
     /** Validates and indexes an image; {@code name} appears in error messages. */
     public static TestGuestImage parse(byte[] file, String name) throws IOException {
+        Elf32Executable elf;
+        try {
+            elf = Elf32Executable.parse(file, LOAD_MIN, LOAD_MAX, "[1 MiB, 16 MiB), where the contract puts the guest");
+        } catch (IllegalArgumentException e) {
+            throw bad(name, e.getMessage());
+        }
         ByteBuffer b = ByteBuffer.wrap(file).order(ByteOrder.LITTLE_ENDIAN);
-        if (file.length < EHDR_SIZE) {
-            throw bad(name, "is " + file.length + " bytes, shorter than an ELF header");
-        }
-        if (b.getInt(0) != 0x464c457f) {
-            throw bad(name, "is not an ELF file (no \\x7fELF magic)");
-        }
-        if (file[4] != 1) {
-            throw bad(name, "is not ELF32 (EI_CLASS " + file[4] + "); the test guest is an i386 Multiboot ELF");
-        }
-        if (file[5] != 1) {
-            throw bad(name, "is not little-endian (EI_DATA " + file[5] + ")");
-        }
-        if (file[6] != 1 || b.getInt(20) != 1) {
-            throw bad(name, "has an unknown ELF version");
-        }
-        if (u16(b, 16) != ET_EXEC) {
-            throw bad(name, "is not an executable (e_type " + u16(b, 16) + ")");
-        }
-        if (u16(b, 18) != EM_386) {
-            throw bad(name, "is not for i386 (e_machine " + u16(b, 18) + ")");
-        }
-        long phoff = u32(b, 28);
-        int phentsize = u16(b, 42);
-        int phnum = u16(b, 44);
-        if (phentsize != PHDR_SIZE) {
-            throw bad(name, "has program headers of " + phentsize + " bytes (ELF32 uses 32)");
-        }
-        if (phnum < 1 || phnum > MAX_PHDRS) {
-            throw bad(name, "has " + phnum + " program headers (1.." + MAX_PHDRS + " expected)");
-        }
-        if (phoff > file.length || (long) phnum * PHDR_SIZE > file.length - phoff) {
-            throw bad(name, "has program headers at " + phoff + " beyond the file's " + file.length + " bytes");
-        }
-        List<Segment> segs = new ArrayList<>();
-        for (int i = 0; i < phnum; i++) {
-            int o = (int) (phoff + (long) i * PHDR_SIZE);
-            if (b.getInt(o) != PT_LOAD) {
-                continue;
-            }
-            long offset = u32(b, o + 4);
-            long paddr = u32(b, o + 12);
-            long filesz = u32(b, o + 16);
-            long memsz = u32(b, o + 20);
-            if (memsz == 0) {
-                continue;
-            }
-            if (filesz > memsz) {
-                throw bad(name, "segment " + i + " has p_filesz " + filesz + " > p_memsz " + memsz);
-            }
-            if (offset > file.length || filesz > file.length - offset) {
-                throw bad(name, "segment " + i + " reads " + filesz + " bytes at offset " + offset
-                        + " beyond the file's " + file.length + " bytes");
-            }
-            if (paddr < LOAD_MIN || paddr + memsz > LOAD_MAX) {
-                throw bad(name, String.format("segment %d at 0x%x..0x%x is outside [1 MiB, 16 MiB), where the"
-                        + " contract puts the guest", i, paddr, paddr + memsz));
-            }
-            segs.add(new Segment(paddr, offset, filesz, memsz));
-        }
-        if (segs.isEmpty()) {
-            throw bad(name, "has no PT_LOAD segment");
-        }
-        segs.sort(Comparator.comparingLong(Segment::paddr));
-        for (int i = 1; i < segs.size(); i++) {
-            if (segs.get(i).paddr() < segs.get(i - 1).end()) {
-                throw bad(name, String.format("segments at 0x%x and 0x%x overlap", segs.get(i - 1).paddr(), segs.get(i).paddr()));
-            }
-        }
         long entry = findEntry64(b, file.length, name);
-        boolean inside = false;
-        for (Segment s : segs) {
-            inside |= entry >= s.paddr() && entry < s.paddr() + s.fileSize();
-        }
-        if (!inside) {
+        if (!elf.loads(entry)) {
             throw bad(name, String.format("entry64 0x%x is not inside a loaded segment", entry));
         }
+        List<Segment> segs = elf.segments().stream().map(s -> new Segment(s.paddr(), s.fileOffset(), s.fileSize(), s.memSize())).toList();
         return new TestGuestImage(file, segs, entry);
     }
 
@@ -169,14 +98,6 @@ public record TestGuestImage(byte[] bytes, List<Segment> segments, long entry64)
             return entry;
         }
         throw bad(name, "has no D3VM header (magic 0x4D563344, 8-byte aligned) in its first " + HEADER_SEARCH + " bytes");
-    }
-
-    private static int u16(ByteBuffer b, int o) {
-        return b.getShort(o) & 0xffff;
-    }
-
-    private static long u32(ByteBuffer b, int o) {
-        return b.getInt(o) & 0xffffffffL;
     }
 
     private static IOException bad(String name, String what) {
