@@ -74,14 +74,15 @@ final class MigrateCommand implements Callable<Integer> {
                     + " digest inside the pause), off (no digest; the receiver must allow it). Default: incremental")
     Verify verify = Verify.INCREMENTAL;
 
-    @Option(names = "--auto-converge", description = {"when pre-copy stops converging, throttle the guest (its vCPUs, or a synthetic",
-            "guest's writers, run 100 - P % of the time): P starts at 20 and grows by 10 each round without progress, up to 99,",
-            "as QEMU's auto-converge"})
+    @Option(names = "--auto-converge", description = "when the guest dirties memory faster than pre-copy sends it, throttle it"
+            + " as QEMU's auto-converge does: its vCPUs (a synthetic guest's writers) run 100 - P % of the time, P starting at 20"
+            + " and growing by 10 whenever two rounds in a row dirtied more than half of what they sent or a round made no"
+            + " progress, up to 99")
     boolean autoConverge;
 
-    @Option(names = "--allow-long-downtime", description = {"when pre-copy cannot converge (--max-rounds reached, or no progress),",
-            "pause the guest for whatever is left, however far past --downtime-limit. Without it such a migration fails",
-            "and the guest runs on here; --auto-converge, a larger --downtime-limit or more bandwidth are the other ways out"})
+    @Option(names = "--allow-long-downtime", description = "when pre-copy cannot converge (--max-rounds reached, or no progress),"
+            + " pause the guest for whatever is left, however far past --downtime-limit. Without it such a migration fails and"
+            + " the guest runs on here; --auto-converge, a larger --downtime-limit or more bandwidth are the other ways out")
     boolean allowLongDowntime;
 
     @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")

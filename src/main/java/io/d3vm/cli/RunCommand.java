@@ -64,14 +64,14 @@ public final class RunCommand implements Callable<Integer> {
     String guest;
 
     @Option(names = "--kernel", paramLabel = "FILE",
-            description = {"a kernel to boot, as QEMU's -kernel: a Multiboot v1 kernel (ELF32 or a.out kludge; entered in",
-                    "32-bit protected mode), or Linux: a bzImage (build/linux/vmlinuz) or its ELF vmlinux",
-                    "(build/linux/vmlinux; scripts/fetch-linux.sh fetches Debian's)"})
+            description = "a kernel to boot, as QEMU's -kernel: a Multiboot v1 kernel (ELF32 or a.out kludge; entered in"
+                    + " 32-bit protected mode), or Linux: a bzImage (build/linux/vmlinuz) or its ELF vmlinux (build/linux/vmlinux;"
+                    + " scripts/fetch-linux.sh fetches Debian's)")
     Path kernel;
 
     @Option(names = "--module", paramLabel = "FILE[,ARGS]",
-            description = {"a Multiboot module for --kernel (repeatable): FILE is loaded page-aligned above the kernel,",
-                    "its string is \"FILE ARGS\" (as QEMU's -initrd \"FILE ARGS\")"})
+            description = "a Multiboot module for --kernel (repeatable): FILE is loaded page-aligned above the kernel, its"
+                    + " string is \"FILE ARGS\" (as QEMU's -initrd \"FILE ARGS\")")
     List<String> modules = new ArrayList<>();
 
     @Option(names = "--initrd", paramLabel = "FILE",
