@@ -319,7 +319,6 @@ public final class MigrationSender {
                         && last.expectedDowntimeNanos() > last.downtimeLimitNanos()) {
                     throw new Refusal(notConverging(stop, last));
                 }
-                unthrottle(); // the pause stops the guest anyway; a failure from here resumes it at full speed
                 // The destination may still be rebuilding what the socket buffers hold (megabytes):
                 // the pause starts once it has every live round, so it covers only the final pass.
                 s.buffer().sync();
@@ -334,6 +333,9 @@ public final class MigrationSender {
                 long pausedAt = System.nanoTime();
                 phase = SendPhase.STOP_AND_COPY;
                 guest.pause();
+                // Throttled until now (the guest ran braked while the destination caught up with
+                // SYNC); paused, it needs no brake, and a failure from here resumes it at full speed.
+                unthrottle();
                 limiter.lift(); // --max-bandwidth shapes the live rounds; the pause sends at full speed
                 long t = lap(PauseStep.PAUSE, pausedAt);
                 // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
