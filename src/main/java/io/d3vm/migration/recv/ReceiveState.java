@@ -154,7 +154,7 @@ public sealed interface ReceiveState {
 
         @Override
         public String describe() {
-            return "completed";
+            return "everything received, not yet acknowledged";
         }
     }
 

@@ -199,7 +199,7 @@ public final class MigrationReport {
     /** Reads what {@link #toJson} wrote (fields it did not write stay at their defaults). */
     public static MigrationReport fromJson(JsonNode o) {
         MigrationReport r = new MigrationReport();
-        r.status = MigrationStatus.fromJson(o.path("status").asText("failed"));
+        r.status = MigrationStatus.fromJson(o.path("status").asText(MigrationStatus.FAILED.json()));
         r.error = text(o, "error");
         r.role = text(o, "role");
         r.guest = text(o, "guest");

@@ -204,7 +204,7 @@ public final class MigrationSender {
         private static final long serialVersionUID = 1L;
 
         Cancelled() {
-            super("cancelled", null);
+            super(SendPhase.CANCELLED.json(), null);
         }
     }
 
