@@ -8,10 +8,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,14 +18,12 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 class RunCommandTest {
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final StringWriter err = new StringWriter();
+    final io.d3vm.testing.RunInProcess d3vm = new io.d3vm.testing.RunInProcess();
+    final ByteArrayOutputStream console = d3vm.console;
+    final StringWriter err = d3vm.err;
 
     int run(String... args) {
-        CommandLine cl = new CommandLine(new RunCommand(null, console));
-        cl.setErr(new PrintWriter(err, true));
-        cl.setOut(new PrintWriter(new StringWriter(), true));
-        return cl.execute(args);
+        return d3vm.run(args);
     }
 
     /** A guest that prints its boot line and powers off through the contract's ACPI port. */

@@ -1,6 +1,5 @@
 package io.d3vm.guest;
 
-import io.d3vm.cli.RunCommand;
 import io.d3vm.kvm.KvmTestSupport;
 import io.d3vm.testing.MultibootKernels;
 import org.junit.jupiter.api.Tag;
@@ -8,10 +7,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -36,14 +33,12 @@ class MultibootRunTest {
     @TempDir
     Path dir;
 
-    final ByteArrayOutputStream console = new ByteArrayOutputStream();
-    final StringWriter err = new StringWriter();
+    final io.d3vm.testing.RunInProcess d3vm = new io.d3vm.testing.RunInProcess();
+    final ByteArrayOutputStream console = d3vm.console;
+    final StringWriter err = d3vm.err;
 
     int run(String... args) {
-        CommandLine cl = new CommandLine(new RunCommand(null, console));
-        cl.setErr(new PrintWriter(err, true));
-        cl.setOut(new PrintWriter(new StringWriter(), true));
-        return cl.execute(args);
+        return d3vm.run(args);
     }
 
     List<String> consoleLines(String prefix) {
