@@ -70,6 +70,10 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGACTION = bind("sigaction",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle READ = bind("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(
             LIBC.find("__libc_current_sigrtmin").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
 
@@ -336,6 +340,78 @@ public final class LibC {
             MemorySegment state = STATE.get();
             int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
             return rc >= 0 ? rc : -errno(state);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** read(2): bytes read, or {@code -errno} (EAGAIN on a non-blocking descriptor with nothing to read). */
+    public static long readRaw(int fd, MemorySegment buffer) {
+        try {
+            MemorySegment state = STATE.get();
+            long n = (long) READ.invokeExact(state, fd, buffer, buffer.byteSize());
+            return n >= 0 ? n : -errno(state);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** write(2) of the whole buffer in one call (descriptors such as eventfd take it whole or not at all). */
+    public static void write(int fd, MemorySegment buffer) {
+        try {
+            MemorySegment state = STATE.get();
+            long n = (long) WRITE.invokeExact(state, fd, buffer, buffer.byteSize());
+            if (n != buffer.byteSize()) {
+                throw new SysException("write(" + buffer.byteSize() + " bytes)", n < 0 ? errno(state) : 0);
+            }
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static final short POLLIN = 0x1;
+    /** Size of {@code struct pollfd}: int fd, short events, short revents. */
+    public static final long POLLFD_SIZE = 8;
+
+    /**
+     * poll(2) over {@code count} {@code struct pollfd}s laid out in {@code fds}; returns the number
+     * ready (0 on timeout; EINTR is reported as 0, the caller loops anyway).
+     */
+    public static int poll(MemorySegment fds, int count, int timeoutMillis) {
+        try {
+            MemorySegment state = STATE.get();
+            int rc = (int) POLL.invokeExact(state, fds, (long) count, timeoutMillis);
+            if (rc < 0) {
+                int err = errno(state);
+                if (err == EINTR) {
+                    return 0;
+                }
+                throw new SysException("poll", err);
+            }
+            return rc;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    public static final int EFD_CLOEXEC = 0x80000;
+    public static final int EFD_NONBLOCK = 0x800;
+
+    /** eventfd(2): a counter descriptor one thread writes to wake another's {@link #poll}. */
+    public static int eventfd(int flags) {
+        try {
+            MemorySegment state = STATE.get();
+            int fd = (int) EVENTFD.invokeExact(state, 0, flags);
+            if (fd < 0) {
+                throw new SysException("eventfd", errno(state));
+            }
+            return fd;
+        } catch (SysException e) {
+            throw e;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -66,6 +66,12 @@ final class GuestCode {
         return imm32(address);
     }
 
+    /** mov al, byte [abs32] */
+    GuestCode loadAl(int address) {
+        bytes(0x8a, 0x04, 0x25);
+        return imm32(address);
+    }
+
     /** Prints {@code s} on COM1 (no LSR polling: d3vm's THR is always empty). */
     GuestCode print(String s) {
         movDx(0x3f8);
