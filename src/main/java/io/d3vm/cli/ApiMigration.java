@@ -42,6 +42,10 @@ final class ApiMigration {
         args.put("verify", c.verify.json());
         args.put("auto-converge", c.autoConverge);
         args.put("allow-long-downtime", c.allowLongDowntime);
+        args.put("postcopy", c.postcopy);
+        if (c.postcopyAfter != 0) {
+            args.put("postcopy-after", c.postcopyAfter);
+        }
         if (c.transportOptions.tlsDir != null) {
             // The VM's process opens it, from its own working directory.
             args.put("tls-dir", c.transportOptions.tlsDir.toAbsolutePath().toString());

@@ -85,6 +85,20 @@ final class MigrateCommand implements Callable<Integer> {
             + " the guest runs on here; --auto-converge, a larger --downtime-limit or more bandwidth are the other ways out")
     boolean allowLongDowntime;
 
+    @Option(names = "--postcopy", description = "when pre-copy cannot converge, switch to post-copy instead of failing: the"
+            + " guest pauses only for its state and the bitmap of the pages still to send, runs at the destination at once, and"
+            + " fetches those pages as it touches them (the rest follow in the background). Once it runs there, neither side"
+            + " holds the whole guest until the last page arrives (docs/RELIABILITY.md)")
+    boolean postcopy;
+
+    @Option(names = "--postcopy-after", paramLabel = "N", description = "as --postcopy, and switch after N live rounds at the latest")
+    int postcopyAfter;
+
+    /** {@link SendOptions#postcopyAfterRounds} of {@code --postcopy} / {@code --postcopy-after}. */
+    int postcopyAfterRounds() {
+        return postcopyAfter != 0 ? postcopyAfter : postcopy ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY;
+    }
+
     @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")
     int maxRounds = SendOptions.DEFAULT_MAX_ROUNDS;
 
@@ -145,7 +159,8 @@ final class MigrateCommand implements Callable<Integer> {
         SendOptions options;
         try {
             options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
-                    SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime);
+                    SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime,
+                    postcopyAfter < 0 ? -2 : postcopyAfterRounds());
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }

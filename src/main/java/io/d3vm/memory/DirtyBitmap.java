@@ -26,6 +26,16 @@ public final class DirtyBitmap {
         return pages;
     }
 
+    /** How many 64-bit words the bitmap has (the wire's and KVM's format: bit i of word w is page 64w + i). */
+    public int wordCount() {
+        return words.length;
+    }
+
+    /** Word {@code i}, read atomically. */
+    public long word(int i) {
+        return (long) WORDS.getVolatile(words, i);
+    }
+
     public void set(long page) {
         check(page);
         WORDS.getAndBitwiseOr(words, (int) (page >>> 6), 1L << page);

@@ -180,6 +180,9 @@ public final class MigrationReceiver {
         private IncrementalDigest rebuilt;
         private boolean verified;
         private boolean strict;
+        private boolean postcopyOffered;
+        /** Opened at setup when the source may end with post-copy; serves the guest's faults after GO. */
+        private PostcopyDestination postcopy;
         private long lastEndOfRound;
         private long roundPages;
         private long roundNormal;
@@ -216,6 +219,9 @@ public final class MigrationReceiver {
                     // A half-received guest, or one the source took back (ABORT after the ACK), must never run: discard it.
                     guest.shutdown();
                 }
+                if (postcopy != null) {
+                    postcopy.close(); // after the guest: a fault still waiting would be zero-filled
+                }
             }
         }
 
@@ -232,15 +238,37 @@ public final class MigrationReceiver {
                         if (before instanceof ReceiveState.BetweenRounds) {
                             startRound();
                         }
-                        pages();
+                        if (next instanceof ReceiveState.Postcopy) {
+                            postcopyPages();
+                        } else {
+                            pages();
+                        }
                     }
                     case END_OF_ROUND -> {
                         if (before instanceof ReceiveState.BetweenRounds) {
                             startRound();
                         }
-                        endOfRound(((ReceiveState.BetweenRounds) next).completed());
+                        endOfRound(next instanceof ReceiveState.PostcopyEnded(int rounds) ? rounds
+                                : ((ReceiveState.BetweenRounds) next).completed());
+                    }
+                    case POSTCOPY -> {
+                        long now0 = System.nanoTime();
+                        stats.phase(PauseStep.LAST_PAGE_TO_STATE, (now0 - lastEndOfRound) / 1000);
+                        // The source paused: these pages changed since it last sent them. Discard
+                        // them and let the guest's accesses fetch them once it runs here.
+                        postcopy.prepare(in.readPostcopy(memory.pageCount()), received);
+                        lap(PauseStep.DISCARD, now0);
                     }
                     case STATE -> {
+                        if (next instanceof ReceiveState.PostcopyReady ready) {
+                            savedState = in.readState();
+                            long restoredAt = lap(PauseStep.STATE_RESTORE, restore(System.nanoTime()));
+                            out.ack(AckStage.POSTCOPY, true, 0, "");
+                            out.writeTo(connection.output());
+                            lap(PauseStep.ACK, restoredAt);
+                            state = ready.acknowledged();
+                            continue;
+                        }
                         long now = System.nanoTime();
                         stats.phase(PauseStep.LAST_PAGE_TO_STATE, (now - lastEndOfRound) / 1000);
                         savedState = in.readState();
@@ -250,6 +278,13 @@ public final class MigrationReceiver {
                         }
                     }
                     case COMPLETE -> {
+                        if (before instanceof ReceiveState.PostcopyEnded) {
+                            completePostcopy(((ReceiveState.Completed) next).rounds());
+                            state = new ReceiveState.HandedOver(((ReceiveState.Completed) next).rounds());
+                            Migratable done = guest;
+                            guest = null;
+                            return done;
+                        }
                         complete(((ReceiveState.Completed) next).rounds());
                         state = ((ReceiveState.Completed) next).acknowledged();
                     }
@@ -257,6 +292,15 @@ public final class MigrationReceiver {
                         in.readGo();
                         long go = System.nanoTime();
                         // The source has committed: its copy never runs again. Only now may ours.
+                        if (next instanceof ReceiveState.Postcopy) {
+                            // The pages POSTCOPY named are still to come: faults fetch them meanwhile.
+                            postcopy.start(connection);
+                            guest.resume();
+                            stats.phase(PauseStep.GO_TO_RUNNING, (System.nanoTime() - go) / 1000);
+                            endUrgency();
+                            startRound();
+                            continue;
+                        }
                         guest.resume();
                         stats.phase(PauseStep.GO_TO_RUNNING, (System.nanoTime() - go) / 1000);
                         endUrgency();
@@ -274,7 +318,7 @@ public final class MigrationReceiver {
                         }
                     }
                     case ABORT -> throw new PeerAbort(in.readAbort().reason());
-                    case ACK -> throw new AssertionError("the state machine admits no ACK");
+                    case ACK, REQUEST -> throw new AssertionError("the state machine admits no " + t);
                 }
             }
         }
@@ -286,6 +330,7 @@ public final class MigrationReceiver {
             verified = (hs.features() & Wire.FEATURE_DIGEST) != 0;
             strict = verified && (hs.features() & Wire.FEATURE_STRICT) != 0;
             stats.verify = !verified ? "off" : strict ? "strict" : "incremental";
+            postcopyOffered = (hs.features() & Wire.FEATURE_POSTCOPY) != 0;
             if (!verified && !limits.allowUnverified()) {
                 refuseSetup("the source sends no memory digest (migrate --verify off); this receiver requires one"
                         + " (start it with --allow-unverified to accept unverified migrations)");
@@ -313,6 +358,14 @@ public final class MigrationReceiver {
             }
             received = new DirtyBitmap(memory.pageCount());
             rebuilt = verified ? new IncrementalDigest(memory.pageCount()) : null;
+            if (postcopyOffered) {
+                try {
+                    postcopy = PostcopyDestination.open(memory);
+                } catch (io.d3vm.sys.SysException e) {
+                    refuseSetup("this destination cannot serve post-copy: " + e.getMessage() + " (post-copy fetches pages on fault"
+                            + " through " + io.d3vm.sys.Userfaultfd.DEVICE + ", which needs root; migrate without --postcopy)");
+                }
+            }
             out.ack(AckStage.SETUP, true, 0, "");
             out.writeTo(connection.output());
             stats.setupNanos = System.nanoTime() - stats.startNanos;
@@ -451,16 +504,65 @@ public final class MigrationReceiver {
                 }
             }
             t = lap(PauseStep.DIGEST, t);
+            t = lap(PauseStep.STATE_RESTORE, restore(t));
+            out.ack(AckStage.COMPLETION, true, stats.digest, "");
+            out.writeTo(connection.output());
+            lap(PauseStep.ACK, t);
+            // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
+        }
+
+        /** Restores the saved state; returns {@code from}, the time the caller started it at. */
+        private long restore(long from) throws Refused {
             try {
                 guest.restoreState(savedState);
             } catch (RuntimeException e) {
                 refuseCompletion("cannot restore the guest's state: " + e.getMessage());
             }
-            t = lap(PauseStep.STATE_RESTORE, t);
+            return from;
+        }
+
+        /** A batch of post-copy: into place through the userfaultfd, waking any access waiting on it. */
+        private void postcopyPages() throws IOException {
+            in.readPages(batch, layout);
+            postcopy.install(batch, in, memory.regions().get(batch.range), rebuilt);
+            for (int r = 0; r < batch.runCount; r++) {
+                stats.pagesByClass[batch.runClass[r]] += batch.runPages[r];
+            }
+            roundPages += batch.pageCount;
+            roundNormal += batch.normalPages;
+        }
+
+        /**
+         * COMPLETE after post-copy: every page named is here. The guest has been running, so the
+         * digest compared is the one folded page by page as delivered — the memory at the pause.
+         * A mismatch cannot stop a guest that already ran; it is refused and the guest discarded,
+         * while the source keeps its complete paused copy.
+         */
+        private void completePostcopy(int rounds) throws IOException, Refused {
+            Messages.Completion c = in.readComplete();
+            if (c.rounds() != rounds) {
+                throw new ProtocolException("COMPLETE claims " + c.rounds() + " rounds, " + rounds + " arrived");
+            }
+            long left = postcopy.missingPages();
+            if (left != 0) {
+                throw new ProtocolException("COMPLETE with " + left + " pages named by POSTCOPY never sent");
+            }
+            postcopy.finish();
+            stats.postcopy = postcopy.record();
+            stats.bytesReceived = in.bytesRead();
+            if (verified) {
+                stats.sourceDigest = c.digest();
+                stats.digest = rebuilt.value();
+                stats.digestMatch = stats.digest == c.digest();
+                if (!stats.digestMatch) {
+                    guest.pause();
+                    refuseCompletion("memory digest mismatch after post-copy: source 0x" + Long.toHexString(c.digest())
+                            + ", destination 0x" + Long.toHexString(stats.digest) + " (the guest here is discarded; the source keeps its"
+                            + " complete paused copy)");
+                }
+            }
             out.ack(AckStage.COMPLETION, true, stats.digest, "");
             out.writeTo(connection.output());
-            lap(PauseStep.ACK, t);
-            // Not resumed here: the source may not get this ACK and then resumes its own copy. GO decides.
         }
 
         private long lap(PauseStep name, long from) {

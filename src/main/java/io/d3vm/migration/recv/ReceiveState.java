@@ -17,6 +17,11 @@ import io.d3vm.migration.wire.ProtocolException;
  * BetweenRounds(r >= 1) -STATE-> AwaitComplete(r) -COMPLETE-> Completed(r)
  * Completed(r) -(receiver sent the positive completion ACK: acknowledged())-> AwaitGo(r) -GO-> HandedOver(r)
  * any state but Completed/HandedOver/Aborted -ABORT-> Aborted
+ *
+ * Post-copy (the source paused and sends the rest after the guest runs here):
+ * BetweenRounds(r >= 1) -POSTCOPY-> AwaitPostcopyState(r) -STATE-> PostcopyReady(r)
+ * PostcopyReady(r) -(receiver sent the positive ACK(postcopy): acknowledged())-> AwaitPostcopyGo(r) -GO-> Postcopy(r)
+ * Postcopy(r) -PAGES-> Postcopy(r) -END_OF_ROUND-> PostcopyEnded(r+1) -COMPLETE-> Completed(r+1)
  * </pre>
  *
  * <p>{@code Completed} takes no frame: the receiver is verifying and has not acknowledged yet, so a
@@ -110,6 +115,12 @@ public sealed interface ReceiveState {
                     }
                     yield new AwaitComplete(completed);
                 }
+                case POSTCOPY -> {
+                    if (completed == 0) {
+                        throw new ProtocolException("POSTCOPY frame before any round of pages ended");
+                    }
+                    yield new AwaitPostcopyState(completed);
+                }
                 case ABORT -> new Aborted();
                 default -> throw unexpected(this, t);
             };
@@ -134,6 +145,96 @@ public sealed interface ReceiveState {
         @Override
         public String describe() {
             return "waiting for COMPLETE";
+        }
+    }
+
+    /** POSTCOPY named the pages still to come; the guest's state is next. */
+    record AwaitPostcopyState(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case STATE -> new PostcopyReady(rounds);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for STATE after POSTCOPY";
+        }
+    }
+
+    /** The receiver restores the state and acknowledges post-copy. No frame may come now. */
+    record PostcopyReady(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            if (t == FrameType.GO) {
+                throw new ProtocolException("GO frame before the post-copy ACK was sent");
+            }
+            throw unexpected(this, t);
+        }
+
+        /** The positive ACK(postcopy) was sent: wait for GO. */
+        public AwaitPostcopyGo acknowledged() {
+            return new AwaitPostcopyGo(rounds);
+        }
+
+        @Override
+        public String describe() {
+            return "preparing post-copy";
+        }
+    }
+
+    /** ACK(postcopy) was sent; the guest stays paused until GO. */
+    record AwaitPostcopyGo(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case GO -> new Postcopy(rounds);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for GO before post-copy";
+        }
+    }
+
+    /** The guest runs here; the pages POSTCOPY named arrive as round {@code rounds + 1}. */
+    record Postcopy(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case PAGES -> this;
+                case END_OF_ROUND -> new PostcopyEnded(rounds + 1);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "in post-copy";
+        }
+    }
+
+    /** Every page POSTCOPY named was sent; COMPLETE is next. */
+    record PostcopyEnded(int rounds) implements ReceiveState {
+        @Override
+        public ReceiveState on(FrameType t) throws ProtocolException {
+            return switch (t) {
+                case COMPLETE -> new Completed(rounds);
+                case ABORT -> new Aborted();
+                default -> throw unexpected(this, t);
+            };
+        }
+
+        @Override
+        public String describe() {
+            return "waiting for COMPLETE after post-copy";
         }
     }
 

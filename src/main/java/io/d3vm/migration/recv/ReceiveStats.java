@@ -34,6 +34,8 @@ public final class ReceiveStats {
     public String verify;
     /** Where this side's part of the pause went, phase name to microseconds (docs/REPORT.md). */
     public final java.util.Map<String, Long> phasesUs = new java.util.LinkedHashMap<>();
+    /** Post-copy's part, when the source ended with it. */
+    public io.d3vm.migration.report.PostcopyRecord postcopy;
 
     public void phase(PauseStep step, long micros) {
         phasesUs.put(step.json(), micros);
@@ -62,6 +64,7 @@ public final class ReceiveStats {
         r.rounds.addAll(roundRecords);
         r.verify = verify;
         r.downtimePhasesUs.putAll(phasesUs);
+        r.postcopy = postcopy;
         return r;
     }
 }

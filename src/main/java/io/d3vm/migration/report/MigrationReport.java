@@ -71,6 +71,8 @@ public final class MigrationReport {
     public Long detectorNanos;
 
     public final List<RoundRecord> rounds = new ArrayList<>();
+    /** Post-copy's part, when the migration ended with it (null otherwise). */
+    public PostcopyRecord postcopy;
 
     /** Microseconds since {@code fromNanos} ({@link System#nanoTime} time base). */
     public static long microsSince(long fromNanos) {
@@ -181,6 +183,21 @@ public final class MigrationReport {
             d3.put("sampler-misses", samplerMisses);
             d3.put("detector-ns", detectorNanos);
         }
+        if (postcopy != null) {
+            ObjectNode pc = o.putObject("postcopy");
+            pc.put("time", ms(postcopy.timeUs()));
+            pc.put("pages", postcopy.pages());
+            pc.put("bytes", postcopy.bytes());
+            pc.put("requests", postcopy.requests());
+            pc.put("faults-remote", postcopy.faultsRemote());
+            pc.put("faults-local", postcopy.faultsLocal());
+            if (postcopy.latencyMaxUs() != null) {
+                ObjectNode lat = pc.putObject("fault-latency");
+                lat.put("p50", ms(postcopy.latencyP50Us()));
+                lat.put("p99", ms(postcopy.latencyP99Us()));
+                lat.put("max", ms(postcopy.latencyMaxUs()));
+            }
+        }
         ArrayNode rs = o.putArray("rounds");
         for (RoundRecord r : rounds) {
             ObjectNode n = rs.addObject();
@@ -241,6 +258,13 @@ public final class MigrationReport {
             r.fullChecks = lng(d3, "full-checks");
             r.samplerMisses = lng(d3, "sampler-misses");
             r.detectorNanos = lng(d3, "detector-ns");
+        }
+        JsonNode pc = o.path("postcopy");
+        if (pc.isObject()) {
+            JsonNode lat = pc.path("fault-latency");
+            r.postcopy = new PostcopyRecord(micros(pc, "time", 0L), pc.path("pages").asLong(), pc.path("bytes").asLong(),
+                    pc.path("requests").asLong(), pc.path("faults-remote").asLong(), pc.path("faults-local").asLong(),
+                    micros(lat, "p50", null), micros(lat, "p99", null), micros(lat, "max", null));
         }
         for (JsonNode n : o.path("rounds")) {
             r.rounds.add(new RoundRecord(n.path("round").asInt(), n.path("pages").asLong(), n.path("normal").asLong(),

@@ -20,10 +20,15 @@ public enum MigrationStatus {
     /** Stopped by the operator before its point of no return; the source guest runs on. */
     CANCELLED,
     /** ACK read (or sent) but GO lost: the guest is paused on both sides and runs nowhere. */
-    UNCONFIRMED;
+    UNCONFIRMED,
+    /**
+     * Post-copy broke after GO: the destination holds the running guest (paused now) with part of
+     * its memory, the source the rest, paused; nothing is lost while both keep their half.
+     */
+    POSTCOPY_PAUSED;
 
     public String json() {
-        return name().toLowerCase(Locale.ROOT);
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
     }
 
     /** The status named {@code text}; an unknown name is {@link #FAILED} (a report we cannot read did not complete). */

@@ -89,6 +89,10 @@ public final class MigrationSender {
     private boolean committed;
     // Set on reading the positive completion ACK: the hand-over's commit point (see the class doc).
     private volatile boolean handedOver;
+    /** Post-copy's GO went out: the guest runs at the destination, whatever fails from now on. */
+    private volatile boolean postcopyStarted;
+    /** Post-copy: pages not yet sent (the destination's guest faults on them). */
+    private volatile DirtyBitmap postcopyLeft;
     private volatile Connection connection;
     /** Every page folded as it is encoded (null under {@code --verify off}). */
     private final IncrementalDigest sentDigest;
@@ -268,7 +272,7 @@ public final class MigrationSender {
                     case INCREMENTAL -> Wire.FEATURE_DIGEST;
                     case STRICT -> Wire.FEATURE_DIGEST | Wire.FEATURE_STRICT;
                     case OFF -> 0;
-                });
+                } | (options.postcopy() ? Wire.FEATURE_POSTCOPY : 0));
                 fb.layout(memory.layout());
                 s.flush();
                 Messages.Ack setup = readAck(in, AckStage.SETUP);
@@ -305,6 +309,10 @@ public final class MigrationSender {
                             options.maxRounds(), tracker.record(dirty), options.autoConverge(), throttlePercent,
                             dirtyingFast = dirty * Wire.PAGE_SIZE * 2 > r.bytes() ? dirtyingFast + 1 : 0);
                     ConvergencePolicy.Decision decision = policy.decide(ctx);
+                    if (!(decision instanceof ConvergencePolicy.Stop) && options.postcopyAfterRounds() >= 1
+                            && round >= options.postcopyAfterRounds()) {
+                        decision = new ConvergencePolicy.Stop(StopReason.POSTCOPY_AFTER);
+                    }
                     if (decision instanceof ConvergencePolicy.Throttle(int percent)) {
                         throttle(percent);
                         dirtyingFast = 0; // QEMU counts afresh after each step
@@ -315,7 +323,10 @@ public final class MigrationSender {
                     }
                 }
                 report.stopReason = stop.text();
-                if (stop != StopReason.CONVERGED && !options.allowLongDowntime()
+                // Post-copy when asked to after N rounds, or (--postcopy) when the pause would break the limit.
+                boolean postcopy = options.postcopy() && (stop == StopReason.POSTCOPY_AFTER
+                        || stop != StopReason.CONVERGED && last.expectedDowntimeNanos() > last.downtimeLimitNanos());
+                if (!postcopy && stop != StopReason.CONVERGED && !options.allowLongDowntime()
                         && last.expectedDowntimeNanos() > last.downtimeLimitNanos()) {
                     throw new Refusal(notConverging(stop, last));
                 }
@@ -338,71 +349,78 @@ public final class MigrationSender {
                 unthrottle();
                 limiter.lift(); // --max-bandwidth shapes the live rounds; the pause sends at full speed
                 long t = lap(PauseStep.PAUSE, pausedAt);
-                // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
-                // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
-                java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
-                stateSave = stateSaved;
-                guest.collectDirtyPages(pending);
-                report.dirtySyncCount++;
-                dirtyPages = pending.count();
-                t = lap(PauseStep.FINAL_SYNC, t);
-                round++;
-                // Not flushed: the final round, STATE and COMPLETE leave in one stream.
-                sendRound(memory, classifier, cls, pending, s, false);
-                t = lap(PauseStep.FINAL_PASS, t);
-                byte[] state = joinState(stateSaved);
-                s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
-                t = lap(PauseStep.STATE_SAVE, t); // what is left of it after the final pass
-                watchdog.arm(options.ackTimeoutMillis()); // nothing may move while we hash (strict)
-                long digest = 0;
-                if (options.verify() == Verify.STRICT) {
-                    // The destination starts its own whole-memory digest when STATE arrives: send it first.
-                    s.flush();
-                    t = lap(PauseStep.FLUSH, t);
-                    digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
-                    report.digestTimeUs = MigrationReport.microsSince(t);
-                    t = lap(PauseStep.DIGEST, t);
-                } else if (options.verify() == Verify.INCREMENTAL) {
-                    digest = sentDigest.value(); // every page folded as it was sent: nothing left to hash
-                }
-                report.digest = options.verify() == Verify.OFF ? null : digest;
-                synchronized (commitLock) {
-                    if (cancelRequested) {
-                        throw new Refusal("migration cancelled");
+                if (postcopy) {
+                    postcopy(memory, classifier, cls, pending, s, in, watchdog, urgent, pausedAt, t);
+                } else {
+                    // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
+                    // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
+                    java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
+                    stateSave = stateSaved;
+                    guest.collectDirtyPages(pending);
+                    report.dirtySyncCount++;
+                    dirtyPages = pending.count();
+                    t = lap(PauseStep.FINAL_SYNC, t);
+                    round++;
+                    // Not flushed: the final round, STATE and COMPLETE leave in one stream.
+                    sendRound(memory, classifier, cls, pending, s, false);
+                    t = lap(PauseStep.FINAL_PASS, t);
+                    byte[] state = joinState(stateSaved);
+                    s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
+                    t = lap(PauseStep.STATE_SAVE, t); // what is left of it after the final pass
+                    watchdog.arm(options.ackTimeoutMillis()); // nothing may move while we hash (strict)
+                    long digest = 0;
+                    if (options.verify() == Verify.STRICT) {
+                        // The destination starts its own whole-memory digest when STATE arrives: send it first.
+                        s.flush();
+                        t = lap(PauseStep.FLUSH, t);
+                        digest = MemoryDigest.compute(memory, Runtime.getRuntime().availableProcessors());
+                        report.digestTimeUs = MigrationReport.microsSince(t);
+                        t = lap(PauseStep.DIGEST, t);
+                    } else if (options.verify() == Verify.INCREMENTAL) {
+                        digest = sentDigest.value(); // every page folded as it was sent: nothing left to hash
                     }
-                    committed = true;
-                }
-                s.buffer().complete(digest, round);
-                s.flush();
-                t = lap(options.verify() == Verify.STRICT ? PauseStep.FLUSH_COMPLETE : PauseStep.FLUSH, t);
+                    report.digest = options.verify() == Verify.OFF ? null : digest;
+                    synchronized (commitLock) {
+                        if (cancelRequested) {
+                            throw new Refusal("migration cancelled");
+                        }
+                        committed = true;
+                    }
+                    s.buffer().complete(digest, round);
+                    s.flush();
+                    t = lap(options.verify() == Verify.STRICT ? PauseStep.FLUSH_COMPLETE : PauseStep.FLUSH, t);
 
-                // ---- hand-over ----
-                phase = SendPhase.WAITING_ACK;
-                long ackFrom = t;
-                watchdog.arm(options.ackTimeoutMillis());
-                Messages.Ack done = readAck(in, AckStage.COMPLETION);
-                report.ackWaitUs = MigrationReport.microsSince(ackFrom);
-                t = lap(PauseStep.COMPLETE_TO_ACK, t);
-                if (options.verify() != Verify.OFF) {
-                    report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
+                    // ---- hand-over ----
+                    phase = SendPhase.WAITING_ACK;
+                    long ackFrom = t;
+                    watchdog.arm(options.ackTimeoutMillis());
+                    Messages.Ack done = readAck(in, AckStage.COMPLETION);
+                    report.ackWaitUs = MigrationReport.microsSince(ackFrom);
+                    t = lap(PauseStep.COMPLETE_TO_ACK, t);
+                    if (options.verify() != Verify.OFF) {
+                        report.digestMatch = done.ok() ? Boolean.TRUE : done.digest() != 0 && done.digest() != digest ? Boolean.FALSE : null;
+                    }
+                    if (!done.ok()) {
+                        throw new Refusal("the destination refused the completed migration: " + done.message());
+                    }
+                    // Commit: from here the guest never runs on this side again, whatever happens to GO.
+                    handedOver = true;
+                    phase = SendPhase.GO;
+                    s.buffer().go();
+                    s.flush();
+                    lap(PauseStep.GO, t);
+                    urgent.close();
+                    report.downtimeUs = MigrationReport.microsSince(pausedAt);
+                    report.totalTimeUs = MigrationReport.microsSince(startNanos);
+                    watchdog.disarm();
+                    destinationDigest = done.digest();
                 }
-                if (!done.ok()) {
-                    throw new Refusal("the destination refused the completed migration: " + done.message());
-                }
-                // Commit: from here the guest never runs on this side again, whatever happens to GO.
-                handedOver = true;
-                phase = SendPhase.GO;
-                s.buffer().go();
-                s.flush();
-                lap(PauseStep.GO, t);
-                urgent.close();
-                report.downtimeUs = MigrationReport.microsSince(pausedAt);
-                report.totalTimeUs = MigrationReport.microsSince(startNanos);
-                watchdog.disarm();
-                destinationDigest = done.digest();
             } catch (Refusal | IOException | RuntimeException e) {
                 if (urgent != null) {
                     urgent.close();
+                }
+                if (postcopyStarted) {
+                    postcopyInterrupted(logging, c, e, watchdog);
                 }
                 String why = describe(e, watchdog, in, c);
                 if (handedOver) {
@@ -440,6 +458,169 @@ public final class MigrationSender {
         guest.shutdown();
         phase = SendPhase.COMPLETED;
         return report;
+    }
+
+    /** Post-copy's stream goes in batches this small, flushed one by one, so a REQUEST waits behind at most one. */
+    private static final int POSTCOPY_BATCH = 64;
+    /** A REQUEST is answered with the page and the next ones still to send, up to this many (the guest's next accesses). */
+    private static final int REQUEST_RUN = 16;
+
+    /**
+     * Post-copy, from the pause on (the guest is paused; {@code t} is the pause's clock so far): the
+     * pages dirtied since their last send are named in POSTCOPY rather than sent, then STATE; on a
+     * positive ACK(postcopy) this side commits and sends GO, and the destination's guest runs. Then
+     * those pages follow in small batches, each REQUESTed page (and the next few) before the next
+     * batch, then END_OF_ROUND and COMPLETE; returns on the destination's ACK(completion).
+     */
+    private void postcopy(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
+                          FrameDecoder in, StallWatchdog watchdog, PauseUrgency urgent, long pausedAt, long t) throws IOException, Refusal {
+        java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
+        stateSave = stateSaved;
+        guest.collectDirtyPages(pending);
+        report.dirtySyncCount++;
+        dirtyPages = pending.count();
+        t = lap(PauseStep.FINAL_SYNC, t);
+        s.bufferFor(Wire.HEADER_SIZE + Wire.POSTCOPY_FIXED + pending.wordCount() * 8).postcopy(pending);
+        t = lap(PauseStep.POSTCOPY_BITMAP, t);
+        byte[] state = joinState(stateSaved);
+        s.bufferFor(Wire.HEADER_SIZE + state.length).state(state);
+        t = lap(PauseStep.STATE_SAVE, t);
+        synchronized (commitLock) {
+            if (cancelRequested) {
+                throw new Refusal("migration cancelled");
+            }
+            committed = true;
+        }
+        s.flush();
+        t = lap(PauseStep.FLUSH, t);
+        phase = SendPhase.WAITING_ACK;
+        watchdog.arm(options.ackTimeoutMillis());
+        Messages.Ack ready = readAck(in, AckStage.POSTCOPY);
+        t = lap(PauseStep.COMPLETE_TO_ACK, t);
+        if (!ready.ok()) {
+            throw new Refusal("the destination refused post-copy: " + ready.message());
+        }
+        // Commit: the destination resumes on GO with part of the memory; this copy never runs again.
+        handedOver = true;
+        postcopyLeft = pending;
+        postcopyStarted = true;
+        phase = SendPhase.GO;
+        s.buffer().go();
+        s.flush();
+        lap(PauseStep.GO, t);
+        urgent.close();
+        report.downtimeUs = MigrationReport.microsSince(pausedAt);
+
+        // ---- post-copy: the guest runs at the destination ----
+        phase = SendPhase.POSTCOPY;
+        watchdog.arm(options.stallTimeoutMillis());
+        long from = System.nanoTime();
+        long bytes0 = s.bytesWritten();
+        PostcopyRequests requests = new PostcopyRequests(in, memory.pageCount());
+        requests.start();
+        round++;
+        roundPages = pending.count();
+        roundDone = 0;
+        long pages = 0;
+        long normal = 0;
+        long[] sent = new long[2]; // pages, normal
+        for (long next = 0; ; ) {
+            boolean answered = false;
+            for (long q = requests.poll(); q >= 0; q = requests.poll()) {
+                if (pending.get(q)) {
+                    sendStale(memory, classifier, cls, pending, s, q, REQUEST_RUN, sent);
+                    answered = true;
+                }
+            }
+            if (answered) {
+                s.flush();
+            }
+            requests.check();
+            long streamed = 0;
+            while (streamed < POSTCOPY_BATCH) {
+                long p = pending.nextSet(next);
+                if (p < 0) {
+                    next = memory.pageCount();
+                    break;
+                }
+                long before = sent[0];
+                next = sendStale(memory, classifier, cls, pending, s, p, (int) (POSTCOPY_BATCH - streamed), sent);
+                streamed += sent[0] - before;
+            }
+            if (streamed == 0) {
+                break;
+            }
+            s.flush();
+            roundDone = sent[0];
+        }
+        pages = sent[0];
+        normal = sent[1];
+        s.buffer().endOfRound(round, pages, normal);
+        long digest = sentDigest == null ? 0 : sentDigest.value(); // every page as it was at the pause, folded as sent
+        report.digest = options.verify() == Verify.OFF ? null : digest;
+        s.buffer().complete(digest, round);
+        s.flush();
+        long bytes = s.bytesWritten() - bytes0;
+        report.rounds.add(new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(from), 0));
+        phase = SendPhase.WAITING_ACK;
+        watchdog.arm(options.ackTimeoutMillis());
+        Messages.Ack done = requests.await(options.ackTimeoutMillis());
+        watchdog.disarm();
+        report.totalTimeUs = MigrationReport.microsSince(startNanos);
+        report.postcopy = new io.d3vm.migration.report.PostcopyRecord(MigrationReport.microsSince(from), pages, bytes, requests.requests(),
+                0, 0, null, null, null);
+        if (options.verify() != Verify.OFF) {
+            report.digestMatch = done.ok();
+        }
+        if (!done.ok()) {
+            throw new IOException("the destination refused the end of post-copy: " + done.message());
+        }
+        postcopyLeft = null;
+        destinationDigest = done.digest();
+    }
+
+    /**
+     * Sends the stale pages from {@code first} on that are still pending, contiguous and in one
+     * region, at most {@code max}; clears them and adds to {@code sent} (pages, normal pages).
+     * Returns the page after the last one sent.
+     */
+    private long sendStale(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
+                           long first, int max, long[] sent) throws IOException {
+        MemoryRegion region = memory.regionOfPage(first);
+        long end = first + 1;
+        long limit = Math.min(region.endPageIndex(), first + max);
+        while (end < limit && pending.get(end)) {
+            end++;
+        }
+        int n = (int) (end - first);
+        sent[1] += batch(memory, classifier, cls, region, first, n, s);
+        sent[0] += n;
+        for (long p = first; p < end; p++) {
+            pending.clear(p);
+        }
+        return end;
+    }
+
+    /**
+     * Post-copy broke after GO: the destination's guest ran with part of its memory, this side holds
+     * the rest. Neither may be dropped: the guest stays paused here, and the report says so.
+     */
+    private void postcopyInterrupted(boolean logging, Connection c, Exception e, StallWatchdog watchdog) throws MigrationException {
+        if (logging) {
+            guest.stopDirtyLogging();
+        }
+        closeQuietly(c);
+        DirtyBitmap left = postcopyLeft;
+        String why = watchdog.fired() ? "nothing moved for " + watchdog.timeoutMillis() + " ms" : String.valueOf(e.getMessage());
+        report.status = MigrationStatus.POSTCOPY_PAUSED;
+        report.error = "post-copy interrupted (" + why + "): the guest ran at " + report.peer + " with part of its memory, and "
+                + (left == null ? "some" : String.valueOf(left.count())) + " pages are still only here. This side keeps them and"
+                + " the guest paused (it never runs here again); the destination keeps its half paused. Do not stop either"
+                + " process: each holds memory the other lacks";
+        report.totalTimeUs = MigrationReport.microsSince(startNanos);
+        phase = SendPhase.FAILED;
+        ended.countDown();
+        throw new MigrationException(report.error);
     }
 
     /** A batch's classes when every page of it is UNPOPULATED, and its (unused) patterns. */

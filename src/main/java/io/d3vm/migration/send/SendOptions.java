@@ -18,10 +18,16 @@ import io.d3vm.migration.detect.Detectors;
  * @param autoConverge      throttle the guest while pre-copy does not converge ({@code --auto-converge}, {@link ConvergencePolicy})
  * @param allowLongDowntime when pre-copy cannot converge, pause anyway for whatever is left, however long
  *                          ({@code --allow-long-downtime}); without it such a migration fails and the guest runs on
+ * @param postcopyAfterRounds {@link #NO_POSTCOPY}; {@link #POSTCOPY_WHEN_STUCK} ({@code --postcopy}): when pre-copy cannot
+ *                          converge, switch to post-copy instead of failing; N &gt;= 1 ({@code --postcopy-after N}): also
+ *                          switch after N live rounds at the latest
  */
 public record SendOptions(String detector, int samples, long maxBandwidth, long downtimeLimitMillis, int maxRounds,
                           long ackTimeoutMillis, long stallTimeoutMillis, Verify verify, boolean autoConverge,
-                          boolean allowLongDowntime) {
+                          boolean allowLongDowntime, int postcopyAfterRounds) {
+    public static final int NO_POSTCOPY = -1;
+    public static final int POSTCOPY_WHEN_STUCK = 0;
+
     public static final long DEFAULT_DOWNTIME_LIMIT_MILLIS = 300;
     public static final int DEFAULT_MAX_ROUNDS = 30;
     /** How long connecting to the destination may take (migrate --connect-timeout, the API's connect-timeout). */
@@ -51,32 +57,51 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
         if (verify == null) {
             throw new IllegalArgumentException("verify mode missing");
         }
+        if (postcopyAfterRounds < NO_POSTCOPY || postcopyAfterRounds > maxRounds) {
+            throw new IllegalArgumentException("--postcopy-after must be 1.." + maxRounds + " (at most --max-rounds)");
+        }
+        if (postcopyAfterRounds != NO_POSTCOPY && verify == Verify.STRICT) {
+            throw new IllegalArgumentException("post-copy cannot be combined with --verify strict: the destination runs the guest before"
+                    + " its memory is complete, so nobody can hash the whole memory inside the pause. Use --verify incremental: every"
+                    + " page's digest is still compared when post-copy ends, and the source audits its whole memory after");
+        }
     }
 
     public static SendOptions defaults() {
         return new SendOptions(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
-                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL, false, false);
+                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL, false, false, NO_POSTCOPY);
     }
 
     public SendOptions withDetector(String d) {
-        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime);
+        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds);
     }
 
     public SendOptions withMaxBandwidth(long b) {
-        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime);
+        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds);
     }
 
     public SendOptions withTimeouts(long ackMillis, long stallMillis) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify, autoConverge, allowLongDowntime);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds);
     }
 
     public SendOptions withVerify(Verify v) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v, autoConverge, allowLongDowntime);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v, autoConverge, allowLongDowntime, postcopyAfterRounds);
     }
 
     /** With {@code --auto-converge} and {@code --allow-long-downtime} as given. */
     public SendOptions withConvergence(boolean auto, boolean allowLong) {
         return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
-                auto, allowLong);
+                auto, allowLong, postcopyAfterRounds);
+    }
+
+    /** With post-copy: {@link #NO_POSTCOPY}, {@link #POSTCOPY_WHEN_STUCK}, or after that many live rounds at the latest. */
+    public SendOptions withPostcopy(int afterRounds) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
+                autoConverge, allowLongDowntime, afterRounds);
+    }
+
+    /** The migration may end with post-copy. */
+    public boolean postcopy() {
+        return postcopyAfterRounds != NO_POSTCOPY;
     }
 }

@@ -17,6 +17,8 @@ public enum SendPhase {
     WAITING_ACK,
     /** The positive ACK arrived; GO is being sent. */
     GO,
+    /** After GO of a post-copy: the guest runs at the destination, which gets its remaining pages now. */
+    POSTCOPY,
     /** After GO: the paused source memory is hashed and compared with the destination's digest. */
     AUDIT,
     COMPLETED,

@@ -7,7 +7,9 @@ public enum StopReason {
     /** The live-round limit ({@code --max-rounds}) was reached. */
     MAX_ROUNDS("max-rounds"),
     /** The dirty set stopped shrinking (see {@link ConvergencePolicy}). */
-    NO_PROGRESS("no-progress");
+    NO_PROGRESS("no-progress"),
+    /** {@code --postcopy-after N}: N live rounds ran; post-copy sends the rest. */
+    POSTCOPY_AFTER("postcopy-after");
 
     private final String text;
 

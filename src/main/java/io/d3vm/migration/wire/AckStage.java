@@ -7,7 +7,12 @@ public enum AckStage {
     /** After COMPLETE: the gate check passed and the state restored; the guest waits for GO. */
     COMPLETION(2),
     /** After SYNC: everything sent before it is rebuilt (the digest field holds the rounds rebuilt). */
-    SYNC(3);
+    SYNC(3),
+    /**
+     * After POSTCOPY and STATE: the destination discarded the pages it may not trust, will fetch
+     * them on fault, and restored the state; the guest waits for GO.
+     */
+    POSTCOPY(4);
 
     private final int code;
 

@@ -178,6 +178,24 @@ public final class FrameBuffer {
         end(Wire.SYNC_SIZE);
     }
 
+    /** POSTCOPY: the pages set in {@code stale} are not current at the destination. */
+    public void postcopy(io.d3vm.memory.DirtyBitmap stale) {
+        int body = Wire.POSTCOPY_FIXED + stale.wordCount() * 8;
+        int b = header(FrameType.POSTCOPY, body);
+        seg.set(LONG, b + Wire.POSTCOPY_PAGES, stale.pages());
+        for (int i = 0; i < stale.wordCount(); i++) {
+            seg.set(LONG, b + Wire.POSTCOPY_FIXED + 8L * i, stale.word(i));
+        }
+        end(body);
+    }
+
+    /** REQUEST: the destination's guest waits on page {@code page}. */
+    public void request(long page) {
+        int b = header(FrameType.REQUEST, Wire.REQUEST_SIZE);
+        seg.set(LONG, b + Wire.REQUEST_PAGE, page);
+        end(Wire.REQUEST_SIZE);
+    }
+
     public void go() {
         header(FrameType.GO, Wire.GO_SIZE);
         end(Wire.GO_SIZE);

@@ -365,6 +365,50 @@ public final class FrameDecoder {
         return new Messages.Abort(text(len, "ABORT reason"));
     }
 
+    /**
+     * The POSTCOPY bitmap, checked against the layout's {@code pageCount}: the frame holds exactly
+     * that many bits (rounded up to words) and none past the last page is set.
+     */
+    public io.d3vm.memory.DirtyBitmap readPostcopy(long pageCount) throws IOException {
+        expect(FrameType.POSTCOPY);
+        fixed(Wire.POSTCOPY_FIXED);
+        long pages = buf.getLong(buf.position() + Wire.POSTCOPY_PAGES);
+        consume(Wire.POSTCOPY_FIXED);
+        if (pages != pageCount) {
+            throw new ProtocolException("POSTCOPY bitmap of " + pages + " pages for a guest of " + pageCount);
+        }
+        long words = (pageCount + 63) >>> 6;
+        if (bodyLeft != words * 8) {
+            throw new ProtocolException("POSTCOPY bitmap of " + bodyLeft + " bytes, " + words * 8 + " expected for " + pageCount + " pages");
+        }
+        io.d3vm.memory.DirtyBitmap stale = new io.d3vm.memory.DirtyBitmap(pageCount);
+        long[] chunk = new long[BUFFER_SIZE / 16]; // whole words of 64 pages, half the read buffer
+        for (long w = 0; w < words; ) {
+            int n = (int) Math.min(chunk.length, words - w);
+            fixed(n * 8);
+            buf.asLongBuffer().get(chunk, 0, n);
+            consume(n * 8);
+            if (w + n == words && (pageCount & 63) != 0 && (chunk[n - 1] >>> (pageCount & 63)) != 0) {
+                throw new ProtocolException("POSTCOPY bitmap marks pages past the guest's " + pageCount);
+            }
+            stale.orWords(w * 64, chunk, Math.min((long) n * 64, pageCount - w * 64));
+            w += n;
+        }
+        return stale;
+    }
+
+    /** The page a REQUEST asks for, checked against the guest's {@code pageCount}. */
+    public long readRequest(long pageCount) throws IOException {
+        expect(FrameType.REQUEST);
+        fixed(Wire.REQUEST_SIZE);
+        long page = buf.getLong(buf.position() + Wire.REQUEST_PAGE);
+        consume(Wire.REQUEST_SIZE);
+        if (page < 0 || page >= pageCount) {
+            throw new ProtocolException("REQUEST for page " + page + " of a guest of " + pageCount + " pages");
+        }
+        return page;
+    }
+
     /** GO carries nothing; its length (exactly {@link Wire#GO_SIZE}) was checked by {@link #next}. */
     public void readGo() {
         expect(FrameType.GO);

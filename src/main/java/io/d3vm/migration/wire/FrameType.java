@@ -31,9 +31,16 @@ public enum FrameType {
      * Source → destination, between rounds, before the pause: answer ACK(sync) once everything sent
      * so far is rebuilt. Empty body.
      */
-    SYNC(10, Wire.SYNC_SIZE, Wire.SYNC_SIZE);
+    SYNC(10, Wire.SYNC_SIZE, Wire.SYNC_SIZE),
+    /**
+     * Source → destination, in the pause of a post-copy migration (in place of the final round):
+     * the pages the destination must not trust yet, as a bitmap; STATE follows.
+     */
+    POSTCOPY(11, Wire.POSTCOPY_FIXED, Long.MAX_VALUE),
+    /** Destination → source, during post-copy: the guest faulted on this page; send it first. */
+    REQUEST(12, Wire.REQUEST_SIZE, Wire.REQUEST_SIZE);
 
-    private static final FrameType[] BY_CODE = new FrameType[11];
+    private static final FrameType[] BY_CODE = new FrameType[13];
 
     static {
         for (FrameType t : values()) {

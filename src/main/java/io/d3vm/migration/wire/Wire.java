@@ -54,7 +54,22 @@ package io.d3vm.migration.wire;
  *
  * GO body (0)                                      source → destination, after a positive ACK(completion)
  *  (empty: the header alone; any other length is a protocol error)
+ *
+ * POSTCOPY body (8 + 8 * ceil(pages / 64))         source → destination, in the pause (FEATURE_POSTCOPY)
+ *  0                               8
+ *  | pages u64 (the layout's count)| bitmap words u64 …: bit i of word w set = page 64w + i is not
+ *  current at the destination (dirtied since it was last sent); bits past the page count are zero
+ *
+ * REQUEST body (8)                                 destination → source, during post-copy
+ *  0                               8
+ *  | page u64 (global index)       |  the guest is waiting on this page: send it before the stream
  * </pre>
+ *
+ * Post-copy order (source): the live rounds and SYNC as above; in the pause POSTCOPY, STATE, then
+ * wait for ACK(postcopy); on a positive one commit and send GO (the destination resumes at once).
+ * Then the pages POSTCOPY named, each exactly once — REQUESTed ones first — as PAGES of one more
+ * round, its END_OF_ROUND, and COMPLETE (the digest of everything sent); the destination answers
+ * ACK(completion) once every page is in and the digest matched.
  *
  * Order (source): HANDSHAKE, LAYOUT, then wait for ACK(setup); then per round PAGES… END_OF_ROUND;
  * after the last live round SYNC, and wait for ACK(sync) before pausing the guest (socket buffers
@@ -84,7 +99,12 @@ public final class Wire {
      * inside the pause, and the destination also hashes its whole memory ({@code --verify strict}).
      */
     public static final int FEATURE_STRICT = 2;
-    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT;
+    /**
+     * Handshake feature bit: the source may end with post-copy (POSTCOPY, REQUEST): the destination
+     * must be able to fetch pages on fault (userfaultfd) or refuse at setup.
+     */
+    public static final int FEATURE_POSTCOPY = 4;
+    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT | FEATURE_POSTCOPY;
 
     public static final int PAGE_SIZE = 4096;
     public static final int PAGE_SHIFT = 12;
@@ -145,6 +165,11 @@ public final class Wire {
     public static final int ABORT_FIXED = 8;
     public static final int ABORT_LEN = 0;
     public static final int ABORT_RESERVED = 4;
+
+    public static final int POSTCOPY_FIXED = 8;
+    public static final int POSTCOPY_PAGES = 0;
+    public static final int REQUEST_SIZE = 8;
+    public static final int REQUEST_PAGE = 0;
 
     public static final int GO_SIZE = 0;
     public static final int SYNC_SIZE = 0;

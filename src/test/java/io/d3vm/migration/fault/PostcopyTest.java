@@ -1,0 +1,108 @@
+package io.d3vm.migration.fault;
+
+import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.ReceiveStats;
+import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.report.MigrationReport;
+import io.d3vm.migration.report.MigrationStatus;
+import io.d3vm.migration.report.PostcopyRecord;
+import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.SendOptions;
+import io.d3vm.migration.send.StopReason;
+import io.d3vm.migration.synthetic.SyntheticGuest;
+import io.d3vm.migration.transport.Connection;
+import io.d3vm.migration.transport.Listener;
+import io.d3vm.migration.transport.TcpTransport;
+import io.d3vm.testing.Awaits;
+import org.junit.jupiter.api.Test;
+
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Post-copy end to end on loopback with synthetic guests, whose memory an independent model
+ * ({@link SyntheticModel}) recomputes: the destination's guest runs before the pages it dirtied last
+ * have arrived, faults on them (served from the source on REQUEST, or zero-filled locally when the
+ * source never had content for them), and ends with exactly the memory the writer's sequence gives.
+ */
+class PostcopyTest {
+    /** 24 MiB rewritten at 50000 pages/s (195 MiB/s) against a 20 MB/s link: every pause would take over a second. */
+    static final String RACING = "synthetic:mem=32M,zero=20,uniform=10,dirty-rate=50000,wss=24M,seed=9";
+    static final long LINK = 20_000_000;
+    private final TcpTransport tcp = new TcpTransport();
+
+    record Received(SyntheticGuest guest, ReceiveStats stats, Exception error) {}
+
+    private static CompletableFuture<Received> receiveOnce(Listener l) {
+        return CompletableFuture.supplyAsync(() -> {
+            MigrationReceiver r = new MigrationReceiver(SyntheticGuest.register(new GuestFactories()),
+                    ReceiverLimits.defaults().withReadTimeoutMillis(20_000));
+            try (Connection c = l.accept()) {
+                return new Received((SyntheticGuest) r.receive(c), r.stats(), null);
+            } catch (Exception e) {
+                return new Received(null, r.stats(), e);
+            }
+        }, runnable -> Thread.ofPlatform().daemon().start(runnable));
+    }
+
+    private MigrationReport migrate(SyntheticGuest g, SendOptions options, Received[] out) throws Exception {
+        try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
+            var rx = receiveOnce(l);
+            MigrationReport rep = new MigrationSender(g, options).migrate(tcp, l.localAddress(), 5000);
+            out[0] = rx.get(60, TimeUnit.SECONDS);
+            return rep;
+        }
+    }
+
+    @Test
+    void shouldFinishAGuestThatOutrunsTheLinkWithPostcopyInsteadOfFailing() throws Exception {
+        SyntheticGuest g = SyntheticGuest.create(RACING);
+        Received[] rx = new Received[1];
+        MigrationReport rep = migrate(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(SendOptions.POSTCOPY_WHEN_STUCK), rx);
+        assertThat(rx[0].error()).isNull();
+        assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
+        assertThat(rep.stopReason).isIn(StopReason.NO_PROGRESS.text(), StopReason.MAX_ROUNDS.text());
+        assertThat(rep.digestMatch).isTrue();
+        assertThat(rep.auditMatch).as("the paused source's whole memory equals what the destination was given").isTrue();
+        PostcopyRecord sent = rep.postcopy;
+        assertThat(sent).isNotNull();
+        assertThat(sent.pages()).as("the pages dirtied last went after GO").isPositive();
+        PostcopyRecord got = rx[0].stats().postcopy;
+        assertThat(got.pages()).isEqualTo(sent.pages());
+        assertThat(got.faultsRemote()).as("the writer touched pages still on their way").isPositive();
+        assertThat(sent.requests()).isEqualTo(got.faultsRemote());
+        assertThat(got.latencyP99Us()).isNotNull().isPositive();
+        assertThat(rep.downtimeUs).as("the pause holds no pages").isLessThan(rep.downtimeLimitUs);
+        assertThat(g.isShutdown()).isTrue();
+
+        SyntheticGuest dest = rx[0].guest();
+        long w = dest.writes();
+        Awaits.advances("the destination's writer", dest::writes);
+        dest.pause();
+        assertThat(dest.writes()).isGreaterThan(w);
+        assertThat(SyntheticModel.mismatch(dest)).as("destination memory after post-copy and more writes").isNull();
+        dest.shutdown();
+    }
+
+    @Test
+    void shouldSwitchToPostcopyAfterTheRoundsAskedFor() throws Exception {
+        SyntheticGuest g = SyntheticGuest.create(RACING);
+        Received[] rx = new Received[1];
+        MigrationReport rep = migrate(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(2), rx);
+        assertThat(rx[0].error()).isNull();
+        assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
+        assertThat(rep.stopReason).isEqualTo(StopReason.POSTCOPY_AFTER.text());
+        assertThat(rep.rounds).hasSize(3);
+        assertThat(rep.digestMatch).isTrue();
+        assertThat(rep.auditMatch).isTrue();
+        SyntheticGuest dest = rx[0].guest();
+        dest.pause();
+        assertThat(SyntheticModel.mismatch(dest)).isNull();
+        dest.shutdown();
+    }
+}
