@@ -16,18 +16,23 @@ class ReceiveStateTest {
 
     @Test
     void shouldAcceptExactlyTheFramesEachStateAllows() throws Exception {
-        Map<ReceiveState, Set<FrameType>> allowed = Map.of(
-                new ReceiveState.AwaitHandshake(), EnumSet.of(FrameType.HANDSHAKE, FrameType.ABORT),
-                new ReceiveState.AwaitLayout(), EnumSet.of(FrameType.LAYOUT, FrameType.ABORT),
-                new ReceiveState.BetweenRounds(0), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT),
-                new ReceiveState.InRound(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT),
-                new ReceiveState.BetweenRounds(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.SYNC, FrameType.STATE,
-                        FrameType.ABORT),
-                new ReceiveState.AwaitComplete(3), EnumSet.of(FrameType.COMPLETE, FrameType.ABORT),
-                new ReceiveState.Completed(3), EnumSet.noneOf(FrameType.class),
-                new ReceiveState.AwaitGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT),
-                new ReceiveState.HandedOver(3), EnumSet.noneOf(FrameType.class),
-                new ReceiveState.Aborted(), EnumSet.noneOf(FrameType.class));
+        Map<ReceiveState, Set<FrameType>> allowed = Map.ofEntries(
+                Map.entry(new ReceiveState.AwaitHandshake(), EnumSet.of(FrameType.HANDSHAKE, FrameType.ABORT)),
+                Map.entry(new ReceiveState.AwaitLayout(), EnumSet.of(FrameType.LAYOUT, FrameType.ABORT)),
+                Map.entry(new ReceiveState.BetweenRounds(0), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT)),
+                Map.entry(new ReceiveState.InRound(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT)),
+                Map.entry(new ReceiveState.BetweenRounds(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.SYNC,
+                        FrameType.STATE, FrameType.POSTCOPY, FrameType.ABORT)),
+                Map.entry(new ReceiveState.AwaitComplete(3), EnumSet.of(FrameType.COMPLETE, FrameType.ABORT)),
+                Map.entry(new ReceiveState.Completed(3), EnumSet.noneOf(FrameType.class)),
+                Map.entry(new ReceiveState.AwaitGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT)),
+                Map.entry(new ReceiveState.HandedOver(3), EnumSet.noneOf(FrameType.class)),
+                Map.entry(new ReceiveState.Aborted(), EnumSet.noneOf(FrameType.class)),
+                Map.entry(new ReceiveState.AwaitPostcopyState(3), EnumSet.of(FrameType.STATE, FrameType.ABORT)),
+                Map.entry(new ReceiveState.PostcopyReady(3), EnumSet.noneOf(FrameType.class)),
+                Map.entry(new ReceiveState.AwaitPostcopyGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT)),
+                Map.entry(new ReceiveState.Postcopy(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT)),
+                Map.entry(new ReceiveState.PostcopyEnded(4), EnumSet.of(FrameType.COMPLETE, FrameType.ABORT)));
         for (var e : allowed.entrySet()) {
             for (FrameType t : FrameType.values()) {
                 if (e.getValue().contains(t)) {
@@ -50,6 +55,22 @@ class ReceiveStateTest {
         assertThat(s).isEqualTo(new ReceiveState.Completed(3));
         s = ((ReceiveState.Completed) s).acknowledged().on(FrameType.GO);
         assertThat(s).isEqualTo(new ReceiveState.HandedOver(3));
+    }
+
+    @Test
+    void shouldWalkAPostcopyMigration() throws Exception {
+        ReceiveState s = ReceiveState.start();
+        for (FrameType t : List.of(FrameType.HANDSHAKE, FrameType.LAYOUT, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.SYNC,
+                FrameType.POSTCOPY, FrameType.STATE)) {
+            s = s.on(t);
+        }
+        assertThat(s).isEqualTo(new ReceiveState.PostcopyReady(1));
+        assertThatThrownBy(() -> new ReceiveState.PostcopyReady(1).on(FrameType.GO)).hasMessageContaining("before the post-copy ACK");
+        s = ((ReceiveState.PostcopyReady) s).acknowledged();
+        for (FrameType t : List.of(FrameType.GO, FrameType.PAGES, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.COMPLETE)) {
+            s = s.on(t);
+        }
+        assertThat(s).isEqualTo(new ReceiveState.Completed(2));
     }
 
     @Test
