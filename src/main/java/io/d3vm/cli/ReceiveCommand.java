@@ -8,6 +8,7 @@ import io.d3vm.migration.Warmup;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.recv.HandoverUnconfirmedException;
+import io.d3vm.migration.recv.PostcopyPausedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
@@ -231,6 +232,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 boolean ok;
                 String error = null;
                 Migratable paused = null;
+                boolean postcopyPaused = false;
                 try (c) {
                     running = receiver.receive(c);
                     ok = true;
@@ -238,6 +240,11 @@ final class ReceiveCommand implements Callable<Integer> {
                     ok = false;
                     error = e.getMessage();
                     paused = e.guest();
+                } catch (PostcopyPausedException e) {
+                    ok = false;
+                    error = e.getMessage();
+                    paused = e.guest();
+                    postcopyPaused = true;
                 } catch (MigrationException e) {
                     ok = false;
                     error = e.getMessage();
@@ -245,7 +252,7 @@ final class ReceiveCommand implements Callable<Integer> {
                 receiving = null;
                 MigrationReport r = receiver.stats().toReport(ok, error, transport().name());
                 if (paused != null) {
-                    r.status = MigrationStatus.UNCONFIRMED;
+                    r.status = postcopyPaused ? MigrationStatus.POSTCOPY_PAUSED : MigrationStatus.UNCONFIRMED;
                 }
                 out.print(MigrationOutput.summary(r));
                 vm = null;
@@ -259,7 +266,15 @@ final class ReceiveCommand implements Callable<Integer> {
                 out.flush();
                 if (!ok) {
                     err.println("d3vm: " + error);
-                    if (paused instanceof Vm v) {
+                    if (postcopyPaused) {
+                        // Part of the guest's memory is only at the source: never discard this half.
+                        if (paused instanceof Vm v) {
+                            vm = ReceivedVm.hold(v, testGuests.tapOf(v), apiSocket != null ? apiSocket : heldApiSocket(), error, l, err);
+                        }
+                        err.println("d3vm: the guest is held here, paused, with the pages it already had; keep this process and the"
+                                + " source's running (each holds memory the other lacks)");
+                        running = paused;
+                    } else if (paused instanceof Vm v) {
                         // Never resumed without GO, never discarded: the operator decides through the API.
                         Path sock = apiSocket != null ? apiSocket : heldApiSocket();
                         vm = ReceivedVm.hold(v, testGuests.tapOf(v), sock, error, l, err);

@@ -95,6 +95,14 @@ public final class MigrationReceiver {
             Session session = new Session(in, out, connection);
             try {
                 return session.run();
+            } catch (PostcopyBroken e) {
+                peerTold = true; // the source knows: its side broke too, and it keeps its guest paused
+                Throwable why = e.getCause();
+                String what = watchdog.fired() ? "nothing arrived for " + limits.readTimeoutMillis() + " ms" : why.getMessage();
+                throw new PostcopyPausedException("post-copy interrupted (" + what + "): the guest ran here while "
+                        + e.postcopy.missingPages() + " of its pages were still at the source " + stats.peer + ". It is kept paused"
+                        + " here with its memory and the source keeps those pages, paused: neither copy is whole, so do not stop"
+                        + " either process (docs/RELIABILITY.md, post-copy)", e.guest, e.postcopy, why);
             } catch (Unconfirmed e) {
                 peerTold = true; // nothing to tell: the source either committed or already resumed
                 Throwable why = e.getCause();
@@ -181,6 +189,8 @@ public final class MigrationReceiver {
         private boolean verified;
         private boolean strict;
         private boolean postcopyOffered;
+        /** From GO of a post-copy until its COMPLETE was checked: the guest runs here with pages missing. */
+        private boolean postcopyRunning;
         /** Opened at setup when the source may end with post-copy; serves the guest's faults after GO. */
         private PostcopyDestination postcopy;
         private long lastEndOfRound;
@@ -195,10 +205,22 @@ public final class MigrationReceiver {
             this.connection = connection;
         }
 
-        Migratable run() throws IOException, PeerAbort, Refused, Unconfirmed {
+        Migratable run() throws IOException, PeerAbort, Refused, Unconfirmed, PostcopyBroken {
             try {
                 return frames();
             } catch (IOException | RuntimeException e) {
+                if (postcopyRunning && guest != null) {
+                    // The guest ran here with part of its memory: the only copy of what it did since.
+                    // Keep it and the pages' fault registration; stop its vCPUs (one waiting on a
+                    // missing page stays stopped in its fault; the pause is not waited for).
+                    Migratable held = guest;
+                    PostcopyDestination pc = postcopy;
+                    guest = null;
+                    postcopy = null;
+                    pc.interrupted();
+                    Thread.ofPlatform().daemon().name("postcopy-pause").start(held::pause);
+                    throw new PostcopyBroken(held, pc, e);
+                }
                 if (state instanceof ReceiveState.AwaitGo && guest != null) {
                     // Acknowledged but no GO: the source may or may not run its copy. Keep ours,
                     // paused, for the caller (the finally below must not discard it).
@@ -295,6 +317,7 @@ public final class MigrationReceiver {
                         if (next instanceof ReceiveState.Postcopy) {
                             // The pages POSTCOPY named are still to come: faults fetch them meanwhile.
                             postcopy.start(connection);
+                            postcopyRunning = true;
                             guest.resume();
                             stats.phase(PauseStep.GO_TO_RUNNING, (System.nanoTime() - go) / 1000);
                             endUrgency();
@@ -548,6 +571,7 @@ public final class MigrationReceiver {
                 throw new ProtocolException("COMPLETE with " + left + " pages named by POSTCOPY never sent");
             }
             postcopy.finish();
+            postcopyRunning = false;
             stats.postcopy = postcopy.record();
             stats.bytesReceived = in.bytesRead();
             if (verified) {
@@ -612,6 +636,19 @@ public final class MigrationReceiver {
         Unconfirmed(Migratable guest, Exception cause) {
             super(cause.getMessage(), cause, false, false);
             this.guest = guest;
+        }
+    }
+
+    /** Post-copy broke after GO; carries the guest that ran here and its fault-serving half. */
+    private static final class PostcopyBroken extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final transient Migratable guest;
+        private final transient PostcopyDestination postcopy;
+
+        PostcopyBroken(Migratable guest, PostcopyDestination postcopy, Exception cause) {
+            super(cause.getMessage(), cause, false, false);
+            this.guest = guest;
+            this.postcopy = postcopy;
         }
     }
 

@@ -233,6 +233,14 @@ final class PostcopyDestination implements AutoCloseable {
         }
     }
 
+    /**
+     * The connection broke: REQUESTs can go nowhere, so the server stops; the registration stays, so
+     * a guest access to a missing page keeps waiting rather than seeing zeros.
+     */
+    void interrupted() {
+        stopServer();
+    }
+
     /** Pages named by POSTCOPY that have not arrived. */
     long missingPages() {
         return missing == null ? 0 : missing.count();

@@ -1,7 +1,9 @@
 package io.d3vm.migration.fault;
 
 import io.d3vm.migration.guest.GuestFactories;
+import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.recv.MigrationReceiver;
+import io.d3vm.migration.recv.PostcopyPausedException;
 import io.d3vm.migration.recv.ReceiveStats;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
@@ -16,6 +18,9 @@ import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.testing.Awaits;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -104,5 +109,42 @@ class PostcopyTest {
         dest.pause();
         assertThat(SyntheticModel.mismatch(dest)).isNull();
         dest.shutdown();
+    }
+
+    /**
+     * The connection cut inside post-copy (the destination-to-source stream carries the three ACKs,
+     * 96 bytes, then one 16-byte REQUEST per remote fault: the back stream is cut inside the first or
+     * the second REQUEST, or the forward stream inside the pages that follow the first): nothing is lost. The source keeps its guest paused, never resumed, with
+     * exactly the memory the model gives for its writes; the destination keeps the guest that ran
+     * there, with the pages it got, and says so.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"CUT_BACK@100", "CUT_BACK@110", "CUT_BACK@120", "CUT_AFTER_BACK@112"})
+    void shouldKeepBothHalvesWhenTheConnectionBreaksDuringPostcopy(String where) throws Exception {
+        FaultProxy.Kind kind = FaultProxy.Kind.valueOf(where.substring(0, where.indexOf('@')));
+        long cutAt = Long.parseLong(where.substring(where.indexOf('@') + 1));
+        SyntheticGuest g = SyntheticGuest.create(RACING.replace("seed=9", "threads=1,seed=9"));
+        try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+             FaultProxy proxy = new FaultProxy(l.localAddress(), new FaultProxy.Fault(kind, cutAt, 0, 0, 0))) {
+            var rx = receiveOnce(l);
+            MigrationSender sender = new MigrationSender(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(1));
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> sender.migrate(tcp, proxy.address(), 5000))
+                    .isInstanceOf(MigrationException.class).hasMessageContaining("post-copy interrupted");
+            MigrationReport rep = sender.report();
+            assertThat(rep.status).isEqualTo(MigrationStatus.POSTCOPY_PAUSED);
+            assertThat(g.isShutdown()).as("the source keeps its half").isFalse();
+            assertThat(g.isPaused()).as("and never runs it again").isTrue();
+            assertThat(SyntheticModel.mismatch(g)).as("source memory, as at the pause").isNull();
+
+            Received r = rx.get(60, TimeUnit.SECONDS);
+            assertThat(r.error()).isInstanceOf(PostcopyPausedException.class).hasMessageContaining("post-copy interrupted")
+                    .hasMessageContaining("do not stop");
+            PostcopyPausedException held = (PostcopyPausedException) r.error();
+            SyntheticGuest dest = (SyntheticGuest) held.guest();
+            assertThat(dest.isShutdown()).as("the destination keeps the guest that ran there").isFalse();
+            assertThat(held.missingPages()).isLessThanOrEqualTo(rep.postcopy == null ? Long.MAX_VALUE : rep.postcopy.pages());
+            held.discard();
+            g.shutdown();
+        }
     }
 }
