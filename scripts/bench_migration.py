@@ -191,7 +191,11 @@ def guest_spec(name, a):
     return spec
 
 
-def d3vm_run(name, detector, cap, a, rundir, netns, auto_converge=False):
+# How a non-converging guest is finished, as a system-name suffix: the same option on both VMMs.
+MODE_OPTIONS = {"ac": ["--auto-converge"], "pc": ["--postcopy-after", "1"]}
+
+
+def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
     """One d3vm migration; returns the source's report (dict) with x-bench fields, or a failure dict."""
     d3vm = shlex.split(a.d3vm)
     w = WORKLOADS[name]
@@ -205,8 +209,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, auto_converge=False):
     src_report = os.path.join(rundir, "source.json")
     dst_report = os.path.join(rundir, "destination.json")
     mig_opts = ["--detector", detector, "--report", src_report]
-    if auto_converge:
-        mig_opts += ["--auto-converge"]
+    mig_opts += MODE_OPTIONS.get(mode, [])
     if cap == "max-bandwidth":
         mig_opts += ["--max-bandwidth", "1Gbit"]
     if cap == "max-bandwidth-100M":
@@ -285,7 +288,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, auto_converge=False):
             p.stop()
         if hb:
             hb.close()
-    result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}" + ("-ac" if auto_converge else ""), "cap": cap, "guest": spec,
+    result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}" + (f"-{mode}" if mode else ""), "cap": cap, "guest": spec,
                          "load-before": round(load0, 2), "load-after": round(os.getloadavg()[0], 2), "dir": rundir}
     return result
 
@@ -318,7 +321,7 @@ def qemu_run(name, system, extra, cap, a, rundir):
         argv += ["--src-netns", Netns.SRC, "--dst-netns", Netns.DST, "--dst-host", Netns.DST_IP]
     if name == "image":
         argv += ["--image", a.image]
-    if w.get("converge") and "--auto-converge" not in extra:
+    if w.get("converge") and not set(extra) & {"--auto-converge", "--postcopy-after"}:
         argv += ["--timeout", str(NO_CONVERGE_TIMEOUT)]
     argv += ["--", w["workload"]] + [o for o in w["opts"].split(",") if o]
     load0 = os.getloadavg()[0]
@@ -385,8 +388,9 @@ def summarize(runs):
 def order_key(m):
     wl = list(WORKLOADS)
     cl = list(CAPS)
-    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "qemu7", "qemu7-ac",
-          "qemu10-legacy", "qemu10-legacy-ac", "qemu10-none", "qemu10-none-ac"]
+    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
+          "d3vm-d3-pc", "qemu7", "qemu7-ac", "qemu7-pc",
+          "qemu10-legacy", "qemu10-legacy-ac", "qemu10-legacy-pc", "qemu10-none", "qemu10-none-ac", "qemu10-none-pc"]
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
 
 
@@ -625,11 +629,11 @@ def main():
             for cap in caps:
                 systems = [(f"d3vm-{d}", None) for d in detectors]
                 if WORKLOADS[w].get("converge"):
-                    systems += [(f"d3vm-{d}-ac", None) for d in detectors]
+                    systems += [(f"d3vm-{d}-{m}", None) for m in MODE_OPTIONS for d in detectors]
                 if WORKLOADS[w]["kind"] == "test":
                     systems += qsys
                 if WORKLOADS[w].get("converge"):
-                    systems += [(q + "-ac", x + ["--auto-converge"]) for q, x in qsys]
+                    systems += [(f"{q}-{m}", x + o) for m, o in MODE_OPTIONS.items() for q, x in qsys]
                 for rep in range(1, a.reps + 1):
                     for system, extra in systems:
                         n += 1
@@ -637,8 +641,9 @@ def main():
                         os.makedirs(rundir, exist_ok=True)
                         t0 = time.time()
                         if extra is None:
-                            ac = system.endswith("-ac")
-                            r = d3vm_run(w, system[len("d3vm-"):len(system) - (3 if ac else 0)], cap, a, rundir, netns, ac)
+                            mode = system.rsplit("-", 1)[1] if system.rsplit("-", 1)[1] in MODE_OPTIONS else None
+                            detector = system[len("d3vm-"):len(system) - (len(mode) + 1 if mode else 0)]
+                            r = d3vm_run(w, detector, cap, a, rundir, netns, mode)
                         else:
                             r = qemu_run(w, system, extra, cap, a, rundir)
                         r["x-bench"]["rep"] = rep

@@ -181,6 +181,9 @@ def main():
     ap.add_argument("--after", type=float, default=3.0,
                     help="seconds the destination must keep running after the migration")
     ap.add_argument("--timeout", type=float, default=300.0, help="limit for the migration itself")
+    ap.add_argument("--postcopy-after", type=int, default=0, metavar="N",
+                    help="the postcopy-ram capability on both sides, and migrate-start-postcopy once N passes over memory are done"
+                         " (d3vm's --postcopy-after N)")
     ap.add_argument("--auto-converge", action="store_true",
                     help="the auto-converge capability (throttle 20 %%, +10 %% per round while the guest dirties too fast)")
     ap.add_argument("--src-netns", help="run the source QEMU in this network namespace (ip netns exec)")
@@ -311,6 +314,10 @@ def main():
             q.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
         if a.auto_converge:
             qs.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
+        if a.postcopy_after:
+            for q in (qs, qd):
+                q.cmd("migrate-set-capabilities", capabilities=[{"capability": "postcopy-ram", "state": True}])
+        postcopy_started = False
 
         src_serial.poll()
         last_src_tick = src_serial.last_tick()
@@ -323,6 +330,10 @@ def main():
             status = info.get("status")
             if status in ("completed", "failed", "cancelled"):
                 break
+            if (a.postcopy_after and not postcopy_started and status == "active"
+                    and info.get("ram", {}).get("dirty-sync-count", 0) > a.postcopy_after):
+                qs.cmd("migrate-start-postcopy")  # QEMU switches at its next iteration
+                postcopy_started = True
             if time.monotonic() - t_migrate > a.timeout:
                 qs.cmd("migrate_cancel")
                 die(f"migration still '{status}' after {a.timeout:.0f} s: cancelled", 1)
