@@ -216,4 +216,60 @@ class FrameCodecTest {
         }
         throw new AssertionError("expected a ProtocolException, got none");
     }
+
+    @Test
+    void shouldRoundTripThePostcopyBitmapAndRequests() throws Exception {
+        long pages = 1000; // not a multiple of 64: the last word is partial
+        io.d3vm.memory.DirtyBitmap stale = new io.d3vm.memory.DirtyBitmap(pages);
+        for (long p : new long[] {0, 63, 64, 500, 999}) {
+            stale.set(p);
+        }
+        FrameBuffer fb = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+        fb.postcopy(stale);
+        fb.request(999);
+        fb.ack(AckStage.POSTCOPY, true, 0, "");
+        var sink = new java.io.ByteArrayOutputStream();
+        fb.writeTo(java.nio.channels.Channels.newChannel(sink));
+        FrameDecoder d = new FrameDecoder(TestStreams.channel(sink.toByteArray()), Wire.DEFAULT_MAX_FRAME);
+        assertThat(d.next()).isEqualTo(FrameType.POSTCOPY);
+        io.d3vm.memory.DirtyBitmap got = d.readPostcopy(pages);
+        assertThat(got.count()).isEqualTo(5);
+        for (long p : new long[] {0, 63, 64, 500, 999}) {
+            assertThat(got.get(p)).as("page %d", p).isTrue();
+        }
+        assertThat(d.next()).isEqualTo(FrameType.REQUEST);
+        assertThat(d.readRequest(pages)).isEqualTo(999);
+        assertThat(d.next()).isEqualTo(FrameType.ACK);
+        assertThat(d.readAck()).isEqualTo(new Messages.Ack(AckStage.POSTCOPY, true, 0, ""));
+    }
+
+    @Test
+    void shouldRefuseAPostcopyBitmapOfAnotherSizeOrWithPagesPastTheGuest() throws Exception {
+        FrameBuffer fb = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+        fb.postcopy(new io.d3vm.memory.DirtyBitmap(1000));
+        var sink = new java.io.ByteArrayOutputStream();
+        fb.writeTo(java.nio.channels.Channels.newChannel(sink));
+        byte[] frame = sink.toByteArray();
+        FrameDecoder other = new FrameDecoder(TestStreams.channel(frame), Wire.DEFAULT_MAX_FRAME);
+        other.next();
+        assertThatThrownBy(() -> other.readPostcopy(2000)).isInstanceOf(ProtocolException.class).hasMessageContaining("1000 pages");
+        // Bit 1000 (past the last page) set in the last word: 1000 = 15 * 64 + 40.
+        byte[] tampered = frame.clone();
+        int lastWord = Wire.HEADER_SIZE + Wire.POSTCOPY_FIXED + 15 * 8;
+        tampered[lastWord + 5] = 1; // bit 40 of the little-endian word
+        FrameDecoder d = new FrameDecoder(TestStreams.channel(tampered), Wire.DEFAULT_MAX_FRAME);
+        d.next();
+        assertThatThrownBy(() -> d.readPostcopy(1000)).isInstanceOf(ProtocolException.class).hasMessageContaining("past the guest");
+    }
+
+    @Test
+    void shouldRefuseARequestForAPageOutsideTheGuest() throws Exception {
+        FrameBuffer fb = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+        fb.request(1000);
+        var sink = new java.io.ByteArrayOutputStream();
+        fb.writeTo(java.nio.channels.Channels.newChannel(sink));
+        FrameDecoder d = new FrameDecoder(TestStreams.channel(sink.toByteArray()), Wire.DEFAULT_MAX_FRAME);
+        d.next();
+        assertThatThrownBy(() -> d.readRequest(1000)).isInstanceOf(ProtocolException.class).hasMessageContaining("page 1000");
+    }
 }
