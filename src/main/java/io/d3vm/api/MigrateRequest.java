@@ -29,7 +29,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
     /** The argument names {@code migrate} takes. */
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
             "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify", "auto-converge", "allow-long-downtime",
-            "postcopy", "postcopy-after");
+            "postcopy", "postcopy-after", "max-postcopy-bandwidth");
 
     public String target() {
         return to.getHostString() + ":" + to.getPort();
@@ -66,7 +66,8 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
             options = new SendOptions(detector, samples, maxBandwidth, downtime, maxRounds, ack, SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS,
                     verify, flag(arguments, "auto-converge"), flag(arguments, "allow-long-downtime"),
                     arguments.has("postcopy-after") ? (int) integer(arguments, "postcopy-after", 0, 1, maxRounds)
-                            : flag(arguments, "postcopy") ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY);
+                            : flag(arguments, "postcopy") ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY,
+                    bandwidth(arguments.get("max-postcopy-bandwidth")));
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage());
         }

@@ -43,6 +43,7 @@ final class ApiMigration {
         args.put("auto-converge", c.autoConverge);
         args.put("allow-long-downtime", c.allowLongDowntime);
         args.put("postcopy", c.postcopy);
+        args.put("max-postcopy-bandwidth", c.maxPostcopyBandwidth);
         if (c.postcopyAfter != 0) {
             args.put("postcopy-after", c.postcopyAfter);
         }

@@ -94,6 +94,11 @@ final class MigrateCommand implements Callable<Integer> {
     @Option(names = "--postcopy-after", paramLabel = "N", description = "as --postcopy, and switch after N live rounds at the latest")
     int postcopyAfter;
 
+    @Option(names = "--max-postcopy-bandwidth", paramLabel = "RATE", converter = CliValues.BytesPerSecond.class,
+            description = "cap on post-copy's stream once the guest runs at the destination (as --max-bandwidth; QEMU's"
+                    + " max-postcopy-bandwidth). Default: unlimited (--max-bandwidth shapes the live rounds only)")
+    long maxPostcopyBandwidth;
+
     /** {@link SendOptions#postcopyAfterRounds} of {@code --postcopy} / {@code --postcopy-after}. */
     int postcopyAfterRounds() {
         return postcopyAfter != 0 ? postcopyAfter : postcopy ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY;
@@ -160,7 +165,7 @@ final class MigrateCommand implements Callable<Integer> {
         try {
             options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                     SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime,
-                    postcopyAfter < 0 ? -2 : postcopyAfterRounds());
+                    postcopyAfter < 0 ? -2 : postcopyAfterRounds(), maxPostcopyBandwidth);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }

@@ -274,15 +274,16 @@ public final class MigrationReceiver {
                                 : ((ReceiveState.BetweenRounds) next).completed());
                     }
                     case POSTCOPY -> {
+                        // These pages changed since the source last sent them: discard them, and let
+                        // the guest's accesses fetch them once it runs here. Named first while the
+                        // source still runs (most of them), then again in the pause (the rest).
                         long now0 = System.nanoTime();
-                        stats.phase(PauseStep.LAST_PAGE_TO_STATE, (now0 - lastEndOfRound) / 1000);
-                        // The source paused: these pages changed since it last sent them. Discard
-                        // them and let the guest's accesses fetch them once it runs here.
-                        postcopy.prepare(in.readPostcopy(memory.pageCount()), received);
+                        postcopy.name(in.readPostcopy(memory.pageCount()), received);
                         lap(PauseStep.DISCARD, now0);
                     }
                     case STATE -> {
                         if (next instanceof ReceiveState.PostcopyReady ready) {
+                            stats.phase(PauseStep.LAST_PAGE_TO_STATE, (System.nanoTime() - lastEndOfRound) / 1000);
                             savedState = in.readState();
                             long restoredAt = lap(PauseStep.STATE_RESTORE, restore(System.nanoTime()));
                             out.ack(AckStage.POSTCOPY, true, 0, "");
@@ -334,7 +335,8 @@ public final class MigrationReceiver {
                     case SYNC -> {
                         in.readSync();
                         // Everything before it is rebuilt: the source may pause its guest now.
-                        out.ack(AckStage.SYNC, true, ((ReceiveState.BetweenRounds) next).completed(), "");
+                        out.ack(AckStage.SYNC, true, next instanceof ReceiveState.PostcopyNamed(int rounds) ? rounds
+                                : ((ReceiveState.BetweenRounds) next).completed(), "");
                         out.writeTo(connection.output());
                         if (urgent == null) {
                             urgent = PauseUrgency.enter(); // the source pauses now: until its guest runs here

@@ -19,7 +19,8 @@ import io.d3vm.migration.wire.ProtocolException;
  * any state but Completed/HandedOver/Aborted -ABORT-> Aborted
  *
  * Post-copy (the source paused and sends the rest after the guest runs here):
- * BetweenRounds(r >= 1) -POSTCOPY-> AwaitPostcopyState(r) -STATE-> PostcopyReady(r)
+ * BetweenRounds(r >= 1) -POSTCOPY-> PostcopyNamed(r) -STATE-> PostcopyReady(r)
+ * PostcopyNamed(r) -SYNC-> PostcopyNamed(r), -POSTCOPY-> PostcopyNamed(r)   (live, then in the pause: a superset)
  * PostcopyReady(r) -(receiver sent the positive ACK(postcopy): acknowledged())-> AwaitPostcopyGo(r) -GO-> Postcopy(r)
  * Postcopy(r) -PAGES-> Postcopy(r) -END_OF_ROUND-> PostcopyEnded(r+1) -COMPLETE-> Completed(r+1)
  * </pre>
@@ -119,7 +120,7 @@ public sealed interface ReceiveState {
                     if (completed == 0) {
                         throw new ProtocolException("POSTCOPY frame before any round of pages ended");
                     }
-                    yield new AwaitPostcopyState(completed);
+                    yield new PostcopyNamed(completed);
                 }
                 case ABORT -> new Aborted();
                 default -> throw unexpected(this, t);
@@ -148,11 +149,16 @@ public sealed interface ReceiveState {
         }
     }
 
-    /** POSTCOPY named the pages still to come; the guest's state is next. */
-    record AwaitPostcopyState(int rounds) implements ReceiveState {
+    /**
+     * POSTCOPY named the pages still to come: sent while the source still runs (the pages dirtied in
+     * the last round, discarded here outside the pause), SYNC, then again in the pause (the final
+     * set, a superset); then the guest's state.
+     */
+    record PostcopyNamed(int rounds) implements ReceiveState {
         @Override
         public ReceiveState on(FrameType t) throws ProtocolException {
             return switch (t) {
+                case SYNC, POSTCOPY -> this;
                 case STATE -> new PostcopyReady(rounds);
                 case ABORT -> new Aborted();
                 default -> throw unexpected(this, t);
@@ -161,7 +167,7 @@ public sealed interface ReceiveState {
 
         @Override
         public String describe() {
-            return "waiting for STATE after POSTCOPY";
+            return "post-copy pages named, before STATE";
         }
     }
 

@@ -330,6 +330,11 @@ public final class MigrationSender {
                         && last.expectedDowntimeNanos() > last.downtimeLimitNanos()) {
                     throw new Refusal(notConverging(stop, last));
                 }
+                if (postcopy) {
+                    // Post-copy: the pages the last round dirtied will not be sent before the guest
+                    // runs there; named now, the destination discards them outside the pause.
+                    s.bufferFor(Wire.HEADER_SIZE + Wire.POSTCOPY_FIXED + pending.wordCount() * 8).postcopy(pending);
+                }
                 // The destination may still be rebuilding what the socket buffers hold (megabytes):
                 // the pause starts once it has every live round, so it covers only the final pass.
                 s.buffer().sync();
@@ -350,7 +355,7 @@ public final class MigrationSender {
                 limiter.lift(); // --max-bandwidth shapes the live rounds; the pause sends at full speed
                 long t = lap(PauseStep.PAUSE, pausedAt);
                 if (postcopy) {
-                    postcopy(memory, classifier, cls, pending, s, in, watchdog, urgent, pausedAt, t);
+                    postcopy(memory, classifier, cls, pending, s, in, watchdog, urgent, limiter, pausedAt, t);
                 } else {
                     // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
                     // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
@@ -473,7 +478,8 @@ public final class MigrationSender {
      * batch, then END_OF_ROUND and COMPLETE; returns on the destination's ACK(completion).
      */
     private void postcopy(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
-                          FrameDecoder in, StallWatchdog watchdog, PauseUrgency urgent, long pausedAt, long t) throws IOException, Refusal {
+                          FrameDecoder in, StallWatchdog watchdog, PauseUrgency urgent, RateLimiter limiter, long pausedAt, long t)
+            throws IOException, Refusal {
         java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
         stateSave = stateSaved;
         guest.collectDirtyPages(pending);
@@ -513,6 +519,7 @@ public final class MigrationSender {
 
         // ---- post-copy: the guest runs at the destination ----
         phase = SendPhase.POSTCOPY;
+        limiter.limit(options.maxPostcopyBandwidth());
         watchdog.arm(options.stallTimeoutMillis());
         long from = System.nanoTime();
         long bytes0 = s.bytesWritten();

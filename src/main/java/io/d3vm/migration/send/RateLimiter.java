@@ -10,11 +10,12 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>The cap is for the live rounds, while the guest runs: {@link #lift} ends it for the pause, when
  * the guest is stopped and every millisecond on the wire is downtime (QEMU's migration_completion
- * lifts its rate limit the same way).
+ * lifts its rate limit the same way). Post-copy's stream after GO has a limit of its own
+ * ({@link #limit}: {@code --max-postcopy-bandwidth}, as QEMU's {@code max-postcopy-bandwidth}).
  */
 public final class RateLimiter {
-    private final long bytesPerSecond;
-    private final double capacity;
+    private volatile long bytesPerSecond;
+    private volatile double capacity;
     private double tokens;
     private long last;
     private volatile boolean lifted;
@@ -28,6 +29,16 @@ public final class RateLimiter {
         this.capacity = Math.max(64 * 1024, bytesPerSecond / 20.0);
         this.tokens = capacity;
         this.last = System.nanoTime();
+    }
+
+    /** A new limit from now on (0: none), e.g. post-copy's after the pause lifted the live rounds' one. */
+    public void limit(long newBytesPerSecond) {
+        if (newBytesPerSecond < 0) {
+            throw new IllegalArgumentException("negative bandwidth");
+        }
+        capacity = Math.max(64 * 1024, newBytesPerSecond / 20.0);
+        bytesPerSecond = newBytesPerSecond;
+        lifted = false;
     }
 
     public boolean unlimited() {

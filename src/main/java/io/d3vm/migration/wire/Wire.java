@@ -65,7 +65,9 @@ package io.d3vm.migration.wire;
  *  | page u64 (global index)       |  the guest is waiting on this page: send it before the stream
  * </pre>
  *
- * Post-copy order (source): the live rounds and SYNC as above; in the pause POSTCOPY, STATE, then
+ * Post-copy order (source): the live rounds as above, then POSTCOPY naming the pages the last round
+ * dirtied (the destination discards them while the guest still runs here), SYNC; in the pause
+ * POSTCOPY again with the final set (a superset of the first), STATE, then
  * wait for ACK(postcopy); on a positive one commit and send GO (the destination resumes at once).
  * Then the pages POSTCOPY named, each exactly once — REQUESTed ones first — as PAGES of one more
  * round, its END_OF_ROUND, and COMPLETE (the digest of everything sent); the destination answers

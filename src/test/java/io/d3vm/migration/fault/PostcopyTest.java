@@ -127,7 +127,8 @@ class PostcopyTest {
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
              FaultProxy proxy = new FaultProxy(l.localAddress(), new FaultProxy.Fault(kind, cutAt, 0, 0, 0))) {
             var rx = receiveOnce(l);
-            MigrationSender sender = new MigrationSender(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(1));
+            MigrationSender sender = new MigrationSender(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(1)
+                    .withMaxPostcopyBandwidth(LINK)); // a post-copy of a second or more: REQUESTs are sure to come
             org.assertj.core.api.Assertions.assertThatThrownBy(() -> sender.migrate(tcp, proxy.address(), 5000))
                     .isInstanceOf(MigrationException.class).hasMessageContaining("post-copy interrupted");
             MigrationReport rep = sender.report();

@@ -28,7 +28,7 @@ class ReceiveStateTest {
                 Map.entry(new ReceiveState.AwaitGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT)),
                 Map.entry(new ReceiveState.HandedOver(3), EnumSet.noneOf(FrameType.class)),
                 Map.entry(new ReceiveState.Aborted(), EnumSet.noneOf(FrameType.class)),
-                Map.entry(new ReceiveState.AwaitPostcopyState(3), EnumSet.of(FrameType.STATE, FrameType.ABORT)),
+                Map.entry(new ReceiveState.PostcopyNamed(3), EnumSet.of(FrameType.SYNC, FrameType.POSTCOPY, FrameType.STATE, FrameType.ABORT)),
                 Map.entry(new ReceiveState.PostcopyReady(3), EnumSet.noneOf(FrameType.class)),
                 Map.entry(new ReceiveState.AwaitPostcopyGo(3), EnumSet.of(FrameType.GO, FrameType.ABORT)),
                 Map.entry(new ReceiveState.Postcopy(3), EnumSet.of(FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.ABORT)),
@@ -60,8 +60,8 @@ class ReceiveStateTest {
     @Test
     void shouldWalkAPostcopyMigration() throws Exception {
         ReceiveState s = ReceiveState.start();
-        for (FrameType t : List.of(FrameType.HANDSHAKE, FrameType.LAYOUT, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.SYNC,
-                FrameType.POSTCOPY, FrameType.STATE)) {
+        for (FrameType t : List.of(FrameType.HANDSHAKE, FrameType.LAYOUT, FrameType.PAGES, FrameType.END_OF_ROUND, FrameType.POSTCOPY,
+                FrameType.SYNC, FrameType.POSTCOPY, FrameType.STATE)) {
             s = s.on(t);
         }
         assertThat(s).isEqualTo(new ReceiveState.PostcopyReady(1));
