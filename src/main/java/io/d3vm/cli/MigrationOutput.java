@@ -94,6 +94,16 @@ final class MigrationOutput {
             b.append(String.format(Locale.ROOT, "  auto-converge: the guest was throttled for %.1f s, up to %d %%%n",
                     r.throttleTimeUs / 1e6, r.cpuThrottlePercentage()));
         }
+        if (r.postcopy != null) {
+            io.d3vm.migration.report.PostcopyRecord pc = r.postcopy;
+            b.append(String.format(Locale.ROOT, "  post-copy: %d pages in %.0f ms after the guest ran at the destination, %d fetched on fault",
+                    pc.pages(), pc.timeUs() / 1e3, pc.requests()));
+            if (pc.latencyMaxUs() != null) {
+                b.append(String.format(Locale.ROOT, " (latency p50 %.1f ms, p99 %.1f ms), %d zero-filled there", pc.latencyP50Us() / 1e3,
+                        pc.latencyP99Us() / 1e3, pc.faultsLocal()));
+            }
+            b.append(System.lineSeparator());
+        }
         if (r.digestMatch != null) {
             b.append("  digest match: ").append(r.digestMatch ? "yes" : "NO");
             if (r.digest != null) {

@@ -39,9 +39,9 @@ public enum SendPhase {
         return null;
     }
 
-    /** The guest is paused by the migration itself (from the stop until GO is out). */
+    /** The guest is paused here by the migration itself (from the stop until GO is out; after a post-copy's GO, for good). */
     public boolean guestPaused() {
-        return this == STOP_AND_COPY || this == WAITING_ACK || this == GO;
+        return this == STOP_AND_COPY || this == WAITING_ACK || this == GO || this == POSTCOPY;
     }
 
     /** The migration has ended, one way or the other. */
