@@ -70,6 +70,8 @@ public final class LibC {
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGACTION = bind("sigaction",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle MEMCPY = LINKER.downcallHandle(LIBC.find("memcpy").orElseThrow(),
+            FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle READ = bind("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
@@ -340,6 +342,22 @@ public final class LibC {
             MemorySegment state = STATE.get();
             int rc = (int) IOCTL_PTR.invokeExact(state, fd, request, arg);
             return rc >= 0 ? rc : -errno(state);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * Copies {@code source} over {@code destination} (equal sizes) in native code. For memory whose
+     * pages may be missing under a userfaultfd: a fault then waits in the kernel in native thread
+     * state, which JVM safepoints do not wait for, where a Java store would stall every thread.
+     */
+    public static void copy(MemorySegment destination, MemorySegment source) {
+        if (destination.byteSize() != source.byteSize()) {
+            throw new IllegalArgumentException("copy of " + source.byteSize() + " bytes into " + destination.byteSize());
+        }
+        try {
+            MemorySegment ignored = (MemorySegment) MEMCPY.invokeExact(destination, source, source.byteSize());
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -87,14 +87,31 @@ public final class MigrationReceiver {
     public Migratable receive(Connection connection) throws MigrationException {
         stats.startNanos = System.nanoTime();
         stats.peer = connection.peer();
+        Session session = new Session();
+        return drive(session, connection, session::run);
+    }
+
+    /** Finishes a post-copy held after it broke, over the source's resuming connection ({@link HeldPostcopy#resume}). */
+    Migratable resume(Session session, Connection connection) throws MigrationException {
+        stats.peer = connection.peer();
+        return drive(session, connection, session::resume);
+    }
+
+    /** One connection's part of a migration; the failures mapped to what the caller is told. */
+    private interface Step {
+        Migratable run() throws IOException, PeerAbort, Refused, Unconfirmed, PostcopyBroken;
+    }
+
+    private Migratable drive(Session session, Connection connection, Step step) throws MigrationException {
         FrameDecoder in = new FrameDecoder(connection.input(), limits.maxFrameLength());
         FrameBuffer out = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
+        session.attach(in, out, connection);
+        long bytesBefore = stats.bytesReceived;
         boolean peerTold = false;
         try (StallWatchdog watchdog = new StallWatchdog(connection, in::bytesRead, limits.readTimeoutMillis())) {
             watchdog.arm(limits.readTimeoutMillis());
-            Session session = new Session(in, out, connection);
             try {
-                return session.run();
+                return step.run();
             } catch (PostcopyBroken e) {
                 peerTold = true; // the source knows: its side broke too, and it keeps its guest paused
                 Throwable why = e.getCause();
@@ -102,7 +119,8 @@ public final class MigrationReceiver {
                 throw new PostcopyPausedException("post-copy interrupted (" + what + "): the guest ran here while "
                         + e.postcopy.missingPages() + " of its pages were still at the source " + stats.peer + ". It is kept paused"
                         + " here with its memory and the source keeps those pages, paused: neither copy is whole, so do not stop"
-                        + " either process (docs/RELIABILITY.md, post-copy)", e.guest, e.postcopy, why);
+                        + " either process; `migrate --resume` finishes it (docs/RELIABILITY.md, post-copy)",
+                        new HeldPostcopy(this, session, e.guest, e.postcopy), why);
             } catch (Unconfirmed e) {
                 peerTold = true; // nothing to tell: the source either committed or already resumed
                 Throwable why = e.getCause();
@@ -139,7 +157,7 @@ public final class MigrationReceiver {
             failed(connection, out, peerTold ? null : e.getMessage());
             throw e;
         } finally {
-            stats.bytesReceived = in.bytesRead();
+            stats.bytesReceived = bytesBefore + in.bytesRead();
             stats.totalNanos = System.nanoTime() - stats.startNanos;
         }
     }
@@ -163,7 +181,7 @@ public final class MigrationReceiver {
     }
 
     /** The frames of one migration, in order. */
-    private final class Session {
+    final class Session {
         void endUrgency() {
             if (urgent != null) {
                 urgent.close();
@@ -171,9 +189,9 @@ public final class MigrationReceiver {
             }
         }
 
-        private final FrameDecoder in;
-        private final FrameBuffer out;
-        private final Connection connection;
+        private FrameDecoder in;
+        private FrameBuffer out;
+        private Connection connection;
         private final PageBatch batch = new PageBatch();
         private String description;
         private MemoryLayout layout;
@@ -191,6 +209,8 @@ public final class MigrationReceiver {
         private boolean postcopyOffered;
         /** From GO of a post-copy until its COMPLETE was checked: the guest runs here with pages missing. */
         private boolean postcopyRunning;
+        /** The live rounds before post-copy's (its pages are round {@code postcopyRounds + 1}). */
+        private int postcopyRounds;
         /** Opened at setup when the source may end with post-copy; serves the guest's faults after GO. */
         private PostcopyDestination postcopy;
         private long lastEndOfRound;
@@ -199,15 +219,76 @@ public final class MigrationReceiver {
         private long roundBytesStart;
         private long roundStart;
 
-        Session(FrameDecoder in, FrameBuffer out, Connection connection) {
+        /** The connection this session reads and answers on from now on (a resumed post-copy gets a new one). */
+        void attach(FrameDecoder in, FrameBuffer out, Connection connection) {
             this.in = in;
             this.out = out;
             this.connection = connection;
         }
 
+        /** A post-copy held after it broke: its guest and fault half, put back by {@link #resume}. */
+        private Migratable heldGuest;
+        private PostcopyDestination heldPostcopy;
+        /** The held guest's pause, which a thread waiting on a missing page holds up until the page comes. */
+        private Thread pausing;
+
         Migratable run() throws IOException, PeerAbort, Refused, Unconfirmed, PostcopyBroken {
-            try {
+            return guarded(this::frames);
+        }
+
+        /**
+         * The source reconnected to finish a post-copy: its HANDSHAKE must ask to resume this guest;
+         * the answer is POSTCOPY naming the pages still missing here, then the guest runs again (its
+         * waiting accesses re-REQUESTed first) while they arrive, up to COMPLETE. Any failure holds
+         * the guest again, as the first break did.
+         */
+        Migratable resume() throws IOException, PeerAbort, Refused, Unconfirmed, PostcopyBroken {
+            guest = heldGuest;
+            postcopy = heldPostcopy;
+            heldGuest = null;
+            heldPostcopy = null;
+            postcopyRunning = true;
+            return guarded(() -> {
+                if (in.next() != FrameType.HANDSHAKE) {
+                    throw new ProtocolException("a resuming source starts with HANDSHAKE");
+                }
+                Messages.Handshake hs = in.readHandshake();
+                if ((hs.features() & Wire.FEATURE_RESUME) == 0 || !hs.description().equals(description)) {
+                    out.clear();
+                    out.ack(AckStage.SETUP, false, 0, "this receiver holds an interrupted post-copy of '" + description
+                            + "' and accepts only its resumption (migrate --resume from the source that started it)");
+                    out.writeTo(connection.output());
+                    throw new ProtocolException("a connection that did not resume the held post-copy of '" + description + "'");
+                }
+                out.clear();
+                out.postcopy(postcopy.missing());
+                out.writeTo(connection.output());
+                postcopy.start(connection);
+                // Resumed once its pause is through, off this thread: the pause may be waiting for a
+                // page that only the frames read below can bring.
+                Migratable g = guest;
+                Thread paused = pausing;
+                Thread.ofPlatform().daemon().name("postcopy-resume").start(() -> {
+                    try {
+                        paused.join();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                    g.resume();
+                });
+                state = new ReceiveState.Postcopy(postcopyRounds);
+                startRound();
                 return frames();
+            });
+        }
+
+        private interface Frames {
+            Migratable run() throws IOException, PeerAbort, Refused;
+        }
+
+        private Migratable guarded(Frames body) throws IOException, PeerAbort, Refused, Unconfirmed, PostcopyBroken {
+            try {
+                return body.run();
             } catch (IOException | RuntimeException e) {
                 if (postcopyRunning && guest != null) {
                     // The guest ran here with part of its memory: the only copy of what it did since.
@@ -218,7 +299,9 @@ public final class MigrationReceiver {
                     guest = null;
                     postcopy = null;
                     pc.interrupted();
-                    Thread.ofPlatform().daemon().name("postcopy-pause").start(held::pause);
+                    pausing = Thread.ofPlatform().daemon().name("postcopy-pause").start(held::pause);
+                    heldGuest = held;
+                    heldPostcopy = pc;
                     throw new PostcopyBroken(held, pc, e);
                 }
                 if (state instanceof ReceiveState.AwaitGo && guest != null) {
@@ -315,7 +398,8 @@ public final class MigrationReceiver {
                         in.readGo();
                         long go = System.nanoTime();
                         // The source has committed: its copy never runs again. Only now may ours.
-                        if (next instanceof ReceiveState.Postcopy) {
+                        if (next instanceof ReceiveState.Postcopy(int rounds)) {
+                            postcopyRounds = rounds;
                             // The pages POSTCOPY named are still to come: faults fetch them meanwhile.
                             postcopy.start(connection);
                             postcopyRunning = true;
@@ -359,6 +443,9 @@ public final class MigrationReceiver {
             if (!verified && !limits.allowUnverified()) {
                 refuseSetup("the source sends no memory digest (migrate --verify off); this receiver requires one"
                         + " (start it with --allow-unverified to accept unverified migrations)");
+            }
+            if ((hs.features() & Wire.FEATURE_RESUME) != 0) {
+                refuseSetup("no interrupted post-copy is held here to resume (was this receiver restarted, or is it another one?)");
             }
             if (!factories.accepts(description)) {
                 refuseSetup("this receiver does not accept '" + GuestFactories.kindOf(description) + "' guests (it accepts: " + factories.kinds() + ")");

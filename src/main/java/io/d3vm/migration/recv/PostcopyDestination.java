@@ -125,17 +125,36 @@ final class PostcopyDestination implements AutoCloseable {
         missing = stale;
     }
 
-    /** At GO: the guest runs from now; faults are served, REQUESTs go out on {@code connection}. */
+    /**
+     * At GO (and again when a broken post-copy resumes): the guest runs from now; faults are served,
+     * REQUESTs go out on {@code connection} — first those of accesses still waiting from before.
+     */
     void start(Connection connection) {
         this.connection = connection;
-        startNanos = System.nanoTime();
+        if (startNanos == 0) {
+            startNanos = System.nanoTime();
+        }
+        stopping = false;
+        serverFailure = null;
         server = Thread.ofPlatform().daemon().name("postcopy-faults").start(this::serveFaults);
+    }
+
+    /** The pages named and not yet here (what a resuming source is asked for). */
+    DirtyBitmap missing() {
+        return missing;
     }
 
     private void serveFaults() {
         long[] addresses = new long[MAX_FAULTS];
         FrameBuffer requests = new FrameBuffer(FrameBuffer.MIN_CAPACITY);
         try {
+            for (Long page : waiting.keySet()) {
+                requests.request(page);
+                if (!requests.fitsBatch()) {
+                    requests.writeTo(connection.output());
+                    requests.clear();
+                }
+            }
             while (!stopping) {
                 int n = uffd.awaitFaults(addresses, 250);
                 for (int i = 0; i < n; i++) {

@@ -93,6 +93,13 @@ public final class MigrationSender {
     private volatile boolean postcopyStarted;
     /** Post-copy: pages not yet sent (the destination's guest faults on them). */
     private volatile DirtyBitmap postcopyLeft;
+    /** Post-copy: every page the final POSTCOPY named (a resume may ask for these only), the classifier, and totals over connections. */
+    private DirtyBitmap postcopyStale;
+    private PageClassifier postcopyClassifier;
+    private long postcopyFrom;
+    private long postcopyPages;
+    private long postcopyBytes;
+    private long postcopyRequests;
     private volatile Connection connection;
     /** Every page folded as it is encoded (null under {@code --verify off}). */
     private final IncrementalDigest sentDigest;
@@ -519,17 +526,29 @@ public final class MigrationSender {
 
         // ---- post-copy: the guest runs at the destination ----
         phase = SendPhase.POSTCOPY;
+        postcopyStale = new DirtyBitmap(memory.pageCount());
+        postcopyStale.or(pending);
+        postcopyClassifier = classifier;
+        postcopyFrom = System.nanoTime();
+        round++;
+        streamPostcopy(memory, classifier, cls, pending, s, in, watchdog, limiter);
+    }
+
+    /**
+     * Post-copy's stream, on this connection: the {@code pending} pages in small flushed batches,
+     * REQUESTed ones (and the next few) first, then END_OF_ROUND and COMPLETE; returns on a positive
+     * ACK(completion). Throws when the connection fails or the destination refuses.
+     */
+    private void streamPostcopy(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
+                                FrameDecoder in, StallWatchdog watchdog, RateLimiter limiter) throws IOException {
         limiter.limit(options.maxPostcopyBandwidth());
         watchdog.arm(options.stallTimeoutMillis());
         long from = System.nanoTime();
         long bytes0 = s.bytesWritten();
         PostcopyRequests requests = new PostcopyRequests(in, memory.pageCount());
         requests.start();
-        round++;
         roundPages = pending.count();
         roundDone = 0;
-        long pages = 0;
-        long normal = 0;
         long[] sent = new long[2]; // pages, normal
         for (long next = 0; ; ) {
             boolean answered = false;
@@ -560,22 +579,23 @@ public final class MigrationSender {
             s.flush();
             roundDone = sent[0];
         }
-        pages = sent[0];
-        normal = sent[1];
-        s.buffer().endOfRound(round, pages, normal);
+        s.buffer().endOfRound(round, sent[0], sent[1]);
         long digest = sentDigest == null ? 0 : sentDigest.value(); // every page as it was at the pause, folded as sent
         report.digest = options.verify() == Verify.OFF ? null : digest;
         s.buffer().complete(digest, round);
         s.flush();
         long bytes = s.bytesWritten() - bytes0;
-        report.rounds.add(new RoundRecord(round, pages, normal, bytes, MigrationReport.microsSince(from), 0));
+        postcopyPages += sent[0];
+        postcopyBytes += bytes;
+        report.rounds.add(new RoundRecord(round, sent[0], sent[1], bytes, MigrationReport.microsSince(from), 0));
         phase = SendPhase.WAITING_ACK;
         watchdog.arm(options.ackTimeoutMillis());
         Messages.Ack done = requests.await(options.ackTimeoutMillis());
+        postcopyRequests += requests.requests(); // every one: the destination stops asking before it ACKs
         watchdog.disarm();
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
-        report.postcopy = new io.d3vm.migration.report.PostcopyRecord(MigrationReport.microsSince(from), pages, bytes, requests.requests(),
-                0, 0, null, null, null);
+        report.postcopy = new io.d3vm.migration.report.PostcopyRecord(MigrationReport.microsSince(postcopyFrom), postcopyPages, postcopyBytes,
+                postcopyRequests, 0, 0, null, null, null);
         if (options.verify() != Verify.OFF) {
             report.digestMatch = done.ok();
         }
@@ -584,6 +604,81 @@ public final class MigrationSender {
         }
         postcopyLeft = null;
         destinationDigest = done.digest();
+    }
+
+    /**
+     * Finishes a post-copy that broke after GO ({@code status: postcopy-paused}) over a new connection
+     * to the destination, which holds the guest: it answers the resuming HANDSHAKE with POSTCOPY naming
+     * the pages it still lacks (it is the one that knows: pages in flight when the connection broke
+     * may never have arrived), and those are sent as the stream was. On success the migration ends as
+     * a completed one (audit, guest shut down); a failure leaves it {@code postcopy-paused} again, to
+     * resume once more. QEMU's post-copy recovery ({@code migrate resume=true}) works the same way.
+     */
+    public MigrationReport resume(Transport transport, InetSocketAddress to, int connectTimeoutMillis) throws MigrationException {
+        if (report.status != MigrationStatus.POSTCOPY_PAUSED) {
+            throw new IllegalStateException("nothing to resume: the migration is " + report.status.json() + ", not postcopy-paused");
+        }
+        Connection c;
+        try {
+            c = transport.connect(to, connectTimeoutMillis);
+        } catch (IOException e) {
+            throw new MigrationException("cannot reconnect to " + to.getHostString() + ":" + to.getPort() + " to resume post-copy ("
+                    + e.getMessage() + "); still postcopy-paused: resume again once the destination is reachable");
+        }
+        report.peer = c.peer();
+        connection = c;
+        report.status = MigrationStatus.ACTIVE;
+        report.error = null;
+        phase = SendPhase.POSTCOPY;
+        GuestMemory memory = guest.memory();
+        FrameDecoder in = new FrameDecoder(c.input(), Wire.DEFAULT_MAX_FRAME);
+        RateLimiter limiter = new RateLimiter(options.maxPostcopyBandwidth());
+        long bytesBefore = bytesBeforeSink;
+        try (FrameSink s = new FrameSink(c.output(), limiter);
+             StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
+            sink = s;
+            try {
+                watchdog.arm(options.ackTimeoutMillis());
+                s.buffer().handshake(guest.describe(), Wire.FEATURE_RESUME | (options.verify() == Verify.OFF ? 0 : Wire.FEATURE_DIGEST));
+                s.flush();
+                FrameType t = in.next();
+                if (t == FrameType.ABORT) {
+                    throw new IOException("the destination refused to resume: " + in.readAbort().reason());
+                }
+                if (t == FrameType.ACK) {
+                    throw new IOException("the destination refused to resume: " + in.readAck().message());
+                }
+                if (t != FrameType.POSTCOPY) {
+                    throw new ProtocolException("expected POSTCOPY (the pages the destination lacks) in answer to a resume, got " + t);
+                }
+                DirtyBitmap missing = in.readPostcopy(memory.pageCount());
+                for (long p = missing.nextSet(0); p >= 0; p = missing.nextSet(p + 1)) {
+                    if (!postcopyStale.get(p)) {
+                        throw new ProtocolException("the destination asks for page " + p + ", which post-copy never named");
+                    }
+                }
+                postcopyLeft = missing;
+                streamPostcopy(memory, postcopyClassifier, new Classification(), missing, s, in, watchdog, limiter);
+            } catch (IOException | RuntimeException e) {
+                bytesBeforeSink = bytesBefore + s.bytesWritten();
+                postcopyInterrupted(false, c, e, watchdog);
+            }
+            bytesBeforeSink = bytesBefore + s.bytesWritten();
+        } finally {
+            sink = null;
+        }
+        closeQuietly(c);
+        report.status = MigrationStatus.COMPLETED;
+        long total = report.totalTimeUs;
+        finish(postcopyClassifier.stats());
+        report.totalTimeUs = total;
+        if (!audit(memory)) {
+            phase = SendPhase.COMPLETED;
+            throw new AuditMismatchException(report.error);
+        }
+        guest.shutdown();
+        phase = SendPhase.COMPLETED;
+        return report;
     }
 
     /**

@@ -245,6 +245,7 @@ public final class SyntheticGuest implements Migratable {
     }
 
     private void writeLoop(int id, double pagesPerSecond) {
+        MemorySegment scratch = java.lang.foreign.Arena.ofAuto().allocate(GuestMemory.PAGE_SIZE, GuestMemory.PAGE_SIZE);
         double credit = 0;
         long last = System.nanoTime();
         long sleepNanos = Math.max(200_000L, Math.min(5_000_000L, (long) (1e9 / pagesPerSecond)));
@@ -265,7 +266,7 @@ public final class SyntheticGuest implements Migratable {
                 credit = Math.min(credit + (now - last) * rate / 1e9, Math.max(1, Math.min(MAX_BURST_PAGES, pagesPerSecond / 20)));
                 last = now;
                 while (credit >= 1) {
-                    writeOnePage(id);
+                    writeOnePage(id, scratch);
                     credit -= 1;
                 }
             } finally {
@@ -275,20 +276,26 @@ public final class SyntheticGuest implements Migratable {
         }
     }
 
-    /** One guest write: pick a page in the working set and a class by the mix, write it, then mark it. */
-    private void writeOnePage(int id) {
+    /**
+     * One guest write: pick a page in the working set and a class by the mix, write it, then mark it.
+     * The content is made in {@code scratch} and copied in by native code: at a post-copy
+     * destination the page may not have arrived, and the write then waits in the kernel until it
+     * has — in native code, where the JVM does not wait for the thread to reach a safepoint (a Java
+     * store waiting there would hold every other thread at the next safepoint, the receiver's too).
+     */
+    private void writeOnePage(int id, MemorySegment scratch) {
         long r = mix(rng[id] = next(rng[id]));
         long page = Long.remainderUnsigned(r, wssPages);
         long r2 = mix(rng[id] = next(rng[id]));
         int pick = (int) Long.remainderUnsigned(r2, 100);
-        MemorySegment p = memory.page(page);
         if (pick < spec.zeroPercent()) {
-            p.fill((byte) 0);
+            scratch.fill((byte) 0);
         } else if (pick < spec.zeroPercent() + spec.uniformPercent()) {
-            fillPattern(p, PATTERNS[(int) ((r2 >>> 32) & 3)]);
+            fillPattern(scratch, PATTERNS[(int) ((r2 >>> 32) & 3)]);
         } else {
-            fillRandom(p, mix(rng[id] = next(rng[id])));
+            fillRandom(scratch, mix(rng[id] = next(rng[id])));
         }
+        io.d3vm.sys.LibC.copy(memory.page(page), scratch);
         log.set(page); // after the write: see the class comment
         writes.incrementAndGet();
     }

@@ -106,7 +106,13 @@ public final class Wire {
      * must be able to fetch pages on fault (userfaultfd) or refuse at setup.
      */
     public static final int FEATURE_POSTCOPY = 4;
-    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT | FEATURE_POSTCOPY;
+    /**
+     * Handshake feature bit: not a new migration but the resumption of a post-copy that broke after
+     * GO; the destination that holds that guest answers with POSTCOPY naming the pages it still lacks
+     * (a destination→source POSTCOPY), then the stream and COMPLETE follow as in post-copy.
+     */
+    public static final int FEATURE_RESUME = 8;
+    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT | FEATURE_POSTCOPY | FEATURE_RESUME;
 
     public static final int PAGE_SIZE = 4096;
     public static final int PAGE_SHIFT = 12;
