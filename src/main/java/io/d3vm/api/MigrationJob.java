@@ -8,6 +8,7 @@ import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.PostcopyRecovery;
 import io.d3vm.migration.send.SendPhase;
 import io.d3vm.migration.send.SendProgress;
 import io.d3vm.migration.wire.Wire;
@@ -46,7 +47,9 @@ public final class MigrationJob {
             Warmup.awaitIfStarted();
             sender.migrate(request.transport(), request.to(), request.connectTimeoutMillis());
         } catch (MigrationException e) {
-            // the report carries the error and the status (failed or cancelled)
+            // the report carries the error and the status (failed or cancelled); a broken post-copy is resumed
+            PostcopyRecovery.resumeUntilDone(sender, request.transport(), request.to(), request.connectTimeoutMillis(),
+                    line -> System.err.println("d3vm: " + line));
         } catch (RuntimeException e) {
             sender.report().status = MigrationStatus.FAILED;
             sender.report().error = "migration failed: " + e;

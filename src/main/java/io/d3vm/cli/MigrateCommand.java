@@ -8,6 +8,7 @@ import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.AuditMismatchException;
+import io.d3vm.migration.send.PostcopyRecovery;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.send.Verify;
 import io.d3vm.migration.transport.Transport;
@@ -231,7 +232,10 @@ final class MigrateCommand implements Callable<Integer> {
             err.println("d3vm: " + e.getMessage());
             return ExitCode.AUDIT_MISMATCH;
         } catch (MigrationException e) {
-            ok = false;
+            ok = PostcopyRecovery.resumeUntilDone(sender, channel, target, (int) Math.min(Integer.MAX_VALUE, connectTimeoutMillis), line -> {
+                err.println("d3vm: " + line);
+                err.flush();
+            });
         } finally {
             r = sender.report();
         }

@@ -8,6 +8,7 @@ import io.d3vm.migration.Warmup;
 import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.guest.Migratable;
 import io.d3vm.migration.recv.HandoverUnconfirmedException;
+import io.d3vm.migration.recv.HeldPostcopy;
 import io.d3vm.migration.recv.PostcopyPausedException;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiveStats;
@@ -181,6 +182,7 @@ final class ReceiveCommand implements Callable<Integer> {
         prepareForFirstMigration(err);
         Migratable running = null;
         ReceivedVm vm = null;
+        HeldPostcopy heldPostcopy = null;
         // SIGTERM or Ctrl-C: say so, and what happens to a migration under way (nothing runs half-received).
         Thread onSignal = Thread.ofPlatform().name("d3vm-interrupt").unstarted(() -> {
             String peer = receiving;
@@ -205,7 +207,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     err.println("d3vm: accept failed: " + e.getMessage());
                     return 1;
                 }
-                if (vm != null && vm.held()) {
+                if (heldPostcopy == null && vm != null && vm.held()) {
                     // The held guest may be the only copy: a new migration must not replace it.
                     err.println("d3vm: refused a migration from " + c.peer() + ": a guest is held paused here after an unconfirmed"
                             + " hand-over; `cont` or `quit` it through the control API first");
@@ -217,7 +219,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     }
                     continue;
                 }
-                if (running != null) {
+                if (running != null && heldPostcopy == null) {
                     // One guest at a time: the previous one makes room for the next.
                     if (vm != null) {
                         vm.replaced();
@@ -225,16 +227,19 @@ final class ReceiveCommand implements Callable<Integer> {
                     running.shutdown();
                     running = null;
                 }
-                out.println("migration from " + c.peer() + " ...");
+                // While an interrupted post-copy is held, only its source's resumption may come in.
+                HeldPostcopy resuming = heldPostcopy;
+                heldPostcopy = null;
+                out.println((resuming != null ? "resuming the interrupted post-copy from " : "migration from ") + c.peer() + " ...");
                 receiving = c.peer();
                 out.flush();
-                MigrationReceiver receiver = new MigrationReceiver(factories, limits);
+                MigrationReceiver receiver = resuming != null ? resuming.receiver() : new MigrationReceiver(factories, limits);
                 boolean ok;
                 String error = null;
                 Migratable paused = null;
                 boolean postcopyPaused = false;
                 try (c) {
-                    running = receiver.receive(c);
+                    running = resuming != null ? resuming.resume(c) : receiver.receive(c);
                     ok = true;
                 } catch (HandoverUnconfirmedException e) {
                     ok = false;
@@ -245,6 +250,7 @@ final class ReceiveCommand implements Callable<Integer> {
                     error = e.getMessage();
                     paused = e.guest();
                     postcopyPaused = true;
+                    heldPostcopy = e.held();
                 } catch (MigrationException e) {
                     ok = false;
                     error = e.getMessage();
@@ -268,11 +274,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     err.println("d3vm: " + error);
                     if (postcopyPaused) {
                         // Part of the guest's memory is only at the source: never discard this half.
-                        if (paused instanceof Vm v) {
-                            vm = ReceivedVm.hold(v, testGuests.tapOf(v), apiSocket != null ? apiSocket : heldApiSocket(), error, l, err);
-                        }
-                        err.println("d3vm: the guest is held here, paused, with the pages it already had; keep this process and the"
-                                + " source's running (each holds memory the other lacks)");
+                        err.println("d3vm: the guest is held here, paused, with the pages it already had; this process waits for the"
+                                + " source to resume the post-copy (it reconnects by itself) and accepts nothing else meanwhile. Keep it and"
+                                + " the source running: each holds memory the other lacks");
                         running = paused;
                     } else if (paused instanceof Vm v) {
                         // Never resumed without GO, never discarded: the operator decides through the API.
@@ -292,6 +296,9 @@ final class ReceiveCommand implements Callable<Integer> {
                     err.flush();
                 }
                 MigrationOutput.writeReport(report, r, out, err);
+                if (heldPostcopy != null) {
+                    continue; // --once too: this process holds half of a guest until its source resumes
+                }
                 if (!once) {
                     if (testGuests != null) {
                         testGuests.prepareNextIfNone();

@@ -8,7 +8,7 @@ import io.d3vm.migration.transport.Connection;
  * The destination's half of a post-copy that broke after GO ({@link PostcopyPausedException#held}):
  * the guest that ran here, paused, with the pages it had; its missing pages stay registered for
  * faults, so nothing reads them as zeros. Either {@link #resume} it when the source reconnects
- * ({@code migrate --resume}), or {@link #discard} it when the operator keeps the source's copy.
+ * (it reconnects by itself: {@code PostcopyRecovery}), or {@link #discard} it when the operator keeps the source's copy.
  */
 public final class HeldPostcopy {
     private final MigrationReceiver receiver;

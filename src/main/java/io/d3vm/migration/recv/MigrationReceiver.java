@@ -119,7 +119,7 @@ public final class MigrationReceiver {
                 throw new PostcopyPausedException("post-copy interrupted (" + what + "): the guest ran here while "
                         + e.postcopy.missingPages() + " of its pages were still at the source " + stats.peer + ". It is kept paused"
                         + " here with its memory and the source keeps those pages, paused: neither copy is whole, so do not stop"
-                        + " either process; `migrate --resume` finishes it (docs/RELIABILITY.md, post-copy)",
+                        + " either process: the source reconnects by itself and finishes it (docs/RELIABILITY.md, post-copy)",
                         new HeldPostcopy(this, session, e.guest, e.postcopy), why);
             } catch (Unconfirmed e) {
                 peerTold = true; // nothing to tell: the source either committed or already resumed
@@ -256,7 +256,7 @@ public final class MigrationReceiver {
                 if ((hs.features() & Wire.FEATURE_RESUME) == 0 || !hs.description().equals(description)) {
                     out.clear();
                     out.ack(AckStage.SETUP, false, 0, "this receiver holds an interrupted post-copy of '" + description
-                            + "' and accepts only its resumption (migrate --resume from the source that started it)");
+                            + "' and accepts only its resumption (by the source that started it)");
                     out.writeTo(connection.output());
                     throw new ProtocolException("a connection that did not resume the held post-copy of '" + description + "'");
                 }
