@@ -131,6 +131,7 @@ final class PostcopyDestination implements AutoCloseable {
      */
     void start(Connection connection) {
         this.connection = connection;
+        connection.preferLatency(); // a faulted page arrives behind whatever the socket holds before it
         if (startNanos == 0) {
             startNanos = System.nanoTime();
         }

@@ -542,6 +542,7 @@ public final class MigrationSender {
     private void streamPostcopy(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
                                 FrameDecoder in, StallWatchdog watchdog, RateLimiter limiter) throws IOException {
         limiter.limit(options.maxPostcopyBandwidth());
+        connection.preferLatency(); // a REQUESTed page waits behind everything queued before it
         watchdog.arm(options.stallTimeoutMillis());
         long from = System.nanoTime();
         long bytes0 = s.bytesWritten();

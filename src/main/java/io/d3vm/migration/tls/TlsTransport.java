@@ -171,6 +171,16 @@ public final class TlsTransport implements Transport {
             this.client = client;
         }
 
+        @Override
+        public void preferLatency() {
+            try {
+                plain.setSendBufferSize(LATENCY_BUFFER);
+                plain.setReceiveBufferSize(LATENCY_BUFFER);
+            } catch (IOException ignored) {
+                // a closed socket: the next read or write says so
+            }
+        }
+
         void handshake() throws IOException {
             if (handshaken) {
                 return;

@@ -21,6 +21,16 @@ public interface Connection extends Closeable {
     /** The peer, for messages ("127.0.0.1:7000"). */
     String peer();
 
+    /** Socket buffer size for {@link #preferLatency}: a batch of post-copy pages and a little more. */
+    int LATENCY_BUFFER = 512 << 10;
+
+    /**
+     * From now on latency matters more than throughput (post-copy: a requested page waits behind
+     * every byte queued before it, and the migration's large socket buffers hold megabytes): shrink
+     * this side's socket buffers to {@link #LATENCY_BUFFER}. Best effort; by default nothing.
+     */
+    default void preferLatency() {}
+
     /** Closes both directions; idempotent; unblocks other threads' reads and writes. */
     @Override
     void close() throws IOException;

@@ -78,6 +78,16 @@ public final class TcpTransport implements Transport {
 
     private record TcpConnection(SocketChannel ch) implements Connection {
         @Override
+        public void preferLatency() {
+            try {
+                ch.setOption(StandardSocketOptions.SO_SNDBUF, LATENCY_BUFFER);
+                ch.setOption(StandardSocketOptions.SO_RCVBUF, LATENCY_BUFFER);
+            } catch (IOException ignored) {
+                // a closed socket: the next read or write says so
+            }
+        }
+
+        @Override
         public ReadableByteChannel input() {
             return ch;
         }
