@@ -112,14 +112,14 @@ class PostcopyTest {
     }
 
     /**
-     * The connection cut inside post-copy (the destination-to-source stream carries the three ACKs,
-     * 96 bytes, then one 16-byte REQUEST per remote fault: the back stream is cut inside the first or
+     * The connection cut inside post-copy (the destination-to-source stream carries four 32-byte
+     * ACKs — setup, two syncs, post-copy — then one 16-byte REQUEST per remote fault: the back stream is cut inside the first or
      * the second REQUEST, or the forward stream inside the pages that follow the first): nothing is lost. The source keeps its guest paused, never resumed, with
      * exactly the memory the model gives for its writes; the destination keeps the guest that ran
      * there, with the pages it got, and says so.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"CUT_BACK@100", "CUT_BACK@110", "CUT_BACK@120", "CUT_AFTER_BACK@112"})
+    @ValueSource(strings = {"CUT_BACK@132", "CUT_BACK@142", "CUT_BACK@152", "CUT_AFTER_BACK@144"})
     void shouldKeepBothHalvesWhenTheConnectionBreaksDuringPostcopy(String where) throws Exception {
         FaultProxy.Kind kind = FaultProxy.Kind.valueOf(where.substring(0, where.indexOf('@')));
         long cutAt = Long.parseLong(where.substring(where.indexOf('@') + 1));
@@ -156,7 +156,7 @@ class PostcopyTest {
      * audit match, and the destination's guest, after more writes, holds exactly the model's memory.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"CUT_BACK@100", "CUT_BACK@110", "CUT_BACK@120", "CUT_AFTER_BACK@112", "CUT_AFTER_BACK@128"})
+    @ValueSource(strings = {"CUT_BACK@132", "CUT_BACK@142", "CUT_BACK@152", "CUT_AFTER_BACK@144", "CUT_AFTER_BACK@160"})
     void shouldFinishAnInterruptedPostcopyWhenTheSourceResumes(String where) throws Exception {
         FaultProxy.Kind kind = FaultProxy.Kind.valueOf(where.substring(0, where.indexOf('@')));
         long cutAt = Long.parseLong(where.substring(where.indexOf('@') + 1));
