@@ -422,12 +422,7 @@ public final class MigrationSender {
                     }
                     // Commit: from here the guest never runs on this side again, whatever happens to GO.
                     handedOver = true;
-                    phase = SendPhase.GO;
-                    s.buffer().go();
-                    s.flush();
-                    lap(PauseStep.GO, t);
-                    urgent.close();
-                    report.downtimeUs = MigrationReport.microsSince(pausedAt);
+                    go(s, t, urgent, pausedAt);
                     report.totalTimeUs = MigrationReport.microsSince(startNanos);
                     watchdog.disarm();
                     destinationDigest = done.digest();
@@ -475,6 +470,16 @@ public final class MigrationSender {
         guest.shutdown();
         phase = SendPhase.COMPLETED;
         return report;
+    }
+
+    /** GO, after the commit: the destination's guest runs on it, so the pause ends here. */
+    private void go(FrameSink s, long t, PauseUrgency urgent, long pausedAt) throws IOException {
+        phase = SendPhase.GO;
+        s.buffer().go();
+        s.flush();
+        lap(PauseStep.GO, t);
+        urgent.close();
+        report.downtimeUs = MigrationReport.microsSince(pausedAt);
     }
 
     /** SYNC, and the destination's ACK(sync) once it has rebuilt (and discarded) everything sent before it. */
@@ -532,12 +537,7 @@ public final class MigrationSender {
         handedOver = true;
         postcopyLeft = pending;
         postcopyStarted = true;
-        phase = SendPhase.GO;
-        s.buffer().go();
-        s.flush();
-        lap(PauseStep.GO, t);
-        urgent.close();
-        report.downtimeUs = MigrationReport.microsSince(pausedAt);
+        go(s, t, urgent, pausedAt);
 
         // ---- post-copy: the guest runs at the destination ----
         phase = SendPhase.POSTCOPY;
@@ -736,7 +736,7 @@ public final class MigrationSender {
                 + " the guest paused (it never runs here again); the destination keeps its half paused. Do not stop either"
                 + " process: each holds memory the other lacks";
         report.totalTimeUs = MigrationReport.microsSince(startNanos);
-        phase = SendPhase.FAILED;
+        phase = SendPhase.POSTCOPY_PAUSED;
         ended.countDown();
         throw new MigrationException(report.error);
     }

@@ -19,6 +19,8 @@ public enum SendPhase {
     GO,
     /** After GO of a post-copy: the guest runs at the destination, which gets its remaining pages now. */
     POSTCOPY,
+    /** Post-copy broke after GO: each side keeps its half; this one reconnects to resume. */
+    POSTCOPY_PAUSED,
     /** After GO: the paused source memory is hashed and compared with the destination's digest. */
     AUDIT,
     COMPLETED,
@@ -41,7 +43,7 @@ public enum SendPhase {
 
     /** The guest is paused here by the migration itself (from the stop until GO is out; after a post-copy's GO, for good). */
     public boolean guestPaused() {
-        return this == STOP_AND_COPY || this == WAITING_ACK || this == GO || this == POSTCOPY;
+        return this == STOP_AND_COPY || this == WAITING_ACK || this == GO || this == POSTCOPY || this == POSTCOPY_PAUSED;
     }
 
     /** The migration has ended, one way or the other. */
