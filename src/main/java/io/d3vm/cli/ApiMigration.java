@@ -44,7 +44,7 @@ final class ApiMigration {
         args.put("allow-long-downtime", c.allowLongDowntime);
         args.put("postcopy", c.postcopy);
         args.put("max-postcopy-bandwidth", c.maxPostcopyBandwidth);
-        if (c.postcopyAfter != 0) {
+        if (c.postcopyAfter != null) {
             args.put("postcopy-after", c.postcopyAfter);
         }
         if (c.transportOptions.tlsDir != null) {

@@ -93,7 +93,7 @@ final class MigrateCommand implements Callable<Integer> {
     boolean postcopy;
 
     @Option(names = "--postcopy-after", paramLabel = "N", description = "as --postcopy, and switch after N live rounds at the latest")
-    int postcopyAfter;
+    Integer postcopyAfter;
 
     @Option(names = "--max-postcopy-bandwidth", paramLabel = "RATE", converter = CliValues.BytesPerSecond.class,
             description = "cap on post-copy's stream once the guest runs at the destination (as --max-bandwidth; QEMU's"
@@ -102,7 +102,9 @@ final class MigrateCommand implements Callable<Integer> {
 
     /** {@link SendOptions#postcopyAfterRounds} of {@code --postcopy} / {@code --postcopy-after}. */
     int postcopyAfterRounds() {
-        return postcopyAfter != 0 ? postcopyAfter : postcopy ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY;
+        // 0 or less is refused by SendOptions, so it must not read as "not given"
+        return postcopyAfter != null ? (postcopyAfter < 1 ? SendOptions.NO_POSTCOPY - 1 : postcopyAfter)
+                : postcopy ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY;
     }
 
     @Option(names = "--max-rounds", paramLabel = "N", description = "live rounds at most before stop-and-copy. Default: ${DEFAULT-VALUE}")
@@ -166,7 +168,7 @@ final class MigrateCommand implements Callable<Integer> {
         try {
             options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                     SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime,
-                    postcopyAfter < 0 ? -2 : postcopyAfterRounds(), maxPostcopyBandwidth);
+                    postcopyAfterRounds(), maxPostcopyBandwidth);
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }

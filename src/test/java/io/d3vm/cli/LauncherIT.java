@@ -94,6 +94,8 @@ class LauncherIT {
             "migrate --to 127.0.0.1:9 --guest synthetic:mem=3X|mem='3X' is not a size (examples: 4096, 64K, 512M, 4G)",
             "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --tls-dir /nope|--tls-dir /nope is not a directory",
             "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --downtime-limit 5|'5' has no unit: write 5ms or 5s",
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --postcopy-after 0|--postcopy-after must be 1..30",
+            "migrate --to 127.0.0.1:9 --guest synthetic:mem=64M --postcopy --verify strict|post-copy cannot be combined with --verify strict",
             "demo --mem 0|--mem 0 B is too little",
             "demo --mem 16M|--mem 16 MiB is too little",
             "analyze /missing|/missing: no such file",
