@@ -366,17 +366,18 @@ public final class MigrationSender {
                 unthrottle();
                 limiter.lift(); // --max-bandwidth shapes the live rounds; the pause sends at full speed
                 long t = lap(PauseStep.PAUSE, pausedAt);
+                // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
+                // collects and sends (post-copy: names) the final dirty pages: the pause pays for the
+                // longer, not the sum.
+                java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
+                stateSave = stateSaved;
+                guest.collectDirtyPages(pending);
+                report.dirtySyncCount++;
+                dirtyPages = pending.count();
+                t = lap(PauseStep.FINAL_SYNC, t);
                 if (postcopy) {
-                    postcopy(memory, classifier, cls, pending, s, in, watchdog, urgent, limiter, pausedAt, t);
+                    postcopy(memory, classifier, cls, pending, s, in, watchdog, urgent, limiter, stateSaved, pausedAt, t);
                 } else {
-                    // The guest's state is read (on the vCPU threads, for a KVM guest) while this thread
-                    // collects and sends the final dirty pages: the pause pays for the longer, not the sum.
-                    java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
-                    stateSave = stateSaved;
-                    guest.collectDirtyPages(pending);
-                    report.dirtySyncCount++;
-                    dirtyPages = pending.count();
-                    t = lap(PauseStep.FINAL_SYNC, t);
                     round++;
                     // Not flushed: the final round, STATE and COMPLETE leave in one stream.
                     sendRound(memory, classifier, cls, pending, s, false);
@@ -498,21 +499,16 @@ public final class MigrationSender {
     private static final int REQUEST_RUN = 16;
 
     /**
-     * Post-copy, from the pause on (the guest is paused; {@code t} is the pause's clock so far): the
-     * pages dirtied since their last send are named in POSTCOPY rather than sent, then STATE; on a
+     * Post-copy, from the pause's final dirty-log collection on ({@code t} is the pause's clock so
+     * far; the state is being read in {@code stateSaved}): the pages dirtied since their last send are
+     * named in POSTCOPY rather than sent, then STATE; on a
      * positive ACK(postcopy) this side commits and sends GO, and the destination's guest runs. Then
      * those pages follow in small batches, each REQUESTed page (and the next few) before the next
      * batch, then END_OF_ROUND and COMPLETE; returns on the destination's ACK(completion).
      */
     private void postcopy(GuestMemory memory, PageClassifier classifier, Classification cls, DirtyBitmap pending, FrameSink s,
-                          FrameDecoder in, StallWatchdog watchdog, PauseUrgency urgent, RateLimiter limiter, long pausedAt, long t)
-            throws IOException, Refusal {
-        java.util.concurrent.CompletableFuture<byte[]> stateSaved = guest.saveStateAsync();
-        stateSave = stateSaved;
-        guest.collectDirtyPages(pending);
-        report.dirtySyncCount++;
-        dirtyPages = pending.count();
-        t = lap(PauseStep.FINAL_SYNC, t);
+                          FrameDecoder in, StallWatchdog watchdog, PauseUrgency urgent, RateLimiter limiter,
+                          java.util.concurrent.CompletableFuture<byte[]> stateSaved, long pausedAt, long t) throws IOException, Refusal {
         s.bufferFor(Wire.HEADER_SIZE + Wire.POSTCOPY_FIXED + pending.wordCount() * 8).postcopy(pending);
         t = lap(PauseStep.POSTCOPY_BITMAP, t);
         byte[] state = joinState(stateSaved);
