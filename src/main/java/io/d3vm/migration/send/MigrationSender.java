@@ -53,6 +53,11 @@ import java.net.SocketTimeoutException;
  *     ACK — IO error, stall, protocol error, refusal — stops dirty logging and resumes the guest,
  *     which keeps running intact, tells the destination to discard (ABORT), and throws
  *     {@link MigrationException} saying what failed.</li>
+ * <li>Post-copy instead of stop-and-copy ({@code --postcopy}, {@code --postcopy-after}): the stale
+ *     pages are named (POSTCOPY) twice while the guest runs and once in the pause with STATE; the
+ *     positive ACK(postcopy) is the commit, GO lets the destination run the guest, and the stale
+ *     pages follow ({@link #postcopy}). A failure after GO keeps the guest paused here
+ *     ({@code postcopy-paused}) for {@link #resume}.</li>
  * </ol>
  *
  * <p>Why three messages (COMPLETE → ACK → GO): with two, a lost ACK left both copies running (the
@@ -66,7 +71,9 @@ import java.net.SocketTimeoutException;
  *
  * <p>One instance per migration; the CLI's {@code migrate} and the VMM's control API create them.
  *
- * <p>Why one long class: it is one protocol run, and its correctness (which failure resumes the guest, where the commit point lies, which step of the pause is timed as what) is easiest to check when the steps read top to bottom in {@link #migrate(Connection)} with their failure paths beside them. What is separable lives elsewhere: writing ({@link FrameSink}), the convergence decision ({@link ConvergencePolicy}), pacing ({@link RateLimiter}), the report ({@code migration.report}).
+ * <p>Why one long class (post-copy made it the longest: its stream and {@link #resume} are the
+ * first candidates to move out, into a post-copy source that borrows the batch encoder and the
+ * report): it is one protocol run, and its correctness (which failure resumes the guest, where the commit point lies, which step of the pause is timed as what) is easiest to check when the steps read top to bottom in {@link #migrate(Connection)} with their failure paths beside them. What is separable lives elsewhere: writing ({@link FrameSink}), the convergence decision ({@link ConvergencePolicy}), pacing ({@link RateLimiter}), the report ({@code migration.report}).
  */
 public final class MigrationSender {
     private final Migratable guest;
