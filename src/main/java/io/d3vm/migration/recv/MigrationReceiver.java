@@ -357,6 +357,9 @@ public final class MigrationReceiver {
                                 : ((ReceiveState.BetweenRounds) next).completed());
                     }
                     case POSTCOPY -> {
+                        if (postcopy == null) {
+                            throw new ProtocolException("POSTCOPY from a source that did not offer post-copy in its HANDSHAKE");
+                        }
                         // These pages changed since the source last sent them: discard them, and let
                         // the guest's accesses fetch them once it runs here. Named first while the
                         // source still runs (most of them), then again in the pause (the rest).

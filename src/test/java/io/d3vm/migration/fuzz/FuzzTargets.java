@@ -59,12 +59,13 @@ final class FuzzTargets {
     private static Outcome decodeInto(byte[] data, GuestMemory memory) {
         FrameDecoder in = new FrameDecoder(TestStreams.channel(data), Wire.MIN_MAX_FRAME);
         PageBatch batch = new PageBatch();
+        long pages = DECODER_LAYOUT.totalBytes() / Wire.PAGE_SIZE; // a POSTCOPY bitmap is checked against the stream's layout
         try {
             for (int frames = 0; frames < 10_000; frames++) {
                 FrameType t = in.next();
                 switch (t) {
                     case HANDSHAKE -> in.readHandshake();
-                    case LAYOUT -> in.readLayout();
+                    case LAYOUT -> pages = in.readLayout().totalBytes() / Wire.PAGE_SIZE;
                     case PAGES -> {
                         in.readPages(batch, DECODER_LAYOUT);
                         MemoryRegion region = memory.regions().get(batch.range);
@@ -87,6 +88,8 @@ final class FuzzTargets {
                     case ABORT -> in.readAbort();
                     case GO -> in.readGo();
                     case SYNC -> in.readSync();
+                    case POSTCOPY -> in.readPostcopy(pages);
+                    case REQUEST -> in.readRequest(pages);
                 }
             }
             return Outcome.CLEAN_END;

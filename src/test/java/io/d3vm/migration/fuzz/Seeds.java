@@ -61,8 +61,28 @@ final class Seeds {
         return new TestStreams().raw(head).abort("operator cancelled").bytes();
     }
 
+    /**
+     * A migration whose source, after round 1, names stale pages (POSTCOPY) and carries a REQUEST —
+     * without having offered post-copy in its HANDSHAKE, so the receiver must refuse it as a
+     * protocol error; the decoder target reads both frames.
+     */
+    static byte[] unofferedPostcopy(long seed) {
+        byte[] full = completeMigration(seed);
+        List<Integer> frames = frameOffsets(full);
+        byte[] head = java.util.Arrays.copyOf(full, frames.get(5)); // HANDSHAKE LAYOUT PAGES PAGES END_OF_ROUND
+        io.d3vm.memory.DirtyBitmap stale = new io.d3vm.memory.DirtyBitmap(LAYOUT.totalBytes() / 4096);
+        stale.set(1);
+        stale.set(9);
+        io.d3vm.migration.wire.FrameBuffer fb = new io.d3vm.migration.wire.FrameBuffer(io.d3vm.migration.wire.FrameBuffer.MIN_CAPACITY);
+        fb.postcopy(stale);
+        fb.request(9);
+        byte[] tail = new byte[fb.size()];
+        fb.view().get(tail);
+        return new TestStreams().raw(head).raw(tail).bytes();
+    }
+
     static List<byte[]> all() {
-        return List.of(completeMigration(1), completeMigration(2), abortedMigration(3));
+        return List.of(completeMigration(1), completeMigration(2), abortedMigration(3), unofferedPostcopy(4));
     }
 
     private static void fill(MemorySegment page, byte cls, long pattern, Random r) {

@@ -35,6 +35,9 @@ class WireFuzzRegressionTest {
         assertThat(FuzzTargets.receive(Seeds.completeMigration(1))).isEqualTo(FuzzTargets.Outcome.COMPLETED);
         assertThat(FuzzTargets.receive(Seeds.abortedMigration(3))).isEqualTo(FuzzTargets.Outcome.REFUSED);
         assertThat(FuzzTargets.decode(Seeds.completeMigration(2))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR); // ends: "no further frame"
+        // POSTCOPY without FEATURE_POSTCOPY in the handshake: refused as a protocol error (it was a NullPointerException)
+        assertThat(FuzzTargets.receive(Seeds.unofferedPostcopy(4))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR);
+        assertThat(FuzzTargets.decode(Seeds.unofferedPostcopy(4))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR); // ends: "no further frame"
     }
 
     @ParameterizedTest(name = "seed {0}")
