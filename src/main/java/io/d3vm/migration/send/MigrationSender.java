@@ -467,8 +467,14 @@ public final class MigrationSender {
         closeQuietly(c);
         report.status = MigrationStatus.COMPLETED;
         ended.countDown();
+        return completed(memory, classifier.stats());
+    }
+
+    /** The destination runs the guest: the report's last figures, the audit, and the end of this copy. */
+    private MigrationReport completed(GuestMemory memory, DetectorStats stats) throws AuditMismatchException {
+        report.status = MigrationStatus.COMPLETED;
         long total = report.totalTimeUs;
-        finish(classifier.stats());
+        finish(stats);
         report.totalTimeUs = total; // the audit below is not part of the migration's time
         if (!audit(memory)) {
             phase = SendPhase.COMPLETED;
@@ -687,17 +693,7 @@ public final class MigrationSender {
             sink = null;
         }
         closeQuietly(c);
-        report.status = MigrationStatus.COMPLETED;
-        long total = report.totalTimeUs;
-        finish(postcopyClassifier.stats());
-        report.totalTimeUs = total;
-        if (!audit(memory)) {
-            phase = SendPhase.COMPLETED;
-            throw new AuditMismatchException(report.error);
-        }
-        guest.shutdown();
-        phase = SendPhase.COMPLETED;
-        return report;
+        return completed(memory, postcopyClassifier.stats());
     }
 
     /**
