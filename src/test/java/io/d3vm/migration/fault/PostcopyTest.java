@@ -68,7 +68,9 @@ class PostcopyTest {
     void shouldFinishAGuestThatOutrunsTheLinkWithPostcopyInsteadOfFailing() throws Exception {
         SyntheticGuest g = SyntheticGuest.create(RACING);
         Received[] rx = new Received[1];
-        MigrationReport rep = migrate(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(SendOptions.POSTCOPY_WHEN_STUCK), rx);
+        // The stream after GO at the link's rate too: it lasts over a second, so the writer is sure to fault.
+        MigrationReport rep = migrate(g, SendOptions.defaults().withMaxBandwidth(LINK).withPostcopy(SendOptions.POSTCOPY_WHEN_STUCK)
+                .withMaxPostcopyBandwidth(LINK), rx);
         assertThat(rx[0].error()).isNull();
         assertThat(rep.status).isEqualTo(MigrationStatus.COMPLETED);
         assertThat(rep.stopReason).isIn(StopReason.NO_PROGRESS.text(), StopReason.MAX_ROUNDS.text());
