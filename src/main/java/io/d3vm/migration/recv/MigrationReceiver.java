@@ -50,6 +50,11 @@ import java.nio.ByteOrder;
  * mismatch — shuts the half-received guest down (it never runs), tells the peer with ABORT or a
  * refusing ACK when the connection still works, and throws {@link MigrationException}.
  *
+ * <p>Post-copy (the source offered it in its HANDSHAKE): the pages POSTCOPY names are discarded and
+ * fetched on fault by {@link PostcopyDestination}; the guest resumes on GO before they have all
+ * arrived, and {@link #receive} returns once COMPLETE has checked them. A break after GO holds the
+ * guest ({@link PostcopyPausedException}, {@link HeldPostcopy}) for the source's resumption.
+ *
  * <p>One instance per connection; the CLI's {@code receive} command and tests create them.
  *
  * <p>Why one long class: the receive loop, the received-map rebuild and the hand-over are the destination's half of one protocol run; the order rules live in {@link ReceiveState}, the limits in {@link ReceiverLimits}, what it saw in {@link ReceiveStats}, and what is left here reads in frame order.

@@ -65,9 +65,10 @@ package io.d3vm.migration.wire;
  *  | page u64 (global index)       |  the guest is waiting on this page: send it before the stream
  * </pre>
  *
- * Post-copy order (source): the live rounds as above, then POSTCOPY naming the pages the last round
- * dirtied (the destination discards them while the guest still runs here), SYNC; in the pause
- * POSTCOPY again with the final set (a superset of the first), STATE, then
+ * Post-copy order (source): the live rounds as above, then twice POSTCOPY + SYNC while the guest
+ * still runs here (first the pages the last round dirtied, then those dirtied while the destination
+ * discarded them: it discards what each names before it answers the SYNC); in the pause POSTCOPY
+ * once more with the final set (each set a superset of the one before), STATE, then
  * wait for ACK(postcopy); on a positive one commit and send GO (the destination resumes at once).
  * Then the pages POSTCOPY named, each exactly once — REQUESTed ones first — as PAGES of one more
  * round, its END_OF_ROUND, and COMPLETE (the digest of everything sent); the destination answers
