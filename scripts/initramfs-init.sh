@@ -7,6 +7,9 @@
 #                          random data at d3vm.rate MiB/s (default 16), printing a progress counter
 #   d3vm.workload=verify   fills d3vm.mib MiB (default 16) of tmpfs with data derived from
 #                          d3vm.seed (default 1), then keeps regenerating it and comparing (cmp)
+#   d3vm.workload=busy     writes d3vm.mib MiB (default 32) of text files and the busybox binary to
+#                          tmpfs, then keeps copying them and reading the copies back: the page
+#                          cache then holds the same content more than once (duplicate pages)
 # d3vm.seconds=N ends the guest after N seconds: `poweroff -f` when the machine has ACPI (QEMU),
 # `reboot -f` when it has none (d3vm: there Linux can only halt on power-off, while its reboot
 # resets through the i8042, which ends the VMM); d3vm.exit=poweroff|reboot chooses by hand.
@@ -101,9 +104,30 @@ verify() {
   done
 }
 
+busy() {
+  mib=${mib:-32}
+  is_number "$mib" || { echo "d3vm-linux: bad d3vm.mib"; return 1; }
+  i=0
+  while [ "$i" -lt "$mib" ]; do
+    verify_chunk $i > /work/t$i
+    i=$((i + 1))
+  done
+  cp /bin/busybox /work/bb
+  echo "d3vm-linux: busy $mib MiB of files, copied and read back"
+  pass=0
+  while :; do
+    pass=$((pass + 1))
+    dir=/work/copy$((pass % 2))
+    mkdir -p $dir
+    cp /work/t* /work/bb $dir/
+    echo "d3vm-linux: busy pass $pass $(cat $dir/* | md5sum | cut -d' ' -f1)"
+    sleep 1
+  done
+}
+
 case "$workload" in
-  idle|dirty|verify) "$workload" & ;;
-  *) echo "d3vm-linux: unknown workload '$workload' (idle|dirty|verify)" ;;
+  idle|dirty|verify|busy) "$workload" & ;;
+  *) echo "d3vm-linux: unknown workload '$workload' (idle|dirty|verify|busy)" ;;
 esac
 
 if is_number "$seconds"; then

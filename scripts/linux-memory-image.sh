@@ -8,7 +8,8 @@
 #   scripts/linux-memory-image.sh [OUT]      default OUT: build/images/linux-1g.elf
 #
 # Knobs (environment): D3VM_IMAGE_MEM (guest RAM, default 1G), D3VM_IMAGE_WORKLOAD (idle|dirty|
-# verify, default idle), D3VM_IMAGE_SETTLE (seconds the workload runs after the marker, default 10),
+# verify|busy, default idle; busy copies files in tmpfs and reads them back, so the page cache holds
+# duplicates), D3VM_IMAGE_SETTLE (seconds the workload runs after the marker, default 10),
 # D3VM_IMAGE_APPEND (extra kernel parameters, e.g. "d3vm.mib=128").
 # Installs qemu-system-x86 with apt-get when it is missing (needs root). Analyze the result with
 #   ./d3vm analyze build/images/linux-1g.elf

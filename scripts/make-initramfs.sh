@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds build/linux/initramfs.cpio.gz: a gzip'd newc cpio with busybox-static and the /init of
-# scripts/initramfs-init.sh (marker `d3vm-linux: init ok`, workloads idle|dirty|verify chosen with
+# scripts/initramfs-init.sh (marker `d3vm-linux: init ok`, workloads idle|dirty|verify|busy chosen with
 # d3vm.workload= on the kernel command line, d3vm.seconds=N to power off).
 # Runs scripts/fetch-linux.sh first when busybox is missing. Cached: rebuilt only when busybox or
 # the init script is newer than the archive. Needs root (device nodes in the archive).

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.d3vm.memory.Sizes;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.send.Bandwidth;
+import io.d3vm.migration.send.ByteSavings;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.send.Verify;
 import io.d3vm.migration.tls.TlsDir;
@@ -29,7 +30,7 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
     /** The argument names {@code migrate} takes. */
     public static final List<String> ARGUMENTS = List.of("to", "detector", "samples", "max-bandwidth", "downtime-limit",
             "max-rounds", "connect-timeout", "ack-timeout", "tls-dir", "verify", "auto-converge", "allow-long-downtime",
-            "postcopy", "postcopy-after", "max-postcopy-bandwidth");
+            "postcopy", "postcopy-after", "max-postcopy-bandwidth", "compress", "duplicates");
 
     public String target() {
         return to.getHostString() + ":" + to.getPort();
@@ -67,7 +68,9 @@ public record MigrateRequest(InetSocketAddress to, SendOptions options, int conn
                     verify, flag(arguments, "auto-converge"), flag(arguments, "allow-long-downtime"),
                     arguments.has("postcopy-after") ? (int) integer(arguments, "postcopy-after", 0, 1, maxRounds)
                             : flag(arguments, "postcopy") ? SendOptions.POSTCOPY_WHEN_STUCK : SendOptions.NO_POSTCOPY,
-                    bandwidth(arguments.get("max-postcopy-bandwidth")));
+                    bandwidth(arguments.get("max-postcopy-bandwidth")),
+                    new ByteSavings(ByteSavings.compress(text(arguments, "compress", "auto")),
+                            ByteSavings.duplicates(text(arguments, "duplicates", "auto"))));
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage());
         }

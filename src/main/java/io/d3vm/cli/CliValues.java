@@ -97,6 +97,22 @@ final class CliValues {
         }
     }
 
+    /** {@code none}, {@code lz4}, {@code zstd}, {@code auto}. */
+    static final class CompressMode extends Parsed<io.d3vm.migration.send.ByteSavings.Compress> {
+        @Override
+        io.d3vm.migration.send.ByteSavings.Compress parse(String value) {
+            return io.d3vm.migration.send.ByteSavings.compress(value);
+        }
+    }
+
+    /** {@code off}, {@code on}, {@code auto}. */
+    static final class DuplicatesMode extends Parsed<io.d3vm.migration.send.ByteSavings.Duplicates> {
+        @Override
+        io.d3vm.migration.send.ByteSavings.Duplicates parse(String value) {
+            return io.d3vm.migration.send.ByteSavings.duplicates(value);
+        }
+    }
+
     /** Bytes from {@code 4096}, {@code 64K}, {@code 4G} (binary multiples). */
     static final class Bytes extends Parsed<Long> {
         @Override

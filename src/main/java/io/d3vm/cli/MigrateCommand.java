@@ -100,6 +100,17 @@ final class MigrateCommand implements Callable<Integer> {
                     + " max-postcopy-bandwidth). Default: unlimited (--max-bandwidth shapes the live rounds only)")
     long maxPostcopyBandwidth;
 
+    @Option(names = "--compress", paramLabel = "MODE", converter = CliValues.CompressMode.class,
+            description = "compress the pages sent in full: none, lz4, zstd, or auto (zstd, only while the link rather than the"
+                    + " CPU is the limit, measured as the migration runs; a batch that does not shrink goes raw). Default: auto")
+    io.d3vm.migration.send.ByteSavings.Compress compress = io.d3vm.migration.send.ByteSavings.Compress.AUTO;
+
+    @Option(names = "--duplicates", paramLabel = "MODE", converter = CliValues.DuplicatesMode.class,
+            description = "send a page whose exact content the destination already holds as a 16-byte reference (keyed"
+                    + " 128-bit hash, checked at the destination): off, on, or auto (only while the link runs below about"
+                    + " 2 Gbit/s, where hashing costs less than sending). Default: auto")
+    io.d3vm.migration.send.ByteSavings.Duplicates duplicates = io.d3vm.migration.send.ByteSavings.Duplicates.AUTO;
+
     /** {@link SendOptions#postcopyAfterRounds} of {@code --postcopy} / {@code --postcopy-after}. */
     int postcopyAfterRounds() {
         // 0 or less is refused by SendOptions, so it must not read as "not given"
@@ -168,7 +179,7 @@ final class MigrateCommand implements Callable<Integer> {
         try {
             options = new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis,
                     SendOptions.DEFAULT_STALL_TIMEOUT_MILLIS, verify, autoConverge, allowLongDowntime,
-                    postcopyAfterRounds(), maxPostcopyBandwidth);
+                    postcopyAfterRounds(), maxPostcopyBandwidth, new io.d3vm.migration.send.ByteSavings(compress, duplicates));
         } catch (IllegalArgumentException e) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // --downtime-limit 0ms, --max-rounds 0
         }

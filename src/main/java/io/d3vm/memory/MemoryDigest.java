@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class MemoryDigest {
     static final int CHUNK_PAGES = 8192;
-    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
+    // Unaligned: pages are hashed in guest memory and frame buffers, and also in byte[] copies (the duplicate index's staging), which promise no 8-byte alignment.
+    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long P = 0x9E3779B97F4A7C15L;
     private static final long S0 = 0x243F6A8885A308D3L;
     private static final long S1 = 0x13198A2E03707344L;

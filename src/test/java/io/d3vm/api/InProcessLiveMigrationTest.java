@@ -105,7 +105,8 @@ class InProcessLiveMigrationTest {
             // Console input the guest has not read yet is device state: it must cross too.
             byte[] typed = "typed before the move".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
             a.serial().enqueueInput(typed, typed.length);
-            none = ApiDriver.migrate(api.path(), ApiDriver.args(toB.address(), "none"), WAIT);
+            // The send-everything baseline: no compression or references on top.
+            none = ApiDriver.migrate(api.path(), ApiDriver.args(toB.address(), "none").put("compress", "none").put("duplicates", "off"), WAIT);
             b = toB.guest();
             assertThat(b.serial().save().rxBuffer()).isEqualTo(typed);
         } finally {

@@ -29,7 +29,7 @@ public final class DetectorStats {
     }
 
     public long dispensablePages() {
-        return totalPages() - pages(PageClass.NORMAL);
+        return totalPages() - pages(PageClass.NORMAL) - pages(PageClass.DUPLICATE);
     }
 
     /**

@@ -12,7 +12,12 @@ public enum PageClass {
     /** One 8-byte word repeated over the whole page (not all zero); the word is the pattern. */
     UNIFORM,
     /** Never backed by host memory: zero without reading it. */
-    UNPOPULATED;
+    UNPOPULATED,
+    /**
+     * NORMAL content the destination already holds in another page, sent as a reference to it.
+     * No detector decides it: the sender's duplicate index turns NORMAL pages into it.
+     */
+    DUPLICATE;
 
     private static final PageClass[] VALUES = values();
 
@@ -20,7 +25,8 @@ public enum PageClass {
         return VALUES[ordinal];
     }
 
+    /** Dispensable (D3's sense): no content of its own needs to cross. A DUPLICATE's content is needed, held elsewhere. */
     public boolean dispensable() {
-        return this != NORMAL;
+        return this == ZERO || this == UNIFORM || this == UNPOPULATED;
     }
 }

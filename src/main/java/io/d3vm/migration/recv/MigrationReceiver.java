@@ -203,6 +203,14 @@ public final class MigrationReceiver {
         private Migratable guest;
         private GuestMemory memory;
         private DirtyBitmap received;
+        /**
+         * Per page, the PAGES entries it has had (every class, in batch order, as the source counts
+         * them): a DUPLICATE reference must name its origin's current version. Null unless the
+         * source offered duplicates.
+         */
+        private int[] versions;
+        private final long[] refOrigins = new long[Wire.MAX_BATCH_PAGES];
+        private final int[] refVersions = new int[Wire.MAX_BATCH_PAGES];
         private byte[] savedState;
         private java.util.concurrent.FutureTask<Long> digest;
         /** Raised from the sync ACK (the source pauses) until the guest runs here (see PauseUrgency). */
@@ -212,6 +220,7 @@ public final class MigrationReceiver {
         private boolean verified;
         private boolean strict;
         private boolean postcopyOffered;
+        private boolean duplicatesOffered;
         /** From GO of a post-copy until its COMPLETE was checked: the guest runs here with pages missing. */
         private boolean postcopyRunning;
         /** The live rounds before post-copy's (its pages are round {@code postcopyRounds + 1}). */
@@ -448,6 +457,9 @@ public final class MigrationReceiver {
             strict = verified && (hs.features() & Wire.FEATURE_STRICT) != 0;
             stats.verify = !verified ? "off" : strict ? "strict" : "incremental";
             postcopyOffered = (hs.features() & Wire.FEATURE_POSTCOPY) != 0;
+            in.accept(hs.features());
+            duplicatesOffered = (hs.features() & Wire.FEATURE_DUPLICATES) != 0;
+            stats.savingsOffered = (hs.features() & (Wire.FEATURE_DUPLICATES | Wire.FEATURE_LZ4 | Wire.FEATURE_ZSTD)) != 0;
             if (!verified && !limits.allowUnverified()) {
                 refuseSetup("the source sends no memory digest (migrate --verify off); this receiver requires one"
                         + " (start it with --allow-unverified to accept unverified migrations)");
@@ -477,6 +489,7 @@ public final class MigrationReceiver {
                 refuseSetup("the guest built for '" + description + "' has a different memory layout than the source's");
             }
             received = new DirtyBitmap(memory.pageCount());
+            versions = duplicatesOffered ? new int[Math.toIntExact(memory.pageCount())] : null;
             rebuilt = verified ? new IncrementalDigest(memory.pageCount()) : null;
             if (postcopyOffered) {
                 try {
@@ -543,9 +556,15 @@ public final class MigrationReceiver {
                             fold(page, n, pattern);
                         }
                     }
+                    case Wire.CLASS_DUPLICATE -> duplicates(host, off, page, n);
                     default -> { // ZERO, UNPOPULATED
                         clearReceived(host, off, page, n);
                         fold(page, n, 0);
+                    }
+                }
+                if (versions != null && cls != Wire.CLASS_DUPLICATE) { // a DUPLICATE run counts its pages as it resolves them
+                    for (int i = 0; i < n; i++) {
+                        versions[(int) (page + i)]++;
                     }
                 }
                 stats.pagesByClass[cls] += n;
@@ -554,6 +573,36 @@ public final class MigrationReceiver {
             }
             roundPages += batch.pageCount;
             roundNormal += batch.normalPages;
+        }
+
+        /**
+         * A DUPLICATE run: each page is copied here from the origin its reference names, which must
+         * hold content received in this migration, in exactly the version the source counted.
+         * Anything else is a protocol error (the source's view of this memory is wrong: abort, and
+         * the source resumes).
+         */
+        private void duplicates(MemorySegment host, long off, long page, int n) throws IOException {
+            in.readReferences(n, memory.pageCount(), refOrigins, refVersions);
+            for (int i = 0; i < n; i++) {
+                long origin = refOrigins[i];
+                long target = page + i;
+                if (versions[(int) origin] != refVersions[i] || !received.get(origin)) {
+                    throw new ProtocolException("DUPLICATE reference for page " + target + " names page " + origin + " in version "
+                            + Integer.toUnsignedString(refVersions[i]) + ", but this destination holds "
+                            + (received.get(origin) ? "version " + Integer.toUnsignedString(versions[(int) origin]) : "no received content")
+                            + " there");
+                }
+                long to = off + ((long) i << Wire.PAGE_SHIFT);
+                if (origin != target) {
+                    MemoryRegion from = memory.regionOfPage(origin);
+                    MemorySegment.copy(from.host(), (origin - from.firstPageIndex()) << Wire.PAGE_SHIFT, host, to, Wire.PAGE_SIZE);
+                }
+                received.set(target);
+                versions[(int) target]++;
+                if (rebuilt != null) {
+                    rebuilt.page(target, MemoryDigest.hashPage(host, to));
+                }
+            }
         }
 
         private void fold(long page, int n, long word) {
@@ -604,6 +653,8 @@ public final class MigrationReceiver {
                 throw new ProtocolException("COMPLETE claims " + c.rounds() + " rounds, " + rounds + " arrived");
             }
             stats.bytesReceived = in.bytesRead();
+            stats.packedBytes = in.packedBytes();
+            stats.inflatedBytes = in.inflatedBytes();
             long t = System.nanoTime();
             if (verified) {
                 stats.sourceDigest = c.digest();

@@ -210,6 +210,8 @@ final class PostcopyDestination implements AutoCloseable {
             long bytes = (long) n << Wire.PAGE_SHIFT;
             MemorySegment target = host.asSlice(off, bytes);
             switch (batch.runClass[r]) {
+                case Wire.CLASS_DUPLICATE -> throw new ProtocolException("post-copy sent DUPLICATE references for pages " + page + "..+" + n
+                        + " (references end where post-copy begins: their origins may have been discarded here)");
                 case Wire.CLASS_NORMAL -> {
                     in.readBody(staging, 0, bytes);
                     if (rebuilt != null) {

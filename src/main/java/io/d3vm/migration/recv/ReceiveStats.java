@@ -16,8 +16,8 @@ public final class ReceiveStats {
     public String description;
     public String peer;
     public long totalBytes;
-    /** Pages per class ordinal (NORMAL, ZERO, UNIFORM, UNPOPULATED) over all rounds. */
-    public final long[] pagesByClass = new long[4];
+    /** Pages per class ordinal (NORMAL, ZERO, UNIFORM, UNPOPULATED, DUPLICATE) over all rounds. */
+    public final long[] pagesByClass = new long[5];
     /** Dispensable records that had to clear a page received earlier (the received-map rule at work). */
     public long pagesCleared;
     public long bytesReceived;
@@ -36,6 +36,10 @@ public final class ReceiveStats {
     public final java.util.Map<String, Long> phasesUs = new java.util.LinkedHashMap<>();
     /** Post-copy's part, when the source ended with it. */
     public io.d3vm.migration.report.PostcopyRecord postcopy;
+    /** Whether the source offered compression or duplicates, and the compressed bytes read and what they inflated to. */
+    public boolean savingsOffered;
+    public long packedBytes;
+    public long inflatedBytes;
 
     public void phase(PauseStep step, long micros) {
         phasesUs.put(step.json(), micros);
@@ -58,13 +62,17 @@ public final class ReceiveStats {
         r.ramTotal = totalBytes;
         r.ramTransferred = bytesReceived;
         r.ramNormal = pagesByClass[0];
-        System.arraycopy(pagesByClass, 0, r.pagesByClass, 0, 4);
+        System.arraycopy(pagesByClass, 0, r.pagesByClass, 0, pagesByClass.length);
         r.pagesCleared = pagesCleared;
         r.dirtySyncCount = rounds;
         r.rounds.addAll(roundRecords);
         r.verify = verify;
         r.downtimePhasesUs.putAll(phasesUs);
         r.postcopy = postcopy;
+        if (savingsOffered) {
+            r.savings = new io.d3vm.migration.report.SavingsRecord(null, null, 0, 0, inflatedBytes, packedBytes, 0, null,
+                    pagesByClass[io.d3vm.migration.wire.Wire.CLASS_DUPLICATE], 0, 0, 0, 0);
+        }
         return r;
     }
 }

@@ -59,8 +59,8 @@ public final class MigrationReport {
     public long ramNormal;
     public long ramRemaining;
     public long dirtySyncCount;
-    /** Pages by class ordinal: NORMAL, ZERO, UNIFORM, UNPOPULATED. */
-    public final long[] pagesByClass = new long[4];
+    /** Pages by class ordinal: NORMAL, ZERO, UNIFORM, UNPOPULATED, DUPLICATE (sent as references). */
+    public final long[] pagesByClass = new long[5];
     public Long pagesCleared;
 
     public String detector;
@@ -73,6 +73,8 @@ public final class MigrationReport {
     public final List<RoundRecord> rounds = new ArrayList<>();
     /** Post-copy's part, when the migration ended with it (null otherwise). */
     public PostcopyRecord postcopy;
+    /** Compression and duplicate references, when either was on (null otherwise). */
+    public SavingsRecord savings;
 
     /** Microseconds since {@code fromNanos} ({@link System#nanoTime} time base). */
     public static long microsSince(long fromNanos) {
@@ -174,6 +176,7 @@ public final class MigrationReport {
         pages.put("zero", pagesByClass[1]);
         pages.put("uniform", pagesByClass[2]);
         pages.put("unpopulated", pagesByClass[3]);
+        pages.put("duplicate", pagesByClass[4]);
         if (pagesCleared != null) {
             d3.put("pages-cleared", pagesCleared);
         }
@@ -197,6 +200,22 @@ public final class MigrationReport {
                 lat.put("p99", ms(postcopy.latencyP99Us()));
                 lat.put("max", ms(postcopy.latencyMaxUs()));
             }
+        }
+        if (savings != null) {
+            ObjectNode sv = o.putObject("savings");
+            putText(sv, "compress", savings.compress());
+            putText(sv, "codec", savings.codec());
+            sv.put("compressed-frames", savings.framesCompressed());
+            sv.put("raw-frames", savings.framesRaw());
+            sv.put("bytes-before", savings.bytesBefore());
+            sv.put("bytes-after", savings.bytesAfter());
+            sv.put("compress-time", ms(savings.compressUs()));
+            putText(sv, "duplicates", savings.duplicates());
+            sv.put("duplicate-pages", savings.duplicatePages());
+            sv.put("index-bytes", savings.indexBytes());
+            sv.put("index-slots", savings.indexSlots());
+            sv.put("index-evictions", savings.indexEvictions());
+            sv.put("hash-time", ms(savings.hashUs()));
         }
         ArrayNode rs = o.putArray("rounds");
         for (RoundRecord r : rounds) {
@@ -252,6 +271,7 @@ public final class MigrationReport {
         r.pagesByClass[1] = pages.path("zero").asLong();
         r.pagesByClass[2] = pages.path("uniform").asLong();
         r.pagesByClass[3] = pages.path("unpopulated").asLong();
+        r.pagesByClass[4] = pages.path("duplicate").asLong();
         r.pagesCleared = lng(d3, "pages-cleared");
         if (d3.hasNonNull("sampled-words")) {
             r.sampledWords = lng(d3, "sampled-words");
@@ -265,6 +285,14 @@ public final class MigrationReport {
             r.postcopy = new PostcopyRecord(micros(pc, "time", 0L), pc.path("pages").asLong(), pc.path("bytes").asLong(),
                     pc.path("requests").asLong(), pc.path("faults-remote").asLong(), pc.path("faults-local").asLong(),
                     micros(lat, "p50", null), micros(lat, "p99", null), micros(lat, "max", null));
+        }
+        JsonNode sv = o.path("savings");
+        if (sv.isObject()) {
+            r.savings = new SavingsRecord(text(sv, "compress"), text(sv, "codec"), sv.path("compressed-frames").asLong(),
+                    sv.path("raw-frames").asLong(), sv.path("bytes-before").asLong(), sv.path("bytes-after").asLong(),
+                    micros(sv, "compress-time", 0L), text(sv, "duplicates"), sv.path("duplicate-pages").asLong(),
+                    sv.path("index-bytes").asLong(), sv.path("index-slots").asLong(), sv.path("index-evictions").asLong(),
+                    micros(sv, "hash-time", 0L));
         }
         for (JsonNode n : o.path("rounds")) {
             r.rounds.add(new RoundRecord(n.path("round").asInt(), n.path("pages").asLong(), n.path("normal").asLong(),
@@ -284,6 +312,12 @@ public final class MigrationReport {
     /** Microseconds as milliseconds: exact in three decimals, so {@link #fromJson} gets the same integer back. */
     private static double ms(long micros) {
         return micros / 1e3;
+    }
+
+    private static void putText(ObjectNode o, String k, String v) {
+        if (v != null) {
+            o.put(k, v);
+        }
     }
 
     private static void putMs(ObjectNode o, String k, Long micros) {

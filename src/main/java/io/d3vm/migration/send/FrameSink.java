@@ -22,6 +22,8 @@ final class FrameSink implements AutoCloseable {
 
     private final WritableByteChannel out;
     private final RateLimiter limiter;
+    private final PageCompressor compressor;
+    private final LinkMeter link;
     private final BlockingQueue<FrameBuffer> free = new ArrayBlockingQueue<>(BUFFERS);
     private final BlockingQueue<FrameBuffer> full = new ArrayBlockingQueue<>(BUFFERS);
     private final Thread writer;
@@ -34,12 +36,37 @@ final class FrameSink implements AutoCloseable {
     private volatile boolean closed;
 
     FrameSink(WritableByteChannel out, RateLimiter limiter) {
+        this(out, limiter, null);
+    }
+
+    /**
+     * With {@code compress} (a codec name, or null for none) the writer compresses PAGES data
+     * ({@link PageCompressor}); {@code auto} only while that pays on the measured link.
+     */
+    FrameSink(WritableByteChannel out, RateLimiter limiter, String compress, boolean auto) {
+        this(out, limiter, compress == null ? null : new PageCompressor(io.d3vm.migration.wire.PageCodec.ofName(compress), auto,
+                new LinkMeter(), BUFFER_SIZE));
+    }
+
+    private FrameSink(WritableByteChannel out, RateLimiter limiter, PageCompressor compressor) {
         this.out = out;
         this.limiter = limiter;
+        this.compressor = compressor;
+        this.link = compressor == null ? new LinkMeter() : compressor.link();
         for (int i = 0; i < BUFFERS; i++) {
             free.add(new FrameBuffer(BUFFER_SIZE));
         }
         writer = Thread.ofPlatform().daemon().name("migration-writer").start(this::writeLoop);
+    }
+
+    /** The link's rate as measured by the writes so far, bytes per second, or NaN while unknown. */
+    double linkRate() {
+        return link.rate();
+    }
+
+    /** The compressor, or null when the migration does not compress. */
+    PageCompressor compressor() {
+        return compressor;
     }
 
     /** Bytes the writer has handed to the connection. */
@@ -174,12 +201,20 @@ final class FrameSink implements AutoCloseable {
             synchronized (lock) {
                 lock.notifyAll();
             }
+        } finally {
+            // Freed by the thread that may be inside a compression call; the producer writes itself
+            // only while the writer is idle and never after a failure, so nobody uses it after this.
+            if (compressor != null) {
+                compressor.close();
+            }
         }
     }
 
     private void write(FrameBuffer b) throws IOException, InterruptedException {
         // Counted per write call, so the stall watchdog sees a slow link making progress.
-        ByteBuffer view = b.view();
+        ByteBuffer view = compressor == null ? b.view() : compressor.process(b.view());
+        long t0 = System.nanoTime();
+        long size = view.remaining();
         int chunk = limiter.chunk();
         while (view.hasRemaining()) {
             int n = Math.min(chunk, view.remaining());
@@ -192,6 +227,7 @@ final class FrameSink implements AutoCloseable {
             }
             view.limit(lim);
         }
+        link.wrote(size, System.nanoTime() - t0);
         b.clear();
     }
 

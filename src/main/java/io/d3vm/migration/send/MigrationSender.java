@@ -9,6 +9,7 @@ import io.d3vm.migration.MigrationException;
 import io.d3vm.migration.PauseUrgency;
 import io.d3vm.migration.detect.Classification;
 import io.d3vm.migration.detect.DetectorStats;
+import io.d3vm.migration.detect.PageClass;
 import io.d3vm.migration.detect.Detectors;
 import io.d3vm.migration.detect.PageClassifier;
 import io.d3vm.migration.guest.Migratable;
@@ -29,6 +30,7 @@ import io.d3vm.migration.wire.ProtocolException;
 import io.d3vm.migration.wire.Wire;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
@@ -88,6 +90,8 @@ public final class MigrationSender {
     private volatile long roundPages;
     private volatile long dirtyPages;
     private volatile FrameSink sink;
+    /** The writer's compressor (null when not compressing), kept for the report after the sink closed. */
+    private volatile PageCompressor compressor;
     private volatile long bytesBeforeSink;
     // Cancellation (the control API's migrate-cancel): honoured until COMPLETE is about to go out.
     // After that point the destination may already run the guest, so only the ACK decides.
@@ -117,6 +121,15 @@ public final class MigrationSender {
     private long throttledSince;
     /** The digest in the destination's positive completion ACK: what it holds at the instant before it resumes. */
     private long destinationDigest;
+    /** What the destination holds, for duplicate references (null under {@code --duplicates off}). */
+    private final DuplicateIndex duplicates;
+    /** A batch's pages copied out of guest memory, hashed and encoded from the copy (duplicates only). */
+    private final byte[] staged;
+    private final MemorySegment stagedView;
+    /** References are made before post-copy only: after GO the destination discarded the stale pages and fetches on fault. */
+    private boolean referencesAllowed = true;
+    /** {@code --duplicates auto} makes references while the link runs below this (bytes/s): about 2 Gbit/s. */
+    static final double DUPLICATES_AUTO_LINK = 250e6;
 
     public MigrationSender(Migratable guest, SendOptions options) {
         StateSaveThread.prestart(); // not inside the pause
@@ -132,6 +145,10 @@ public final class MigrationSender {
         report.verify = options.verify().json();
         report.autoConverge = options.autoConverge();
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
+        boolean dedup = options.savings().duplicates() != ByteSavings.Duplicates.OFF;
+        duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
+        staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;
+        stagedView = dedup ? MemorySegment.ofArray(staged) : null;
     }
 
     /** Ends one step of the pause: records its time under {@code name} and returns now. */
@@ -275,9 +292,11 @@ public final class MigrationSender {
         MigrationException failure = null;
         PauseUrgency urgent = null;
         RateLimiter limiter = new RateLimiter(options.maxBandwidth());
-        try (FrameSink s = new FrameSink(c.output(), limiter);
+        try (FrameSink s = new FrameSink(c.output(), limiter, options.savings().codec(),
+                options.savings().compress() == ByteSavings.Compress.AUTO);
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
             sink = s;
+            compressor = s.compressor();
             try {
                 // ---- setup ----
                 watchdog.arm(options.ackTimeoutMillis());
@@ -286,7 +305,7 @@ public final class MigrationSender {
                     case INCREMENTAL -> Wire.FEATURE_DIGEST;
                     case STRICT -> Wire.FEATURE_DIGEST | Wire.FEATURE_STRICT;
                     case OFF -> 0;
-                } | (options.postcopy() ? Wire.FEATURE_POSTCOPY : 0));
+                } | (options.postcopy() ? Wire.FEATURE_POSTCOPY : 0) | options.savings().features());
                 fb.layout(memory.layout());
                 s.flush();
                 Messages.Ack setup = readAck(in, AckStage.SETUP);
@@ -345,6 +364,7 @@ public final class MigrationSender {
                     throw new Refusal(notConverging(stop, last));
                 }
                 if (postcopy) {
+                    referencesAllowed = false; // the destination discards what POSTCOPY names: no origin from here on
                     // Post-copy: the pages the last round dirtied will not be sent before the guest
                     // runs there; named now, the destination discards them outside the pause (about
                     // 1 ms per 4 MiB). The guest dirties more while it does: those are named in a
@@ -785,6 +805,9 @@ public final class MigrationSender {
                         int n = (int) Math.min(PageClassifier.MAX_BATCH, run);
                         s.buffer().pages(p, n, UNPOPULATED_BATCH, NO_PATTERNS, region.host(),
                                 (p - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT, sentDigest);
+                        if (duplicates != null) {
+                            duplicates.count(p, n);
+                        }
                         p += n;
                         run -= n;
                         pages += n;
@@ -833,19 +856,54 @@ public final class MigrationSender {
             throw new Cancelled();
         }
         classifier.classify(memory, first, n, round, cls);
+        MemorySegment host = region.host();
+        long hostOffset = (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT;
+        if (duplicates != null) {
+            boolean references = referencesAllowed && (options.savings().duplicates() == ByteSavings.Duplicates.ON
+                    || s.linkRate() < DUPLICATES_AUTO_LINK);
+            if (references) {
+                stage(cls.classes, n, host, hostOffset);
+                host = stagedView;
+                hostOffset = 0;
+            }
+            int made = duplicates.apply(first, n, cls.classes, cls.patterns, cls.versions, staged, references);
+            long[] counted = classifier.stats().pages;
+            counted[PageClass.NORMAL.ordinal()] -= made;
+            counted[PageClass.DUPLICATE.ordinal()] += made;
+        }
         // Counted per batch, not per round: a migration cancelled mid-round reports the normal pages
         // it sent in that round too, exactly as many as d3.pages.normal counts.
         int normal;
         try {
             FrameBuffer fb = s.buffer(); // may write the buffer out: the first I/O after the classification
-            normal = fb.pages(first, n, cls.classes, cls.patterns, region.host(), (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT,
-                    sentDigest);
+            normal = fb.pages(first, n, cls.classes, cls.patterns, cls.versions, host, hostOffset, sentDigest);
         } catch (IOException | RuntimeException e) {
             classifier.stats().uncount(cls.classes, n); // classified, never sent: not in the report's page counts
             throw e;
         }
         report.ramNormal += normal;
         return normal;
+    }
+
+    /**
+     * Copies the batch's NORMAL pages to {@link #staged} (page i at 4096 i): the duplicate index
+     * hashes the copy and the encoder sends the same copy, so a reference names exactly the bytes
+     * that crossed even while the guest writes the page.
+     */
+    private void stage(byte[] classes, int n, MemorySegment host, long hostOffset) {
+        for (int i = 0; i < n; ) {
+            if (classes[i] != Wire.CLASS_NORMAL) {
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < n && classes[j] == Wire.CLASS_NORMAL) {
+                j++;
+            }
+            MemorySegment.copy(host, hostOffset + ((long) i << Wire.PAGE_SHIFT), stagedView, (long) i << Wire.PAGE_SHIFT,
+                    (long) (j - i) << Wire.PAGE_SHIFT);
+            i = j;
+        }
     }
 
     private Messages.Ack readAck(FrameDecoder in, AckStage stage) throws IOException, Refusal {
@@ -989,7 +1047,23 @@ public final class MigrationSender {
         report.fullChecks = st.fullChecks;
         report.samplerMisses = st.samplerMisses;
         report.detectorNanos = st.detectorNanos;
+        report.savings = savingsRecord();
         report.ramRemaining = report.status == MigrationStatus.COMPLETED ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
+    }
+
+    /** The report's {@code savings}, or null when neither compression nor references were on. */
+    private io.d3vm.migration.report.SavingsRecord savingsRecord() {
+        PageCompressor pc = compressor;
+        if (pc == null && duplicates == null) {
+            return null;
+        }
+        ByteSavings sv = options.savings();
+        return new io.d3vm.migration.report.SavingsRecord(sv.compress().name().toLowerCase(java.util.Locale.ROOT),
+                pc == null ? null : pc.codec(), pc == null ? 0 : pc.framesPacked, pc == null ? 0 : pc.framesRaw,
+                pc == null ? 0 : pc.rawBytes, pc == null ? 0 : pc.packedBytes, pc == null ? 0 : pc.nanos / 1000,
+                sv.duplicates().name().toLowerCase(java.util.Locale.ROOT), duplicates == null ? 0 : duplicates.hits,
+                duplicates == null ? 0 : duplicates.bytes(), duplicates == null ? 0 : duplicates.slots(),
+                duplicates == null ? 0 : duplicates.evictions, duplicates == null ? 0 : duplicates.hashNanos / 1000);
     }
 
     private boolean cancelRequested() {

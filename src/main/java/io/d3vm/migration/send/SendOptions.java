@@ -22,10 +22,12 @@ import io.d3vm.migration.detect.Detectors;
  *                          converge, switch to post-copy instead of failing; N &gt;= 1 ({@code --postcopy-after N}): also
  *                          switch after N live rounds at the latest
  * @param maxPostcopyBandwidth bytes per second for post-copy's stream after GO, 0 = unlimited ({@code --max-postcopy-bandwidth})
+ * @param savings           compression and duplicate references ({@code --compress}, {@code --duplicates}; {@link ByteSavings})
  */
 public record SendOptions(String detector, int samples, long maxBandwidth, long downtimeLimitMillis, int maxRounds,
                           long ackTimeoutMillis, long stallTimeoutMillis, Verify verify, boolean autoConverge,
-                          boolean allowLongDowntime, int postcopyAfterRounds, long maxPostcopyBandwidth) {
+                          boolean allowLongDowntime, int postcopyAfterRounds, long maxPostcopyBandwidth,
+                          ByteSavings savings) {
     public static final int NO_POSTCOPY = -1;
     public static final int POSTCOPY_WHEN_STUCK = 0;
 
@@ -61,6 +63,9 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
         if (postcopyAfterRounds < NO_POSTCOPY || postcopyAfterRounds > maxRounds) {
             throw new IllegalArgumentException("--postcopy-after must be 1.." + maxRounds + " (at most --max-rounds)");
         }
+        if (savings == null) {
+            throw new IllegalArgumentException("byte savings missing");
+        }
         if (maxPostcopyBandwidth < 0) {
             throw new IllegalArgumentException("max post-copy bandwidth must not be negative");
         }
@@ -73,41 +78,47 @@ public record SendOptions(String detector, int samples, long maxBandwidth, long 
 
     public static SendOptions defaults() {
         return new SendOptions(Detectors.DEFAULT_DETECTOR, Detectors.DEFAULT_SAMPLES, 0, DEFAULT_DOWNTIME_LIMIT_MILLIS, DEFAULT_MAX_ROUNDS,
-                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL, false, false, NO_POSTCOPY, 0);
+                DEFAULT_ACK_TIMEOUT_MILLIS, DEFAULT_STALL_TIMEOUT_MILLIS, Verify.INCREMENTAL, false, false, NO_POSTCOPY, 0, ByteSavings.defaults());
     }
 
     public SendOptions withDetector(String d) {
-        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth);
+        return new SendOptions(d, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth, savings);
     }
 
     public SendOptions withMaxBandwidth(long b) {
-        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth);
+        return new SendOptions(detector, samples, b, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth, savings);
     }
 
     public SendOptions withTimeouts(long ackMillis, long stallMillis) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackMillis, stallMillis, verify, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth, savings);
     }
 
     public SendOptions withVerify(Verify v) {
-        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth);
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, v, autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth, savings);
     }
 
     /** With {@code --auto-converge} and {@code --allow-long-downtime} as given. */
     public SendOptions withConvergence(boolean auto, boolean allowLong) {
         return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
-                auto, allowLong, postcopyAfterRounds, maxPostcopyBandwidth);
+                auto, allowLong, postcopyAfterRounds, maxPostcopyBandwidth, savings);
     }
 
     /** With post-copy: {@link #NO_POSTCOPY}, {@link #POSTCOPY_WHEN_STUCK}, or after that many live rounds at the latest. */
     public SendOptions withPostcopy(int afterRounds) {
         return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
-                autoConverge, allowLongDowntime, afterRounds, maxPostcopyBandwidth);
+                autoConverge, allowLongDowntime, afterRounds, maxPostcopyBandwidth, savings);
     }
 
     /** With post-copy's own bandwidth cap (bytes/s, 0 = unlimited). */
     public SendOptions withMaxPostcopyBandwidth(long b) {
         return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
-                autoConverge, allowLongDowntime, postcopyAfterRounds, b);
+                autoConverge, allowLongDowntime, postcopyAfterRounds, b, savings);
+    }
+
+    /** With {@code --compress} and {@code --duplicates} as given. */
+    public SendOptions withSavings(ByteSavings s) {
+        return new SendOptions(detector, samples, maxBandwidth, downtimeLimitMillis, maxRounds, ackTimeoutMillis, stallTimeoutMillis, verify,
+                autoConverge, allowLongDowntime, postcopyAfterRounds, maxPostcopyBandwidth, s);
     }
 
     /** The migration may end with post-copy. */

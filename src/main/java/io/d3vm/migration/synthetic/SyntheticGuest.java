@@ -293,7 +293,13 @@ public final class SyntheticGuest implements Migratable {
         } else if (pick < spec.zeroPercent() + spec.uniformPercent()) {
             fillPattern(scratch, PATTERNS[(int) ((r2 >>> 32) & 3)]);
         } else {
-            fillRandom(scratch, mix(rng[id] = next(rng[id])));
+            long h = mix(rng[id] = next(rng[id]));
+            int t = spec.template(r2);
+            if (t >= 0) {
+                spec.fillTemplate(scratch, t);
+            } else {
+                fillRandom(scratch, h);
+            }
         }
         io.d3vm.sys.LibC.copy(memory.page(page), scratch);
         log.set(page); // after the write: see the class comment
@@ -334,7 +340,12 @@ public final class SyntheticGuest implements Migratable {
         } else if (pick < spec.zeroPercent() + spec.uniformPercent()) {
             fillPattern(p, PATTERNS[(int) ((h >>> 40) & 3)]);
         } else {
-            fillRandom(p, h);
+            int t = spec.template(h);
+            if (t >= 0) {
+                spec.fillTemplate(p, t);
+            } else {
+                fillRandom(p, h);
+            }
         }
     }
 

@@ -22,12 +22,16 @@ import java.util.Map;
  * <li>{@code dirty-rate}: pages per second the writer threads rewrite (default 0);</li>
  * <li>{@code wss}: working-set size the writers pick pages from: the first {@code wss} bytes of
  *     memory (default: all of it);</li>
- * <li>{@code threads}: writer threads (default 1); {@code seed}: content and writer seed (default 1).</li>
+ * <li>{@code threads}: writer threads (default 1); {@code seed}: content and writer seed (default 1);</li>
+ * <li>{@code duplicate}: percent of the random pages (initial and written) whose content is one of
+ *     {@link #TEMPLATES} fixed random pages, so that many pages share content (default 0).</li>
  * </ul>
  */
 public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, int touchedZeroPercent, long dirtyRate,
-                            long wssBytes, int threads, long seed) {
+                            long wssBytes, int threads, long seed, int duplicatePercent) {
     public static final String PREFIX = "synthetic";
+    /** Distinct contents the {@code duplicate} share of random pages is drawn from. */
+    public static final int TEMPLATES = 64;
 
     public SyntheticSpec {
         if (memBytes < GuestMemory.PAGE_SIZE || (memBytes & GuestMemory.PAGE_MASK) != 0) {
@@ -44,6 +48,9 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
         }
         if (wssBytes < GuestMemory.PAGE_SIZE || wssBytes > memBytes || (wssBytes & GuestMemory.PAGE_MASK) != 0) {
             throw new IllegalArgumentException("synthetic guest: wss=" + wssBytes + " must be a multiple of 4096 between 4K and mem");
+        }
+        if (duplicatePercent < 0 || duplicatePercent > 100) {
+            throw new IllegalArgumentException("synthetic guest: duplicate=" + duplicatePercent + " must be 0..100 percent");
         }
         if (threads < 1 || threads > 64) {
             throw new IllegalArgumentException("synthetic guest: threads=" + threads + " must be 1..64");
@@ -71,9 +78,9 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
             }
         }
         for (String k : kv.keySet()) {
-            if (!k.matches("mem|zero|uniform|touched-zero|dirty-rate|wss|threads|seed")) {
+            if (!k.matches("mem|zero|uniform|touched-zero|dirty-rate|wss|threads|seed|duplicate")) {
                 throw new IllegalArgumentException("synthetic guest: unknown key '" + k
-                        + "' (keys: mem, zero, uniform, touched-zero, dirty-rate, wss, threads, seed)");
+                        + "' (keys: mem, zero, uniform, touched-zero, dirty-rate, wss, threads, seed, duplicate)");
             }
         }
         if (!kv.containsKey("mem")) {
@@ -82,14 +89,39 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
         long mem = size(kv, "mem", 0);
         return new SyntheticSpec(mem, (int) number(kv, "zero", 70, 100), (int) number(kv, "uniform", 10, 100),
                 (int) number(kv, "touched-zero", 50, 100), number(kv, "dirty-rate", 0, 10_000_000),
-                size(kv, "wss", mem), (int) number(kv, "threads", 1, 64), number(kv, "seed", 1, Long.MAX_VALUE));
+                size(kv, "wss", mem), (int) number(kv, "threads", 1, 64), number(kv, "seed", 1, Long.MAX_VALUE),
+                (int) number(kv, "duplicate", 0, 100));
     }
 
     /** The canonical description, with every parameter, that the destination parses back. */
     public String describe() {
         return PREFIX + ":mem=" + Sizes.compact(memBytes) + ",zero=" + zeroPercent + ",uniform=" + uniformPercent
                 + ",touched-zero=" + touchedZeroPercent + ",dirty-rate=" + dirtyRate + ",wss=" + Sizes.compact(wssBytes)
-                + ",threads=" + threads + ",seed=" + seed;
+                + ",threads=" + threads + ",seed=" + seed + (duplicatePercent == 0 ? "" : ",duplicate=" + duplicatePercent);
+    }
+
+    /**
+     * Which of the {@link #TEMPLATES} shared contents a random page gets instead of its own, given
+     * hash bits not used for anything else: {@code duplicate} percent of them do; -1 for the rest.
+     */
+    public int template(long bits) {
+        return (int) Long.remainderUnsigned(bits >>> 8, 100) < duplicatePercent ? (int) (bits >>> 56 & (TEMPLATES - 1)) : -1;
+    }
+
+    /**
+     * Fills {@code p} with page {@code t}'s template: random letters of a 16-letter alphabet, so the
+     * shared pages also compress (to about half), as text and tables in real memory do.
+     */
+    public void fillTemplate(java.lang.foreign.MemorySegment p, int t) {
+        long s = seed * 0x2545F4914F6CDD1DL + t;
+        for (long o = 0; o < GuestMemory.PAGE_SIZE; o += 8) {
+            s += 0x9E3779B97F4A7C15L;
+            long z = s;
+            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+            z ^= z >>> 31;
+            p.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, o, (z & 0x0F0F0F0F0F0F0F0FL) + 0x6161616161616161L);
+        }
     }
 
     private static long size(Map<String, String> kv, String key, long dflt) {

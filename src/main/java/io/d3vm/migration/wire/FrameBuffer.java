@@ -223,6 +223,16 @@ public final class FrameBuffer {
      */
     public int pages(long firstPage, int count, byte[] classes, long[] patterns, MemorySegment host, long hostOffset,
                      IncrementalDigest digest) {
+        return pages(firstPage, count, classes, patterns, null, host, hostOffset, digest);
+    }
+
+    /**
+     * As above, with DUPLICATE pages: for those {@code patterns[i]} is the origin page and
+     * {@code versions[i]} its version, encoded as references; their content (at {@code host}, as for
+     * NORMAL pages) is only hashed into {@code digest}.
+     */
+    public int pages(long firstPage, int count, byte[] classes, long[] patterns, int[] versions, MemorySegment host, long hostOffset,
+                     IncrementalDigest digest) {
         if (count < 1 || count > Wire.MAX_BATCH_PAGES) {
             throw new IllegalArgumentException("batch of " + count + " pages (1.." + Wire.MAX_BATCH_PAGES + ")");
         }
@@ -254,7 +264,7 @@ public final class FrameBuffer {
             if (digest != null) {
                 if (cls == Wire.CLASS_UNIFORM) {
                     digest.uniform(firstPage + i, j - i, pattern);
-                } else if (cls != Wire.CLASS_NORMAL) {
+                } else if (cls != Wire.CLASS_NORMAL && cls != Wire.CLASS_DUPLICATE) {
                     digest.zero(firstPage + i, j - i);
                 }
             }
@@ -269,6 +279,20 @@ public final class FrameBuffer {
         int data = runAt;
         i = 0;
         while (i < count) {
+            if (classes[i] == Wire.CLASS_DUPLICATE) {
+                if (versions == null) {
+                    throw new IllegalArgumentException("DUPLICATE page without a reference version");
+                }
+                seg.set(LONG, data + Wire.REF_PAGE, patterns[i]);
+                seg.set(INT, data + Wire.REF_VERSION, versions[i]);
+                seg.set(INT, data + Wire.REF_RESERVED, 0);
+                data += Wire.REF_SIZE;
+                if (digest != null) {
+                    digest.page(firstPage + i, MemoryDigest.hashPage(host, hostOffset + ((long) i << Wire.PAGE_SHIFT)));
+                }
+                i++;
+                continue;
+            }
             if (classes[i] != Wire.CLASS_NORMAL) {
                 i++;
                 continue;

@@ -31,6 +31,8 @@ import java.util.List;
  */
 public final class FrameDecoder {
     private static final int BUFFER_SIZE = 256 << 10;
+    private static final java.lang.foreign.ValueLayout.OfLong LONG_LE = java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final java.lang.foreign.ValueLayout.OfInt INT_LE = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private final ReadableByteChannel in;
     private final long maxFrame;
@@ -40,6 +42,22 @@ public final class FrameDecoder {
     private long bodyLength;
     private long bodyLeft;
     private volatile long bytesRead;
+    /** The optional PAGES contents the handshake allowed ({@link #accept}): duplicates, codecs. */
+    private int accepted;
+    /** The current frame carries compressed page data ({@link Wire#FLAG_COMPRESSED}). */
+    private boolean compressed;
+    /** The current PAGES frame's data were inflated: {@link #readBody} serves them from {@link #inflated}. */
+    private boolean inflating;
+    private int inflatedAt;
+    private ByteBuffer packed;
+    private ByteBuffer inflated;
+    private MemorySegment inflatedSeg;
+    private MemorySegment packedSeg;
+    private PageCodec lz4;
+    private PageCodec zstd;
+    private final MemorySegment refs = MemorySegment.ofArray(new byte[Wire.MAX_BATCH_PAGES * Wire.REF_SIZE]);
+    private long packedBytes;
+    private long inflatedBytes;
 
     /** @param maxFrame largest accepted frame body; at least {@link Wire#MIN_MAX_FRAME} */
     public FrameDecoder(ReadableByteChannel in, long maxFrame) {
@@ -54,6 +72,25 @@ public final class FrameDecoder {
     /** Bytes taken from the connection so far; a stall watchdog polls it from another thread. */
     public long bytesRead() {
         return bytesRead;
+    }
+
+    /**
+     * Allows what a handshake's {@code features} offered: DUPLICATE runs
+     * ({@link Wire#FEATURE_DUPLICATES}) and compressed PAGES ({@link Wire#FEATURE_LZ4},
+     * {@link Wire#FEATURE_ZSTD}). Without it both are protocol errors.
+     */
+    public void accept(int features) {
+        accepted = features & (Wire.FEATURE_DUPLICATES | Wire.FEATURE_LZ4 | Wire.FEATURE_ZSTD);
+    }
+
+    /** Compressed page data read so far, as it crossed the wire. */
+    public long packedBytes() {
+        return packedBytes;
+    }
+
+    /** What that compressed data inflated to. */
+    public long inflatedBytes() {
+        return inflatedBytes;
     }
 
     /** The current frame's body length. */
@@ -88,9 +125,14 @@ public final class FrameDecoder {
             throw new ProtocolException("unknown frame type 0x" + Integer.toHexString(code)
                     + (looksLikeTls(code & 0xFF, code >>> 8) ? TLS_HINT : " (garbage in the stream, or a peer speaking another protocol)"));
         }
-        if (flags != 0) {
-            throw new ProtocolException(t + " frame has unknown header flags 0x" + Integer.toHexString(flags));
+        boolean packedPages = flags == Wire.FLAG_COMPRESSED && t == FrameType.PAGES
+                && (accepted & (Wire.FEATURE_LZ4 | Wire.FEATURE_ZSTD)) != 0;
+        if (flags != 0 && !packedPages) {
+            throw new ProtocolException(t + " frame has unknown header flags 0x" + Integer.toHexString(flags)
+                    + (flags == Wire.FLAG_COMPRESSED && t == FrameType.PAGES ? " (compressed, but the handshake offered no codec)" : ""));
         }
+        compressed = packedPages;
+        inflating = false;
         if (length > maxFrame) {
             throw new ProtocolException(t + " frame of " + length + " bytes exceeds the maximum frame length of " + maxFrame);
         }
@@ -204,6 +246,7 @@ public final class FrameDecoder {
         p = buf.position();
         long covered = 0;
         int normal = 0;
+        int duplicate = 0;
         for (int r = 0; r < runs; r++) {
             int at = p + r * Wire.RUN_SIZE;
             long n = Integer.toUnsignedLong(buf.getInt(at + Wire.RUN_PAGES));
@@ -218,21 +261,31 @@ public final class FrameDecoder {
             if (cls != Wire.CLASS_UNIFORM && pattern != 0) {
                 throw new ProtocolException("PAGES run " + r + " carries a pattern but is not UNIFORM");
             }
+            if (cls == Wire.CLASS_DUPLICATE && (accepted & Wire.FEATURE_DUPLICATES) == 0) {
+                throw new ProtocolException("PAGES run " + r + " is DUPLICATE, but the handshake did not offer duplicates");
+            }
             out.runPages[r] = (int) n;
             out.runClass[r] = (byte) cls;
             out.runPattern[r] = pattern;
             covered += n;
             if (cls == Wire.CLASS_NORMAL) {
                 normal += (int) n;
+            } else if (cls == Wire.CLASS_DUPLICATE) {
+                duplicate += (int) n;
             }
         }
         consume((int) (runs * Wire.RUN_SIZE));
         if (covered != count) {
             throw new ProtocolException("PAGES runs cover " + covered + " of the batch's " + count + " pages");
         }
-        if (bodyLeft != (long) normal << Wire.PAGE_SHIFT) {
-            throw new ProtocolException("PAGES frame has " + bodyLeft + " data bytes for " + normal + " NORMAL pages");
+        long data = Wire.pageDataBytes(normal, duplicate);
+        if (compressed) {
+            inflate(data);
+        } else if (bodyLeft != data) {
+            throw new ProtocolException("PAGES frame has " + bodyLeft + " data bytes for " + normal + " NORMAL and " + duplicate
+                    + " DUPLICATE pages (" + data + " expected)");
         }
+        out.duplicatePages = duplicate;
         out.firstPage = first;
         out.pageCount = (int) count;
         out.runCount = (int) runs;
@@ -249,6 +302,12 @@ public final class FrameDecoder {
     public void readBody(MemorySegment dst, long offset, long length) throws IOException {
         if (length < 0 || length > bodyLeft) {
             throw new ProtocolException(type + " frame: asked for " + length + " bytes but only " + bodyLeft + " are left");
+        }
+        if (inflating) {
+            MemorySegment.copy(inflatedSeg, inflatedAt, dst, offset, length);
+            inflatedAt += (int) length;
+            bodyLeft -= length;
+            return;
         }
         bodyLeft -= length;
         int take = (int) Math.min(length, buf.remaining());
@@ -279,6 +338,81 @@ public final class FrameDecoder {
         }
         MemorySegment.copy(bufSeg, buf.position(), dst, offset, length);
         buf.position(buf.position() + (int) length);
+    }
+
+    /**
+     * Reads the references of a DUPLICATE run of {@code count} pages (the batch's data, in run
+     * order): origin page into {@code origins}, origin version into {@code versions}. Each origin
+     * lies inside guest memory of {@code totalPages}; reserved fields are zero. Whether the
+     * destination holds that origin in that version is the receiver's check.
+     */
+    public void readReferences(int count, long totalPages, long[] origins, int[] versions) throws IOException {
+        if (count < 1 || count > Wire.MAX_BATCH_PAGES) {
+            throw new IllegalArgumentException("run of " + count + " references");
+        }
+        readBody(refs, 0, (long) count * Wire.REF_SIZE);
+        for (int i = 0; i < count; i++) {
+            long at = (long) i * Wire.REF_SIZE;
+            long origin = refs.get(LONG_LE, at + Wire.REF_PAGE);
+            int version = refs.get(INT_LE, at + Wire.REF_VERSION);
+            if (refs.get(INT_LE, at + Wire.REF_RESERVED) != 0) {
+                throw new ProtocolException("DUPLICATE reference " + i + " has a reserved field that is not zero");
+            }
+            if (origin < 0 || origin >= totalPages) {
+                throw new ProtocolException("DUPLICATE reference to page " + origin + ", outside guest memory of " + totalPages + " pages");
+            }
+            origins[i] = origin;
+            versions[i] = version;
+        }
+    }
+
+    /**
+     * A compressed PAGES frame's data: codec and raw length checked against the runs (which say
+     * exactly how many bytes the data are), inflated whole into {@link #inflated}; the frame's
+     * body then reads as if it had arrived raw.
+     */
+    private void inflate(long raw) throws IOException {
+        fixed(Wire.COMPRESSED_FIXED);
+        int p = buf.position();
+        int codec = buf.getInt(p + Wire.CMP_CODEC);
+        long rawLength = Integer.toUnsignedLong(buf.getInt(p + Wire.CMP_RAW));
+        consume(Wire.COMPRESSED_FIXED);
+        PageCodec c = codec(codec);
+        if (rawLength != raw) {
+            throw new ProtocolException("compressed PAGES frame claims " + rawLength + " raw bytes; its runs describe " + raw);
+        }
+        long packedLength = bodyLeft;
+        if (packedLength < 1 || packedLength >= raw) {
+            throw new ProtocolException("compressed PAGES frame holds " + packedLength + " bytes for " + raw
+                    + " raw ones (compressed data must be smaller; data that does not shrink is sent raw)");
+        }
+        if (packed == null) {
+            int room = Wire.MAX_BATCH_PAGES * Wire.PAGE_SIZE;
+            packed = ByteBuffer.allocateDirect(room);
+            inflated = ByteBuffer.allocateDirect(room);
+            inflatedSeg = MemorySegment.ofBuffer(inflated);
+            packedSeg = MemorySegment.ofBuffer(packed);
+        }
+        readBody(packedSeg, 0, packedLength);
+        int n = c.decompress(packed, 0, (int) packedLength, inflated, 0, (int) raw);
+        if (n != raw) {
+            throw new ProtocolException("compressed PAGES data inflate to " + n + " bytes, not the " + raw + " its runs describe");
+        }
+        packedBytes += packedLength;
+        inflatedBytes += raw;
+        inflating = true;
+        inflatedAt = 0;
+        bodyLeft = raw;
+    }
+
+    private PageCodec codec(int code) throws ProtocolException {
+        if (code == Wire.CODEC_LZ4 && (accepted & Wire.FEATURE_LZ4) != 0) {
+            return lz4 != null ? lz4 : (lz4 = PageCodec.ofCode(code));
+        }
+        if (code == Wire.CODEC_ZSTD && (accepted & Wire.FEATURE_ZSTD) != 0) {
+            return zstd != null ? zstd : (zstd = PageCodec.ofCode(code));
+        }
+        throw new ProtocolException("PAGES compressed with codec " + code + ", which the handshake did not offer");
     }
 
     public Messages.EndOfRound readEndOfRound() throws IOException {

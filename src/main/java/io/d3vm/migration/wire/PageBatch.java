@@ -15,6 +15,8 @@ public final class PageBatch {
     public int range;
     public long rangeFirstPage;
     public int normalPages;
+    /** Pages of DUPLICATE runs: their data are references, read with {@link FrameDecoder#readReferences}. */
+    public int duplicatePages;
     public final int[] runPages = new int[Wire.MAX_BATCH_PAGES];
     public final byte[] runClass = new byte[Wire.MAX_BATCH_PAGES];
     public final long[] runPattern = new long[Wire.MAX_BATCH_PAGES];

@@ -26,8 +26,21 @@ package io.d3vm.migration.wire;
  *  run (16 bytes), covering the batch in order, counts summing to the page count:
  *  0               4       5               8                               16
  *  | pages u32     | class | reserved (0)  | pattern u64 (UNIFORM only, else 0)
- *  page data: the pages of the NORMAL runs, in order, 4096 bytes each. A batch stays inside one
- *  memory range and holds at most {@link #MAX_BATCH_PAGES} pages.
+ *  page data: for each run in order, a NORMAL run's pages (4096 bytes each) and a DUPLICATE run's
+ *  references (16 bytes each, FEATURE_DUPLICATES); other classes carry none. A batch stays inside
+ *  one memory range and holds at most {@link #MAX_BATCH_PAGES} pages.
+ *  reference (16 bytes): the page's content is that of another page the destination holds
+ *  0                               8               12              16
+ *  | origin page u64 (global index)| origin version u32 | reserved  |
+ *  The version counts the PAGES entries for the origin page this migration, both ends alike (every
+ *  class counts, the page itself included, in batch order): a reference names content exactly as
+ *  the destination holds it, and one whose origin was rewritten since is a protocol error.
+ *
+ * PAGES with header flag COMPRESSED (FEATURE_LZ4 or FEATURE_ZSTD): the header, runs as above, then
+ *  0               4               8
+ *  | codec u32     | raw length u32| the page data above, compressed by the codec (the rest of the body)
+ *  codec 1 = LZ4 block, 2 = zstd frame; raw length must equal what the runs describe, and the data
+ *  must inflate to exactly that. A batch whose data would not shrink is sent uncompressed.
  *
  * END_OF_ROUND body (24)
  *  0               4               8                               16                              24
@@ -113,7 +126,25 @@ public final class Wire {
      * (a destination→source POSTCOPY), then the stream and COMPLETE follow as in post-copy.
      */
     public static final int FEATURE_RESUME = 8;
-    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT | FEATURE_POSTCOPY | FEATURE_RESUME;
+    /**
+     * Handshake feature bit: PAGES may carry DUPLICATE runs, references to pages the destination
+     * already holds ({@link #REF_SIZE}); both ends keep a version per page.
+     */
+    public static final int FEATURE_DUPLICATES = 16;
+    /** Handshake feature bit: PAGES may be compressed with LZ4 ({@link #CODEC_LZ4}). */
+    public static final int FEATURE_LZ4 = 32;
+    /** Handshake feature bit: PAGES may be compressed with zstd ({@link #CODEC_ZSTD}). */
+    public static final int FEATURE_ZSTD = 64;
+    public static final int KNOWN_FEATURES = FEATURE_DIGEST | FEATURE_STRICT | FEATURE_POSTCOPY | FEATURE_RESUME
+            | FEATURE_DUPLICATES | FEATURE_LZ4 | FEATURE_ZSTD;
+
+    /** Header flag, PAGES only: the page data is compressed (see the layout above). */
+    public static final int FLAG_COMPRESSED = 1;
+    public static final int COMPRESSED_FIXED = 8;
+    public static final int CMP_CODEC = 0;
+    public static final int CMP_RAW = 4;
+    public static final int CODEC_LZ4 = 1;
+    public static final int CODEC_ZSTD = 2;
 
     public static final int PAGE_SIZE = 4096;
     public static final int PAGE_SHIFT = 12;
@@ -148,6 +179,10 @@ public final class Wire {
     public static final int RUN_CLASS = 4;
     public static final int RUN_PATTERN = 8;
     public static final int MAX_BATCH_PAGES = 512;
+    public static final int REF_SIZE = 16;
+    public static final int REF_PAGE = 0;
+    public static final int REF_VERSION = 8;
+    public static final int REF_RESERVED = 12;
     /** Largest PAGES frame, header included: a batch of MAX_BATCH_PAGES NORMAL pages described run by run. */
     public static final int MAX_PAGES_FRAME = HEADER_SIZE + PAGES_FIXED + MAX_BATCH_PAGES * RUN_SIZE + MAX_BATCH_PAGES * PAGE_SIZE;
 
@@ -201,7 +236,9 @@ public final class Wire {
     public static final int CLASS_ZERO = 1;
     public static final int CLASS_UNIFORM = 2;
     public static final int CLASS_UNPOPULATED = 3;
-    public static final int CLASS_COUNT = 4;
+    /** Content the destination already holds in another page: the run's data are references (FEATURE_DUPLICATES). */
+    public static final int CLASS_DUPLICATE = 4;
+    public static final int CLASS_COUNT = 5;
 
     /**
      * The runs a batch is encoded in ({@link FrameBuffer#pages}): maximal stretches of pages of one
@@ -220,5 +257,10 @@ public final class Wire {
     /** The bytes a PAGES frame of {@code runs} runs and {@code normalPages} pages of data takes on the wire, header included. */
     public static long pagesFrameBytes(int runs, int normalPages) {
         return HEADER_SIZE + PAGES_FIXED + (long) runs * RUN_SIZE + (long) normalPages * PAGE_SIZE;
+    }
+
+    /** The uncompressed page data of a batch with these NORMAL and DUPLICATE page counts. */
+    public static long pageDataBytes(long normalPages, long duplicatePages) {
+        return normalPages * PAGE_SIZE + duplicatePages * REF_SIZE;
     }
 }

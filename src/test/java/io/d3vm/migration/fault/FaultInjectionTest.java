@@ -13,6 +13,7 @@ import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.send.MigrationSender;
+import io.d3vm.migration.send.ByteSavings;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
@@ -61,11 +62,13 @@ class FaultInjectionTest {
     static final Map<String, Map<String, Integer>> COUNTS = new TreeMap<>();
 
     static String spec(int seed) {
-        return "synthetic:mem=16M,zero=40,uniform=10,touched-zero=50,dirty-rate=3000,threads=1,seed=" + seed;
+        return "synthetic:mem=16M,zero=40,uniform=10,touched-zero=50,dirty-rate=3000,threads=1,duplicate=30,seed=" + seed;
     }
 
+    /** References and compression on: the faults strike DUPLICATE runs and compressed PAGES too. */
     static SendOptions sendOptions() {
-        return SendOptions.defaults().withTimeouts(10_000, STALL_TIMEOUT_MS);
+        return SendOptions.defaults().withTimeouts(10_000, STALL_TIMEOUT_MS)
+                .withSavings(new ByteSavings(ByteSavings.Compress.ZSTD, ByteSavings.Duplicates.ON));
     }
 
     static ReceiverLimits limits() {

@@ -57,7 +57,12 @@ final class SyntheticModel {
                     fillPattern(pg, PATTERNS[(int) ((r2 >>> 32) & 3)]);
                 } else {
                     rng = next(rng);
-                    fillRandom(pg, mix(rng));
+                    int t = spec.template(r2);
+                    if (t >= 0) {
+                        spec.fillTemplate(pg, t);
+                    } else {
+                        fillRandom(pg, mix(rng));
+                    }
                 }
             }
             for (long p = 0; p < pages; p++) {
@@ -78,7 +83,12 @@ final class SyntheticModel {
         if (pick < spec.zeroPercent() + spec.uniformPercent()) {
             fillPattern(p, PATTERNS[(int) ((h >>> 40) & 3)]);
         } else {
-            fillRandom(p, h);
+            int t = spec.template(h);
+            if (t >= 0) {
+                spec.fillTemplate(p, t);
+            } else {
+                fillRandom(p, h);
+            }
         }
     }
 

@@ -138,7 +138,7 @@ class FrameCodecTest {
         // unknown class
         assertThat(decodePages(pagesBody(0, 1, new int[][] {{1, 9}}, 0))).contains("unknown page class");
         // NORMAL pages without their data
-        assertThat(decodePages(pagesBody(0, 2, new int[][] {{2, Wire.CLASS_NORMAL}}, 4096))).contains("data bytes for 2 NORMAL pages");
+        assertThat(decodePages(pagesBody(0, 2, new int[][] {{2, Wire.CLASS_NORMAL}}, 4096))).contains("data bytes for 2 NORMAL and 0 DUPLICATE pages");
     }
 
     @Test

@@ -24,6 +24,51 @@ public final class TestStreams {
         return flush();
     }
 
+    public TestStreams handshake(String desc, int features) {
+        fb.handshake(desc, features);
+        return flush();
+    }
+
+    /**
+     * A batch of DUPLICATE pages {@code [first, first + origins.length)}: references to
+     * {@code origins} in {@code versions} (content in {@code src} only matters to a digest).
+     */
+    public TestStreams references(GuestMemory src, long first, long[] origins, int[] versions) {
+        byte[] classes = new byte[origins.length];
+        Arrays.fill(classes, (byte) Wire.CLASS_DUPLICATE);
+        var region = src.regionOfPage(first);
+        fb.pages(first, classes.length, classes, origins.clone(), versions.clone(), region.host(), (first - region.firstPageIndex()) << 12, null);
+        return flush();
+    }
+
+    /**
+     * A batch of NORMAL pages of {@code src}, its data compressed with {@code codec} (the layout of
+     * {@link Wire}'s compressed PAGES); {@code rawLength} and the codec code are written as given,
+     * so a test can make them lie.
+     */
+    public TestStreams compressedPages(GuestMemory src, long first, int count, PageCodec codec, int codeOnWire, int rawLengthDelta) {
+        byte[] classes = new byte[count];
+        fb.pages(first, count, classes, new long[count], src.regionOfPage(first).host(), (first - src.regionOfPage(first).firstPageIndex()) << 12);
+        ByteBuffer raw = fb.view();
+        int head = Wire.PAGES_FIXED + Wire.RUN_SIZE;
+        int data = count * Wire.PAGE_SIZE;
+        ByteBuffer out = ByteBuffer.allocateDirect(raw.limit() + 64).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int n = codec.compress(raw, Wire.HEADER_SIZE + head, data, out, Wire.HEADER_SIZE + head + Wire.COMPRESSED_FIXED, data);
+        if (n < 0) {
+            throw new AssertionError("test data did not compress");
+        }
+        out.put(0, raw, 0, Wire.HEADER_SIZE + head);
+        out.putShort(Wire.HDR_FLAGS, (short) Wire.FLAG_COMPRESSED);
+        out.putInt(Wire.HDR_LENGTH, head + Wire.COMPRESSED_FIXED + n);
+        out.putInt(Wire.HEADER_SIZE + head + Wire.CMP_CODEC, codeOnWire);
+        out.putInt(Wire.HEADER_SIZE + head + Wire.CMP_RAW, data + rawLengthDelta);
+        byte[] b = new byte[Wire.HEADER_SIZE + head + Wire.COMPRESSED_FIXED + n];
+        out.get(0, b);
+        fb.clear();
+        bytes.writeBytes(b);
+        return this;
+    }
+
     public TestStreams layout(MemoryLayout l) {
         fb.layout(l);
         return flush();
