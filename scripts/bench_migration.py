@@ -193,6 +193,11 @@ def guest_spec(name, a):
 
 # How a non-converging guest is finished, as a system-name suffix: the same option on both VMMs.
 MODE_OPTIONS = {"ac": ["--auto-converge"], "pc": ["--postcopy-after", "1"]}
+# Byte savings beyond D3, as a system-name suffix (d3 detector, bench --savings). The plain d3vm
+# systems send every indispensable page in full and raw: D3 alone, and the baselines alone.
+PLAIN_OPTIONS = ["--compress", "none", "--duplicates", "off"]
+SAVINGS_OPTIONS = {"dup": ["--duplicates", "on", "--compress", "none"],   # references only
+                   "dupz": ["--duplicates", "auto", "--compress", "auto"]}  # the shipped defaults
 
 
 def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
@@ -210,6 +215,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
     dst_report = os.path.join(rundir, "destination.json")
     mig_opts = ["--detector", detector, "--report", src_report]
     mig_opts += MODE_OPTIONS.get(mode, [])
+    mig_opts += SAVINGS_OPTIONS.get(mode, PLAIN_OPTIONS)
     if cap == "max-bandwidth":
         mig_opts += ["--max-bandwidth", "1Gbit"]
     if cap == "max-bandwidth-100M":
@@ -388,7 +394,7 @@ def summarize(runs):
 def order_key(m):
     wl = list(WORKLOADS)
     cl = list(CAPS)
-    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
+    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-d3-dup", "d3vm-d3-dupz", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
           "d3vm-d3-pc", "qemu7", "qemu7-ac", "qemu7-pc",
           "qemu10-legacy", "qemu10-legacy-ac", "qemu10-legacy-pc", "qemu10-none", "qemu10-none-ac", "qemu10-none-pc"]
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
@@ -473,7 +479,7 @@ def charts(runs, med, out):
     caps = sorted({m["cap"] for m in med.values()}, key=list(CAPS).index)
     workloads = sorted({m["workload"] for m in med.values()}, key=list(WORKLOADS).index)
     systems = sorted({m["system"] for m in med.values()}, key=lambda s: order_key({"workload": workloads[0], "cap": caps[0], "system": s}))
-    colors = {"d3vm-none": "#999999", "d3vm-full": "#4c72b0", "d3vm-d3": "#dd8452", "qemu7": "#55a868",
+    colors = {"d3vm-none": "#999999", "d3vm-full": "#4c72b0", "d3vm-d3": "#dd8452", "d3vm-d3-dup": "#da8bc3", "d3vm-d3-dupz": "#937860", "qemu7": "#55a868",
               "qemu10-legacy": "#8172b3", "qemu10-none": "#c44e52"}
     for cap in caps:
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(workloads) + 2), 4))
@@ -550,6 +556,8 @@ def main():
     ap.add_argument("--synthetic-mem", default="1G", help="synthetic guest RAM (default 1G)")
     ap.add_argument("--image", help="memory image for `image` (default: the smallest build/images/linux-*.elf)")
     ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="leave out the QEMU column")
+    ap.add_argument("--savings", action="store_true",
+                    help="add d3vm-d3-dup (duplicate references) and d3vm-d3-dupz (references and compression, auto)")
     ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none (default: all installed)")
     ap.add_argument("--from-json", nargs="+", metavar="RUNS_JSON",
                     help="run nothing: summarize the runs in these runs.json / runs.partial.json files (merged) into --out")
@@ -628,6 +636,8 @@ def main():
         for w in workloads:
             for cap in caps:
                 systems = [(f"d3vm-{d}", None) for d in detectors]
+                if a.savings and "d3" in detectors:
+                    systems += [(f"d3vm-d3-{v}", None) for v in SAVINGS_OPTIONS]
                 if WORKLOADS[w].get("converge"):
                     systems += [(f"d3vm-{d}-{m}", None) for m in MODE_OPTIONS for d in detectors]
                 if WORKLOADS[w]["kind"] == "test":
@@ -641,7 +651,8 @@ def main():
                         os.makedirs(rundir, exist_ok=True)
                         t0 = time.time()
                         if extra is None:
-                            mode = system.rsplit("-", 1)[1] if system.rsplit("-", 1)[1] in MODE_OPTIONS else None
+                            suffix = system.rsplit("-", 1)[1]
+                            mode = suffix if suffix in MODE_OPTIONS or suffix in SAVINGS_OPTIONS else None
                             detector = system[len("d3vm-"):len(system) - (len(mode) + 1 if mode else 0)]
                             r = d3vm_run(w, detector, cap, a, rundir, netns, mode)
                         else:
