@@ -114,6 +114,15 @@ final class AnalyzeCommand implements Callable<Integer> {
             n.put("pattern", hex(p.pattern()));
             n.put("pages", p.pages());
         }
+        ImageAnalysis.Savings sv = r.savings();
+        ObjectNode savings = root.putObject("savings");
+        savings.put("duplicate-pages", sv.duplicatePages());
+        savings.put("unique-normal-pages", sv.uniquePages());
+        savings.put("unique-bytes", sv.rawBytes());
+        savings.put("lz4-bytes", sv.lz4Bytes());
+        savings.put("zstd-bytes", sv.zstdBytes());
+        savings.put("lz4-ns-per-page", round(sv.lz4Nanos() / (double) Math.max(1, sv.uniquePages())));
+        savings.put("zstd-ns-per-page", round(sv.zstdNanos() / (double) Math.max(1, sv.uniquePages())));
         root.put("samples", samples);
         root.put("plain-read-gbps", round(r.bytes() / (double) r.plainReadNanos()));
         ObjectNode dets = root.putObject("detectors");
@@ -168,6 +177,12 @@ final class AnalyzeCommand implements Callable<Integer> {
                     100.0 * d.bytesSent() / noneBytes, d.nsPerPage(total), gbps, vsRead, d.sampledWords(),
                     d.fullChecks(), d.samplerMisses());
         }
+        ImageAnalysis.Savings sv = r.savings();
+        out.printf(Locale.ROOT, "beyond D3: %,d of the %,d normal pages repeat an earlier page (%.1f%%: sent as references);"
+                        + " the other %,d bytes take %,d as LZ4 (%.1f%%, %.0f ns/page), %,d as zstd (%.1f%%, %.0f ns/page)%n",
+                sv.duplicatePages(), r.normal(), 100.0 * sv.duplicatePages() / Math.max(1, r.normal()), sv.rawBytes(),
+                sv.lz4Bytes(), 100.0 * sv.lz4Bytes() / Math.max(1, sv.rawBytes()), sv.lz4Nanos() / (double) Math.max(1, sv.uniquePages()),
+                sv.zstdBytes(), 100.0 * sv.zstdBytes() / Math.max(1, sv.rawBytes()), sv.zstdNanos() / (double) Math.max(1, sv.uniquePages()));
         out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit); times are thread CPU time%n",
                 plainGbps);
         out.println("bytes: normal pages x (4096 + 8) + 16 per run of like dispensable pages (+8 per uniform run)");
