@@ -44,6 +44,8 @@ final class ApiMigration {
         args.put("allow-long-downtime", c.allowLongDowntime);
         args.put("postcopy", c.postcopy);
         args.put("max-postcopy-bandwidth", c.maxPostcopyBandwidth);
+        args.put("compress", c.compress.name().toLowerCase(java.util.Locale.ROOT));
+        args.put("duplicates", c.duplicates.name().toLowerCase(java.util.Locale.ROOT));
         if (c.postcopyAfter != null) {
             args.put("postcopy-after", c.postcopyAfter);
         }

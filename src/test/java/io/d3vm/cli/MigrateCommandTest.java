@@ -41,7 +41,8 @@ class MigrateCommandTest {
         MigrateCommand c = new MigrateCommand();
         new CommandLine(c).parseArgs("--api-socket", dir.resolve("vm.sock").toString(), "--to", "127.0.0.1:7000", "--detector", "full",
                 "--samples", "4", "--max-bandwidth", "100M", "--downtime-limit", "50ms", "--max-rounds", "7", "--connect-timeout", "2s",
-                "--ack-timeout", "9s", "--verify", "strict", "--auto-converge", "--allow-long-downtime", "--tls-dir", tls.toString());
+                "--ack-timeout", "9s", "--verify", "strict", "--auto-converge", "--allow-long-downtime", "--tls-dir", tls.toString(),
+                "--compress", "lz4", "--duplicates", "off");
         var request = io.d3vm.api.MigrateRequest.parse(ApiMigration.requestArguments(c));
         var o = request.options();
         assertThat(request.target()).isEqualTo("127.0.0.1:7000");
@@ -55,6 +56,8 @@ class MigrateCommandTest {
         assertThat(o.verify()).isEqualTo(io.d3vm.migration.send.Verify.STRICT);
         assertThat(o.autoConverge()).isTrue();
         assertThat(o.allowLongDowntime()).isTrue();
+        assertThat(o.savings()).isEqualTo(new io.d3vm.migration.send.ByteSavings(io.d3vm.migration.send.ByteSavings.Compress.LZ4,
+                io.d3vm.migration.send.ByteSavings.Duplicates.OFF));
         assertThat(request.tlsDir()).isEqualTo(tls.toAbsolutePath());
         assertThat(request.transport().name()).isEqualTo("tls");
     }
