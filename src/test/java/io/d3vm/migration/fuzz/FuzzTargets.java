@@ -59,12 +59,14 @@ final class FuzzTargets {
     private static Outcome decodeInto(byte[] data, GuestMemory memory) {
         FrameDecoder in = new FrameDecoder(TestStreams.channel(data), Wire.MIN_MAX_FRAME);
         PageBatch batch = new PageBatch();
+        long[] origins = new long[Wire.MAX_BATCH_PAGES];
+        int[] versions = new int[Wire.MAX_BATCH_PAGES];
         long pages = DECODER_LAYOUT.totalBytes() / Wire.PAGE_SIZE; // a POSTCOPY bitmap is checked against the stream's layout
         try {
             for (int frames = 0; frames < 10_000; frames++) {
                 FrameType t = in.next();
                 switch (t) {
-                    case HANDSHAKE -> in.readHandshake();
+                    case HANDSHAKE -> in.accept(in.readHandshake().features()); // duplicates and codecs as offered
                     case LAYOUT -> pages = in.readLayout().totalBytes() / Wire.PAGE_SIZE;
                     case PAGES -> {
                         in.readPages(batch, DECODER_LAYOUT);
@@ -74,6 +76,8 @@ final class FuzzTargets {
                             long bytes = (long) batch.runPages[r] << Wire.PAGE_SHIFT;
                             if (batch.runClass[r] == Wire.CLASS_NORMAL) {
                                 in.readBody(region.host(), off, bytes);
+                            } else if (batch.runClass[r] == Wire.CLASS_DUPLICATE) {
+                                in.readReferences(batch.runPages[r], DECODER_LAYOUT.totalBytes() / Wire.PAGE_SIZE, origins, versions);
                             }
                             off += bytes;
                         }

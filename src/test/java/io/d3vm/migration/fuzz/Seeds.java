@@ -3,6 +3,7 @@ package io.d3vm.migration.fuzz;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.MemoryDigest;
 import io.d3vm.memory.MemoryLayout;
+import io.d3vm.migration.wire.PageCodec;
 import io.d3vm.migration.wire.TestStreams;
 import io.d3vm.migration.wire.Wire;
 
@@ -81,8 +82,44 @@ final class Seeds {
         return new TestStreams().raw(head).raw(tail).bytes();
     }
 
+    /**
+     * A complete, valid migration that uses duplicate references and both codecs: zstd- and
+     * LZ4-compressed PAGES of text-like pages, DUPLICATE runs in both rounds (round 2 references a
+     * page sent in round 1 by its version). The receiver accepts it as it is.
+     */
+    static byte[] savingsMigration(long seed) {
+        try (GuardedMemory src = new GuardedMemory(LAYOUT);
+             PageCodec zstd = PageCodec.ofCode(Wire.CODEC_ZSTD); PageCodec lz4 = PageCodec.ofCode(Wire.CODEC_LZ4)) {
+            GuestMemory m = src.memory;
+            Random r = new Random(seed);
+            for (int p : new int[] {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15}) {
+                text(m.page(p), r);
+            }
+            m.page(4).copyFrom(m.page(0));
+            m.page(5).copyFrom(m.page(1));
+            int features = Wire.FEATURE_DIGEST | Wire.FEATURE_DUPLICATES | Wire.FEATURE_LZ4 | Wire.FEATURE_ZSTD;
+            TestStreams s = new TestStreams().handshake(FuzzTargets.KIND + ":fuzz", features).layout(LAYOUT)
+                    .compressedPages(m, 0, 4, zstd, Wire.CODEC_ZSTD, 0)
+                    .references(m, 4, new long[] {0, 1}, new int[] {1, 1})
+                    .pages(m, 6, new byte[] {Z, Z}, new long[2])
+                    .compressedPages(m, 8, 8, lz4, Wire.CODEC_LZ4, 0).endOfRound(1, 16, 12);
+            s.sync();
+            m.page(5).copyFrom(m.page(2)); // round 2: page 5 now holds page 2's content, sent as a reference to it
+            s.references(m, 5, new long[] {2}, new int[] {1}).endOfRound(2, 1, 0);
+            s.state(new byte[] {5}).complete(MemoryDigest.compute(m, 1), 2).go();
+            return s.bytes();
+        }
+    }
+
     static List<byte[]> all() {
-        return List.of(completeMigration(1), completeMigration(2), abortedMigration(3), unofferedPostcopy(4));
+        return List.of(completeMigration(1), completeMigration(2), abortedMigration(3), unofferedPostcopy(4), savingsMigration(5));
+    }
+
+    /** Letters of a small alphabet: compressible, and distinct page by page. */
+    private static void text(MemorySegment page, Random r) {
+        for (long o = 0; o < 4096; o++) {
+            page.set(ValueLayout.JAVA_BYTE, o, (byte) ('a' + r.nextInt(8)));
+        }
     }
 
     private static void fill(MemorySegment page, byte cls, long pattern, Random r) {

@@ -38,6 +38,9 @@ class WireFuzzRegressionTest {
         // POSTCOPY without FEATURE_POSTCOPY in the handshake: refused as a protocol error (it was a NullPointerException)
         assertThat(FuzzTargets.receive(Seeds.unofferedPostcopy(4))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR);
         assertThat(FuzzTargets.decode(Seeds.unofferedPostcopy(4))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR); // ends: "no further frame"
+        // References and both codecs: the receiver rebuilds it and the digests agree
+        assertThat(FuzzTargets.receive(Seeds.savingsMigration(5))).isEqualTo(FuzzTargets.Outcome.COMPLETED);
+        assertThat(FuzzTargets.decode(Seeds.savingsMigration(5))).isEqualTo(FuzzTargets.Outcome.PROTOCOL_ERROR); // ends: "no further frame"
     }
 
     @ParameterizedTest(name = "seed {0}")
