@@ -307,6 +307,8 @@ def qemu_systems(a):
     if a.qemu and os.path.exists(os.path.join(HERE, "build/qemu10/usr/bin/qemu-system-x86_64")):
         systems.append(("qemu10-legacy", ["--qemu10", "--zero-page-detection", "legacy"]))
         systems.append(("qemu10-none", ["--qemu10", "--zero-page-detection", "none"]))
+        # QEMU's byte-saving mode: multifd (2 channels) with zstd, zero pages found in the multifd threads.
+        systems.append(("qemu10-zstd", ["--qemu10", "--multifd-compression", "zstd"]))
     if a.qemu_systems:
         wanted = a.qemu_systems.split(",")
         systems = [x for x in systems if x[0] in wanted]
@@ -396,7 +398,7 @@ def order_key(m):
     cl = list(CAPS)
     sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-d3-dup", "d3vm-d3-dupz", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
           "d3vm-d3-pc", "qemu7", "qemu7-ac", "qemu7-pc",
-          "qemu10-legacy", "qemu10-legacy-ac", "qemu10-legacy-pc", "qemu10-none", "qemu10-none-ac", "qemu10-none-pc"]
+          "qemu10-zstd", "qemu10-legacy", "qemu10-legacy-ac", "qemu10-legacy-pc", "qemu10-none", "qemu10-none-ac", "qemu10-none-pc"]
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
 
 
@@ -480,7 +482,7 @@ def charts(runs, med, out):
     workloads = sorted({m["workload"] for m in med.values()}, key=list(WORKLOADS).index)
     systems = sorted({m["system"] for m in med.values()}, key=lambda s: order_key({"workload": workloads[0], "cap": caps[0], "system": s}))
     colors = {"d3vm-none": "#999999", "d3vm-full": "#4c72b0", "d3vm-d3": "#dd8452", "d3vm-d3-dup": "#da8bc3", "d3vm-d3-dupz": "#937860", "qemu7": "#55a868",
-              "qemu10-legacy": "#8172b3", "qemu10-none": "#c44e52"}
+              "qemu10-legacy": "#8172b3", "qemu10-none": "#c44e52", "qemu10-zstd": "#64b5cd"}
     for cap in caps:
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(workloads) + 2), 4))
         width = 0.8 / max(1, len(systems))
@@ -558,7 +560,7 @@ def main():
     ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="leave out the QEMU column")
     ap.add_argument("--savings", action="store_true",
                     help="add d3vm-d3-dup (duplicate references) and d3vm-d3-dupz (references and compression, auto)")
-    ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none (default: all installed)")
+    ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none,qemu10-zstd (default: all installed)")
     ap.add_argument("--from-json", nargs="+", metavar="RUNS_JSON",
                     help="run nothing: summarize the runs in these runs.json / runs.partial.json files (merged) into --out")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep, synthetic 64M guest, uncapped + max-bandwidth, no QEMU")

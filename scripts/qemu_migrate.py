@@ -184,6 +184,10 @@ def main():
     ap.add_argument("--postcopy-after", type=int, default=0, metavar="N",
                     help="the postcopy-ram capability on both sides, and migrate-start-postcopy once N passes over memory are done"
                          " (d3vm's --postcopy-after N)")
+    ap.add_argument("--multifd-compression", choices=["none", "zlib", "zstd"],
+                    help="the multifd capability on both sides with this compression (QEMU's byte-saving mode;"
+                         " zstd at multifd-zstd-level 1, QEMU's default)")
+    ap.add_argument("--multifd-channels", type=int, default=2, help="multifd channels (default 2: this machine's cores)")
     ap.add_argument("--auto-converge", action="store_true",
                     help="the auto-converge capability (throttle 20 %%, +10 %% per round while the guest dirties too fast)")
     ap.add_argument("--src-netns", help="run the source QEMU in this network namespace (ip netns exec)")
@@ -312,6 +316,11 @@ def main():
         qs.cmd("migrate-set-parameters", **params)
         for q in (qs, qd):
             q.cmd("migrate-set-capabilities", capabilities=[{"capability": "events", "state": True}])
+        if a.multifd_compression:
+            for q in (qs, qd):
+                q.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
+                q.cmd("migrate-set-parameters", **{"multifd-channels": a.multifd_channels,
+                                                   "multifd-compression": a.multifd_compression})
         if a.auto_converge:
             qs.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
         if a.postcopy_after:

@@ -147,6 +147,9 @@ public final class MigrationSender {
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
         boolean dedup = options.savings().duplicates() != ByteSavings.Duplicates.OFF;
         duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
+        if (dedup) {
+            DuplicateIndex.warmUpInBackground();
+        }
         staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;
         stagedView = dedup ? MemorySegment.ofArray(staged) : null;
     }
