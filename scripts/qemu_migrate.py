@@ -262,7 +262,8 @@ def main():
             args += ["-chardev", f"file,id=hb,path={heartbeats.paths[role]}",
                      "-device", "isa-debugcon,iobase=0xe9,chardev=hb"]
         if role == "dst":
-            args += ["-incoming", f"tcp:{a.dst_host}:{port}"]
+            # multifd must be on before the destination listens: then it listens on migrate-incoming.
+            args += ["-incoming", "defer" if a.multifd_compression else f"tcp:{a.dst_host}:{port}"]
         netns = a.src_netns if role == "src" else a.dst_netns
         return (["ip", "netns", "exec", netns] if netns else []) + args
 
@@ -321,6 +322,7 @@ def main():
                 q.cmd("migrate-set-capabilities", capabilities=[{"capability": "multifd", "state": True}])
                 q.cmd("migrate-set-parameters", **{"multifd-channels": a.multifd_channels,
                                                    "multifd-compression": a.multifd_compression})
+            qd.cmd("migrate-incoming", uri=f"tcp:{a.dst_host}:{port}")
         if a.auto_converge:
             qs.cmd("migrate-set-capabilities", capabilities=[{"capability": "auto-converge", "state": True}])
         if a.postcopy_after:
