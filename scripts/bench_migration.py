@@ -41,11 +41,21 @@ WORKLOADS = {
     "dirty": {"kind": "test", "workload": "dirty", "opts": "wss=128,rate=5000," + HEARTBEAT, "ready": "d3guest: dirty wss="},
     "verify": {"kind": "test", "workload": "verify", "opts": "rate=1000,hot=8," + HEARTBEAT, "ready": "d3guest: verify filled"},
     "image": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr="},
+    # The test guest seeded with one of the Debian guests' memory images (scripts/linux-memory-image.sh,
+    # D3VM_IMAGE_WORKLOAD=idle|dirty|busy): made when missing.
+    "image-idle": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr=",
+                   "image-file": "linux-1g.elf"},
+    "image-dirty": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr=",
+                    "image-file": "linux-1g-dirty.elf"},
+    "image-busy": {"kind": "test", "workload": "image", "opts": "rate=1000," + HEARTBEAT, "ready": "d3guest: image addr=",
+                   "image-file": "linux-1g-busy.elf"},
     # Rewrites a 256 MiB working set as fast as the vCPU can (hundreds of MiB/s): pre-copy cannot
     # converge without slowing the guest. Run with and without auto-converge on both VMMs.
     "converge": {"kind": "test", "workload": "dirty", "opts": "wss=256,rate=0," + HEARTBEAT, "ready": "d3guest: dirty wss=",
                  "converge": True},
 }
+# The image-* workloads make their images when missing (minutes each): asked for by name only.
+DEFAULT_WORKLOADS = [w for w in WORKLOADS if not WORKLOADS[w].get("image-file")]
 # How long a migration that is expected never to converge is given before it counts as failed.
 NO_CONVERGE_TIMEOUT = 60
 CAPS = {
@@ -53,7 +63,9 @@ CAPS = {
     "max-bandwidth": "--max-bandwidth 1Gbit (QEMU: max-bandwidth 125000000)",
     "max-bandwidth-100M": "--max-bandwidth 100M (QEMU: max-bandwidth 104857600): where a busy guest cannot converge",
     "tc": "1 Gbit/s tbf on a veth link between two network namespaces",
+    "tc-100M": "100 Mbit/s tbf on the same veth link",
 }
+TC_RATES = {"tc": "1gbit", "tc-100M": "100mbit"}
 DETECTORS = ["none", "full", "d3"]
 
 
@@ -123,6 +135,13 @@ class Netns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.up = False
 
+    def shape(self, rate):
+        """Both directions of the veth link to {rate} (tbf)."""
+        for ns, dev in ((self.SRC, "d3b-s"), (self.DST, "d3b-d")):
+            self._ip("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
+                     "burst", "1mb", "latency", "20ms")
+        log(f"netns: tbf {rate}")
+
     def qdisc(self):
         return self._ip("ip", "netns", "exec", self.SRC, "tc", "-s", "qdisc", "show", "dev", "d3b-s", check=False).stdout
 
@@ -183,8 +202,8 @@ def guest_spec(name, a):
     if w["kind"] == "synthetic":
         return w["spec"].format(mem=a.synthetic_mem)
     mem = a.mem
-    if name == "image":
-        mem = f"{a.image_mem_mib}M"
+    if name in a.images:
+        mem = f"{a.image_mem_mib[name]}M"
     spec = f"test:{w['workload']},mem={mem}"
     if w["opts"]:
         spec += "," + w["opts"]
@@ -208,7 +227,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
     port = free_port()
     src_ns, dst_ns = [], []
     host = "127.0.0.1"
-    if cap == "tc":
+    if cap in TC_RATES:
         src_ns, dst_ns = ["ip", "netns", "exec", Netns.SRC], ["ip", "netns", "exec", Netns.DST]
         host = Netns.DST_IP
     src_report = os.path.join(rundir, "source.json")
@@ -242,8 +261,8 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
         else:
             sock = os.path.join(rundir, "source.sock")
             run = ["run", "--guest", spec, "--api-socket", sock, "--debugcon", hb.paths["src"]]
-            if name == "image":
-                run += ["--image", a.image]
+            if name in a.images:
+                run += ["--image", a.images[name]]
             vm = Proc(src_ns + d3vm + run, os.path.join(rundir, "source-vm.log"))
             procs.append(vm)
             if not vm.wait_for(w["ready"], a.run_timeout):
@@ -317,7 +336,7 @@ def qemu_systems(a):
 
 def qemu_run(name, system, extra, cap, a, rundir):
     w = WORKLOADS[name]
-    mem_mib = a.image_mem_mib if name == "image" else parse_mib(a.mem)
+    mem_mib = a.image_mem_mib[name] if name in a.images else parse_mib(a.mem)
     out = os.path.join(rundir, "qemu.json")
     argv = [os.path.join(HERE, "scripts/qemu-migrate.sh")] + extra + ["--mem", str(mem_mib), "--out", out,
                                                                       "--log-dir", rundir, "--after", "2"]
@@ -325,10 +344,10 @@ def qemu_run(name, system, extra, cap, a, rundir):
         argv += ["--max-bandwidth", str(ONE_GBIT)]
     if cap == "max-bandwidth-100M":
         argv += ["--max-bandwidth", str(100 << 20)]
-    if cap == "tc":
+    if cap in TC_RATES:
         argv += ["--src-netns", Netns.SRC, "--dst-netns", Netns.DST, "--dst-host", Netns.DST_IP]
-    if name == "image":
-        argv += ["--image", a.image]
+    if name in a.images:
+        argv += ["--image", a.images[name]]
     if w.get("converge") and not set(extra) & {"--auto-converge", "--postcopy-after"}:
         argv += ["--timeout", str(NO_CONVERGE_TIMEOUT)]
     argv += ["--", w["workload"]] + [o for o in w["opts"].split(",") if o]
@@ -551,7 +570,8 @@ def main():
     ap = argparse.ArgumentParser(prog="d3vm bench", description=__doc__.split("\n\n")[0], formatter_class=UsageFormatter)
     ap.add_argument("--out", help="output directory (default build/bench/<UTC timestamp>)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions per configuration (default 5)")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                    help="comma-separated: " + ",".join(WORKLOADS) + " (default: " + ",".join(DEFAULT_WORKLOADS) + ")")
     ap.add_argument("--caps", default=",".join(CAPS), help="comma-separated: " + ",".join(CAPS))
     ap.add_argument("--detectors", default=",".join(DETECTORS))
     ap.add_argument("--mem", default="512M", help="test guest RAM (default 512M)")
@@ -592,6 +612,8 @@ def main():
     if a.from_json:
         return resummarize(a)
     skipped = []
+    a.images = {}
+    a.image_mem_mib = {}
     if "image" in workloads:
         if not a.image:
             imgs = sorted((os.path.getsize(p), p) for p in
@@ -602,10 +624,21 @@ def main():
             skipped.append("image: no Linux memory image in build/images (make one with scripts/linux-memory-image.sh)")
             workloads.remove("image")
         else:
-            # The image goes at 16 MiB; leave 64 MiB above it for the guest's own changes.
-            a.image_mem_mib = 16 + (os.path.getsize(a.image) + (1 << 20) - 1) // (1 << 20) + 64
-    if not hasattr(a, "image_mem_mib"):
-        a.image_mem_mib = parse_mib(a.mem)
+            a.images["image"] = a.image
+    for w in [w for w in workloads if WORKLOADS[w].get("image-file")]:
+        path = os.path.join(HERE, "build/images", WORKLOADS[w]["image-file"])
+        if not os.path.isfile(path):
+            kind = w.split("-", 1)[1]
+            log(f"{w}: making {path} (scripts/linux-memory-image.sh, workload {kind}; a few minutes)")
+            env = dict(os.environ, D3VM_IMAGE_WORKLOAD=kind, D3VM_IMAGE_SETTLE="20")
+            if subprocess.run([os.path.join(HERE, "scripts/linux-memory-image.sh"), path], env=env).returncode != 0:
+                skipped.append(f"{w}: scripts/linux-memory-image.sh could not make {path}")
+                workloads.remove(w)
+                continue
+        a.images[w] = path
+    for w, path in a.images.items():
+        # The image goes at 16 MiB; leave 64 MiB above it for the guest's own changes.
+        a.image_mem_mib[w] = 16 + (os.path.getsize(path) + (1 << 20) - 1) // (1 << 20) + 64
     kvm_workloads = [w for w in workloads if WORKLOADS[w]["kind"] == "test"]
     if kvm_workloads:
         try:
@@ -614,11 +647,11 @@ def main():
             skipped.append(f"{','.join(kvm_workloads)}: /dev/kvm does not open ({e.strerror})")
             workloads = [w for w in workloads if w not in kvm_workloads]
     netns = None
-    if "tc" in caps:
+    if set(caps) & set(TC_RATES):
         why = Netns.unavailable()
         if why:
-            skipped.append(f"tc cap: {why}")
-            caps.remove("tc")
+            skipped.append(f"tc caps: {why}")
+            caps = [c for c in caps if c not in TC_RATES]
         else:
             netns = Netns()
     out = a.out or os.path.join(HERE, "build/bench", datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
@@ -632,11 +665,13 @@ def main():
     runs = []
     loads = []
     try:
-        if netns and "tc" in caps:
+        if netns:
             netns.create()
         n = 0
         for w in workloads:
             for cap in caps:
+                if cap in TC_RATES:
+                    netns.shape(TC_RATES[cap])
                 systems = [(f"d3vm-{d}", None) for d in detectors]
                 if a.savings and "d3" in detectors:
                     systems += [(f"d3vm-d3-{v}", None) for v in SAVINGS_OPTIONS]
@@ -684,7 +719,7 @@ def main():
     load = {"min": min(loads), "max": max(loads), "mean": round(statistics.mean(loads), 2)} if loads else None
     meta = {"started": started.isoformat(timespec="seconds"), "ended": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join(shlex.quote(x) for x in sys.argv), "reps": a.reps, "mem": a.mem, "synthetic-mem": a.synthetic_mem,
-            "image": a.image, "image-mem-mib": a.image_mem_mib, "caps": {c: CAPS[c] for c in caps}, "skipped": skipped,
+            "image": a.image, "images": a.images, "image-mem-mib": a.image_mem_mib, "caps": {c: CAPS[c] for c in caps}, "skipped": skipped,
             "guests": {w: guest_spec(w, a) for w in workloads}, "load-average-1min": load, "cpus": os.cpu_count()}
     pngs = charts(runs, med, out)
     meta["charts"] = [os.path.basename(p) for p in pngs]
