@@ -72,7 +72,8 @@ class MultibootRunTest {
             return;
         }
         try (QemuGuest q = QemuGuest.start(kernel, 64, "hello from the loader", List.of("-initrd", m1 + " alpha beta," + m2), "mbk: ")) {
-            assertThat(q.awaitExit(Duration.ofSeconds(60))).as("QEMU exits through isa-debug-exit (status 1)").isEqualTo(1);
+            int code = q.awaitExit(Duration.ofSeconds(60));
+            assertThat(code).as("QEMU exits through isa-debug-exit (status 1); it printed:\n" + q.output()).isEqualTo(1);
             assertThat(q.lines()).as("QEMU's console").containsExactlyElementsOf(d3vm);
         }
     }

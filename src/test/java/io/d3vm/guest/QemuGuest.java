@@ -51,6 +51,8 @@ final class QemuGuest implements AutoCloseable {
 
     private final Process process;
     private final List<String> lines = Collections.synchronizedList(new ArrayList<>());
+    /** Every line QEMU printed (console and its own messages), for failure messages. */
+    private final List<String> output = Collections.synchronizedList(new ArrayList<>());
     private final Thread reader;
 
     private final String prefix;
@@ -86,6 +88,7 @@ final class QemuGuest implements AutoCloseable {
         try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.ISO_8859_1))) {
             String l;
             while ((l = r.readLine()) != null) {
+                output.add(l);
                 // SeaBIOS prints "Booting from ROM.." without a newline before the guest's first line.
                 int at = l.indexOf(prefix);
                 if (at >= 0) {
@@ -94,6 +97,13 @@ final class QemuGuest implements AutoCloseable {
             }
         } catch (IOException e) {
             lines.add("(qemu output closed: " + e.getMessage() + ")");
+        }
+    }
+
+    /** Everything QEMU printed so far, one line per line. */
+    String output() {
+        synchronized (output) {
+            return String.join("\n", output);
         }
     }
 
