@@ -13,33 +13,41 @@ import java.nio.ByteOrder;
  * other frame, and a batch whose data would not shrink, passes through unchanged ({@link Wire}'s
  * compressed PAGES layout).
  *
- * <p>{@code auto} compresses a buffer only when it pays on this link: the writer is serial, so
- * compressing {@code B} bytes costs {@code B / speed} and saves {@code B * (1 - ratio) / link}; it
- * pays when {@code link < speed * (1 - ratio)}; {@code auto} asks for twice that margin
- * ({@link #MARGIN}), because the CPU compression takes is not free: on this 2-core machine it is
- * the destination's (the bench runs both ends here), elsewhere the guest's vCPUs'. Measured on
- * the busy Debian image uncapped on loopback, the plain model compressed 385 of 535 frames and
- * took 396 ms against 291 ms raw. Speed and ratio are measured on the buffers it
- * compressed, the link by {@link LinkMeter}. While it does not pay, one buffer in
- * {@link #PROBE_EVERY} still has a sample of {@link #SAMPLE_BYTES} compressed, so the estimates
- * follow the memory and the link for a few per cent of one compression's cost.
- * Uncapped on loopback the link is several GB/s and nothing is compressed; at 1 Gbit/s it is.
+ * <p>{@code auto} compresses only what pays on this link. The writer is serial, so compressing
+ * {@code B} bytes costs {@code B / speed} and saves {@code B * (1 - ratio) / link}: it pays when
+ * {@code link < speed * (1 - ratio)}. {@code auto} asks for twice that margin ({@link #MARGIN}):
+ * the CPU compression takes is not free (on this 2-core machine it is the destination's, as the
+ * bench runs both ends here; elsewhere the guest's vCPUs'). Measured on the busy Debian image
+ * uncapped on loopback, the plain model compressed 385 of 535 frames and ran 396 ms against 291 ms
+ * raw. Speed is measured on everything compressed, the link by {@link LinkMeter}, and the ratio
+ * per buffer: guest memory is laid out by kind (kernel text, a gzip'd initramfs, page cache), so a
+ * ratio learnt from earlier buffers was measured at 0.89 where the whole image compresses to 0.34,
+ * and held compression off for a whole migration. So each buffer where compression could pay at
+ * all ({@code link < MARGIN * speed}) has {@link #SAMPLES} frames spread over it compressed first
+ * as they come, and every other frame is compressed when the ratio of this buffer's samples so far
+ * makes it pay. Where it cannot pay (uncapped on loopback: GB/s) one buffer in {@link #PROBE_EVERY}
+ * is sampled, so the speeds stay measured.
  */
 final class PageCompressor {
     static final int PROBE_EVERY = 16;
+    /** Buffers sampled before the first decision. */
+    static final int LEARN = 3;
     /** The share of the modelled break-even link rate below which {@code auto} compresses. */
     static final double MARGIN = 0.5;
-    /** Page data a probe compresses: enough for a ratio and a speed, little next to a 4 MiB buffer. */
+    /** Page data a buffer's samples compress at most: enough for a ratio and a speed, little next to a 4 MiB buffer. */
     static final int SAMPLE_BYTES = 256 << 10;
+    /** Frames a sample takes, spread over the buffer. */
+    static final int SAMPLES = 16;
 
     private final PageCodec codec;
     private final boolean auto;
     private final LinkMeter link;
     private final ByteBuffer out;
     private long buffers;
-    /** Bytes per second of compression, and packed/raw, over what was compressed (exponentially averaged). */
-    private double speed = Double.NaN;
+    /** Packed/raw over what was compressed (exponentially averaged: memory changes as the rounds go). */
     private double ratio = Double.NaN;
+    /** Buffers that had data compressed; until {@link #LEARN} of them, every buffer has a sample compressed. */
+    private int measured;
 
     volatile long rawBytes;
     volatile long packedBytes;
@@ -53,6 +61,15 @@ final class PageCompressor {
         this.auto = auto;
         this.link = link;
         this.out = ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
+        // The codec's first call makes its native context: measured, it read as a tenth of the
+        // codec's speed and held auto off for a whole 80 MB migration. Made here, untimed.
+        ByteBuffer page = ByteBuffer.allocateDirect(Wire.PAGE_SIZE);
+        codec.compress(page, 0, Wire.PAGE_SIZE, out, 0, Wire.PAGE_SIZE);
+    }
+
+    /** Bytes per second of compression so far (thread time inside the codec), or NaN before any. */
+    double speed() {
+        return nanos == 0 ? Double.NaN : rawBytes * 1e9 / nanos;
     }
 
     String codec() {
@@ -74,51 +91,69 @@ final class PageCompressor {
      */
     ByteBuffer process(ByteBuffer in) {
         int size = in.limit();
-        long budget = size > out.capacity() ? 0 : budget();
-        if (budget == 0) {
+        Mode mode = size > out.capacity() ? Mode.SKIP : mode();
+        if (mode == Mode.SKIP) {
             buffersSkipped++;
             return in;
         }
-        long nanos0 = nanos;
         long raw0 = rawBytes;
         long packed0 = packedBytes;
+        long sampledRaw = 0;
+        long sampledPacked = 0;
+        int stride = Math.max(1, size / SAMPLES);
+        int nextSample = 0;
         int o = 0;
         for (int p = 0; p < size; ) {
             int type = Short.toUnsignedInt(in.getShort(p + Wire.HDR_TYPE));
             int body = in.getInt(p + Wire.HDR_LENGTH);
             int frame = Wire.HEADER_SIZE + body;
-            if (type == FrameType.PAGES.code() && rawBytes - raw0 < budget) {
+            boolean isSample = mode != Mode.ALL && p >= nextSample && sampledRaw < SAMPLE_BYTES;
+            boolean compress = type == FrameType.PAGES.code() && (mode == Mode.ALL || isSample
+                    || mode == Mode.ADAPT && pays(sampledRaw > 0 ? (double) sampledPacked / sampledRaw : ratio));
+            if (compress) {
+                long offeredRaw = rawBytes;
+                long offeredPacked = packedBytes;
                 o += pages(in, p, body, o);
+                if (isSample && rawBytes > offeredRaw) {
+                    sampledRaw += rawBytes - offeredRaw;
+                    sampledPacked += packedBytes - offeredPacked;
+                    nextSample = p + stride; // a frame with page data was measured: the next one a stride on
+                }
             } else {
                 o += copy(in, p, frame, o);
             }
             p += frame;
         }
-        long dt = nanos - nanos0;
         long raw = rawBytes - raw0;
         if (raw > 0) {
-            double s = raw * 1e9 / Math.max(1, dt);
             double r = (double) (packedBytes - packed0) / raw;
-            speed = Double.isNaN(speed) ? s : 0.7 * speed + 0.3 * s;
-            ratio = Double.isNaN(ratio) ? r : 0.7 * ratio + 0.3 * r;
+            ratio = Double.isNaN(ratio) ? r : 0.5 * ratio + 0.5 * r;
+            measured++;
         }
         return out.duplicate().order(ByteOrder.LITTLE_ENDIAN).limit(o).position(0);
     }
 
-    /** Page data bytes to compress in the next buffer: all of them, a probe's sample, or none. */
-    private long budget() {
+    /** What the next buffer gets: every PAGES frame compressed, samples and what they show pays, samples only, or nothing. */
+    private enum Mode { ALL, ADAPT, PROBE, SKIP }
+
+    private Mode mode() {
         if (!auto) {
-            return Long.MAX_VALUE;
+            return Mode.ALL;
         }
         long n = buffers++;
         double l = link.rate();
-        if (Double.isNaN(speed) || Double.isNaN(l)) {
-            return SAMPLE_BYTES; // learn both before deciding
+        if (measured < LEARN || Double.isNaN(l)) {
+            return Mode.PROBE; // learn the codec's speed and the link before deciding
         }
-        if (l < MARGIN * speed * (1 - ratio)) {
-            return Long.MAX_VALUE;
+        if (l < MARGIN * speed()) {
+            return Mode.ADAPT;
         }
-        return n % PROBE_EVERY == 0 ? SAMPLE_BYTES : 0;
+        return n % PROBE_EVERY == 0 ? Mode.PROBE : Mode.SKIP;
+    }
+
+    /** Whether compressing data that shrinks to {@code r} of its size pays on the link as measured. */
+    private boolean pays(double r) {
+        return !Double.isNaN(r) && link.rate() < MARGIN * speed() * (1 - r);
     }
 
     /** One PAGES frame at {@code p} into {@code out} at {@code o}; returns the bytes it took there. */

@@ -1,0 +1,130 @@
+package io.d3vm.migration.send;
+
+import io.d3vm.memory.GuestMemory;
+import io.d3vm.memory.MemoryLayout;
+import io.d3vm.migration.wire.FrameBuffer;
+import io.d3vm.migration.wire.FrameDecoder;
+import io.d3vm.migration.wire.FrameType;
+import io.d3vm.migration.wire.PageBatch;
+import io.d3vm.migration.wire.PageCodec;
+import io.d3vm.migration.wire.TestStreams;
+import io.d3vm.migration.wire.Wire;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.util.Random;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The writer's compressor: what {@code auto} compresses on a slow and on a fast link, and that the result decodes to the pages. */
+class PageCompressorTest {
+    static final int PAGES = 4096; // 16 MiB: text-like pages in the even batches, random ones in the odd
+    static final MemoryLayout LAYOUT = MemoryLayout.flat(PAGES * 4096L);
+
+    static GuestMemory memory() {
+        GuestMemory m = GuestMemory.allocate(LAYOUT);
+        Random r = new Random(7);
+        MemorySegment host = m.regions().get(0).host();
+        for (long p = 0; p < PAGES; p++) {
+            boolean text = (p / 512) % 2 == 0;
+            for (long o = 0; o < 4096; o++) {
+                host.set(ValueLayout.JAVA_BYTE, p * 4096 + o, (byte) (text ? 'a' + r.nextInt(6) : r.nextInt()));
+            }
+        }
+        return m;
+    }
+
+    static final int BATCH = 128;
+    static final long FIRST = 256;
+    static final long END = 768; // pages 256..511 text, 512..767 random
+
+    /** A buffer of NORMAL batches of {@link #BATCH} pages over [{@link #FIRST}, {@link #END}): half text, half random. */
+    static FrameBuffer buffer(GuestMemory m) {
+        FrameBuffer fb = new FrameBuffer(FrameSink.BUFFER_SIZE);
+        byte[] normal = new byte[BATCH];
+        for (long p = FIRST; p < END; p += BATCH) {
+            fb.pages(p, BATCH, normal, new long[BATCH], m.regions().get(0).host(), p * 4096);
+        }
+        return fb;
+    }
+
+    /** A link that took {@code nanosPer4MiB} for each of enough 4 MiB writes to be measured. */
+    static LinkMeter link(long nanosPer4MiB) {
+        LinkMeter l = new LinkMeter();
+        for (int i = 0; i < LinkMeter.SKIP + LinkMeter.WINDOW; i++) {
+            l.wrote(4 << 20, nanosPer4MiB);
+        }
+        return l;
+    }
+
+    @Test
+    void shouldCompressTheCompressibleBatchesOnASlowLinkAndDecodeToThePages() throws Exception {
+        try (GuestMemory m = memory(); GuestMemory back = GuestMemory.allocate(LAYOUT)) {
+            PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link(4_000_000_000L), FrameSink.BUFFER_SIZE); // ~1 MB/s: pays whatever the machine's speed
+            ByteBuffer last = null;
+            int rawSize = 0;
+            for (int i = 0; i <= PageCompressor.LEARN; i++) {
+                FrameBuffer fb = buffer(m);
+                rawSize = fb.size();
+                last = copy(c.process(fb.view()));
+            }
+            assertThat(last.remaining()).as("past learning, the text batches go compressed").isLessThan(rawSize * 4 / 5);
+            assertThat(c.framesPacked).isPositive();
+            assertThat(c.framesRaw).as("random batches do not shrink: sent raw").isPositive();
+            decodeInto(last, back);
+            for (long p = FIRST; p < END; p++) {
+                assertThat(back.page(p).mismatch(m.page(p))).as("page " + p).isEqualTo(-1L);
+            }
+            c.close();
+        }
+    }
+
+    @Test
+    void shouldLeaveBuffersRawOnAFastLinkButKeepProbing() {
+        try (GuestMemory m = memory()) {
+            PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link(1_000_000L), FrameSink.BUFFER_SIZE); // ~4 GB/s: more than twice any codec's speed
+            int untouched = 0;
+            for (int i = 0; i < PageCompressor.LEARN + 2 * PageCompressor.PROBE_EVERY; i++) {
+                ByteBuffer in = buffer(m).view();
+                if (c.process(in) == in) {
+                    untouched++;
+                }
+            }
+            assertThat(untouched).as("no compression can pay at 4 GB/s: buffers go as they are").isGreaterThanOrEqualTo(2 * PageCompressor.PROBE_EVERY - 2);
+            assertThat(c.buffersSkipped).isEqualTo(untouched);
+            assertThat(c.rawBytes).as("learning and one probe in " + PageCompressor.PROBE_EVERY + " still measure")
+                    .isPositive().isLessThanOrEqualTo((PageCompressor.LEARN + 2L) * BATCH * 4096); // one frame per sampled buffer
+            c.close();
+        }
+    }
+
+    private static ByteBuffer copy(ByteBuffer b) {
+        ByteBuffer c = ByteBuffer.allocate(b.remaining());
+        c.put(b.duplicate());
+        return c.flip();
+    }
+
+    private static void decodeInto(ByteBuffer stream, GuestMemory into) throws Exception {
+        byte[] bytes = new byte[stream.remaining()];
+        stream.duplicate().get(bytes);
+        FrameDecoder in = new FrameDecoder(TestStreams.channel(bytes), Wire.DEFAULT_MAX_FRAME);
+        in.accept(Wire.FEATURE_ZSTD);
+        PageBatch batch = new PageBatch();
+        int frames = 0;
+        while (true) {
+            FrameType t;
+            try {
+                t = in.next();
+            } catch (io.d3vm.migration.wire.ProtocolException end) {
+                break; // no further frame
+            }
+            assertThat(t).isEqualTo(FrameType.PAGES);
+            in.readPages(batch, LAYOUT);
+            in.readBody(into.regions().get(0).host(), batch.firstPage * 4096, (long) batch.normalPages * 4096);
+            frames++;
+        }
+        assertThat(frames).isPositive();
+    }
+}
