@@ -62,16 +62,25 @@ public final class TestGuestSupport {
 
     /** A paused VM with the guest loaded for {@code spec}; the caller starts and closes it. */
     public static Vm load(String spec, OutputStream console) {
-        return load(spec, console, null);
+        return load(spec, console, (OutputStream) null);
     }
 
     /** As {@link #load(String, OutputStream)}, with an ISA debug console writing to {@code debugcon} (null: none). */
     public static Vm load(String spec, OutputStream console, OutputStream debugcon) {
+        return load(spec, console, debugcon, null);
+    }
+
+    /** As {@link #load(String, OutputStream)}, for the {@code image} workload: {@code memoryImage} placed as {@code run --image} does. */
+    public static Vm load(String spec, OutputStream console, io.d3vm.memory.MemoryImage memoryImage) {
+        return load(spec, console, null, memoryImage);
+    }
+
+    private static Vm load(String spec, OutputStream console, OutputStream debugcon, io.d3vm.memory.MemoryImage memoryImage) {
         TestGuestImage image = image();
         TestGuestSpec ts = TestGuestSpec.parse(spec);
         Vm vm = Vm.create(KvmTestSupport.kvm(), new VmConfig(X86Layout.forMemory(ts.memBytes()), 1, console, ts.describe(), debugcon));
         try {
-            TestGuestLoader.Boot boot = TestGuestLoader.load(vm.memory(), image, ts, null);
+            TestGuestLoader.Boot boot = TestGuestLoader.load(vm.memory(), image, ts, memoryImage);
             vm.setUpBootVcpu(boot.cpu(), boot.rax());
             return vm;
         } catch (RuntimeException e) {
