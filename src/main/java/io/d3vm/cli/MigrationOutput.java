@@ -90,6 +90,18 @@ final class MigrationOutput {
                     r.detectorNanos == null ? 0 : r.detectorNanos / 1e6, r.samplerMisses == null ? 0 : r.samplerMisses));
         }
         b.append('\n');
+        if (r.savings != null && (r.savings.duplicatePages() > 0 || r.savings.bytesBefore() > 0)) {
+            io.d3vm.migration.report.SavingsRecord sv = r.savings;
+            b.append(String.format(Locale.ROOT, "  beyond D3: %d pages as references to content the destination held", sv.duplicatePages()));
+            if (sv.bytesBefore() > 0) {
+                b.append(String.format(Locale.ROOT, "; %s of page data %s %s", Sizes.format(sv.bytesBefore()),
+                        "source".equals(r.role) ? "compressed to" : "inflated from", Sizes.format(sv.bytesAfter())));
+                if (sv.codec() != null) {
+                    b.append(String.format(Locale.ROOT, " (%s, %.0f ms)", sv.codec(), sv.compressUs() / 1e3));
+                }
+            }
+            b.append('\n');
+        }
         if (r.autoConverge && r.cpuThrottlePercentage() > 0) {
             b.append(String.format(Locale.ROOT, "  auto-converge: the guest was throttled for %.1f s, up to %d %%%n",
                     r.throttleTimeUs / 1e6, r.cpuThrottlePercentage()));
