@@ -43,7 +43,8 @@ class PostcopyTest {
 
     record Received(SyntheticGuest guest, ReceiveStats stats, Exception error) {}
 
-    private static CompletableFuture<Received> receiveOnce(Listener l) {
+    /** One migration received on {@code l} into a synthetic guest; the receive's outcome, never thrown (SavingsMigrationTest uses it too). */
+    static CompletableFuture<Received> receiveOnce(Listener l) {
         return CompletableFuture.supplyAsync(() -> {
             MigrationReceiver r = new MigrationReceiver(SyntheticGuest.register(new GuestFactories()),
                     ReceiverLimits.defaults().withReadTimeoutMillis(20_000));

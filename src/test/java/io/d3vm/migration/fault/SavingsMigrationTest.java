@@ -1,16 +1,11 @@
 package io.d3vm.migration.fault;
 
-import io.d3vm.migration.guest.GuestFactories;
-import io.d3vm.migration.recv.MigrationReceiver;
-import io.d3vm.migration.recv.ReceiveStats;
-import io.d3vm.migration.recv.ReceiverLimits;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.send.ByteSavings;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.synthetic.SyntheticGuest;
-import io.d3vm.migration.transport.Connection;
 import io.d3vm.migration.transport.Listener;
 import io.d3vm.migration.transport.TcpTransport;
 import io.d3vm.migration.wire.Wire;
@@ -21,7 +16,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -36,19 +30,9 @@ class SavingsMigrationTest {
     static final String SHARED = "synthetic:mem=32M,zero=30,uniform=10,dirty-rate=3000,wss=8M,duplicate=50,seed=4";
     private final TcpTransport tcp = new TcpTransport();
 
-    record Received(SyntheticGuest guest, ReceiveStats stats, Exception error) {}
-
-    private MigrationReport migrate(SyntheticGuest g, SendOptions options, Received[] out) throws Exception {
+    private MigrationReport migrate(SyntheticGuest g, SendOptions options, PostcopyTest.Received[] out) throws Exception {
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
-            var rx = CompletableFuture.supplyAsync(() -> {
-                MigrationReceiver r = new MigrationReceiver(SyntheticGuest.register(new GuestFactories()),
-                        ReceiverLimits.defaults().withReadTimeoutMillis(20_000));
-                try (Connection c = l.accept()) {
-                    return new Received((SyntheticGuest) r.receive(c), r.stats(), null);
-                } catch (Exception e) {
-                    return new Received(null, r.stats(), e);
-                }
-            }, runnable -> Thread.ofPlatform().daemon().start(runnable));
+            var rx = PostcopyTest.receiveOnce(l);
             MigrationReport rep = new MigrationSender(g, options).migrate(tcp, l.localAddress(), 5000);
             out[0] = rx.get(60, TimeUnit.SECONDS);
             return rep;
@@ -56,7 +40,7 @@ class SavingsMigrationTest {
     }
 
     /** The destination's memory equals the model after its writer moved on; then it is shut down. */
-    private static void assertDestinationExact(Received rx) throws Exception {
+    private static void assertDestinationExact(PostcopyTest.Received rx) throws Exception {
         assertThat(rx.error()).isNull();
         SyntheticGuest dest = rx.guest();
         Awaits.advances("the destination's writer", dest::writes);
@@ -68,7 +52,7 @@ class SavingsMigrationTest {
     @ParameterizedTest
     @EnumSource(value = ByteSavings.Compress.class, names = {"LZ4", "ZSTD"})
     void shouldSendSharedContentAsReferencesAndCompressTheRest(ByteSavings.Compress codec) throws Exception {
-        Received[] rx = new Received[1];
+        PostcopyTest.Received[] rx = new PostcopyTest.Received[1];
         SyntheticGuest plain = SyntheticGuest.create(SHARED);
         MigrationReport none = migrate(plain, SendOptions.defaults().withSavings(ByteSavings.none()), rx);
         assertDestinationExact(rx[0]);
@@ -94,7 +78,7 @@ class SavingsMigrationTest {
 
     @Test
     void shouldMakeReferencesBeforePostcopyOnlyAndEndExact() throws Exception {
-        Received[] rx = new Received[1];
+        PostcopyTest.Received[] rx = new PostcopyTest.Received[1];
         SyntheticGuest g = SyntheticGuest.create("synthetic:mem=32M,zero=20,uniform=10,dirty-rate=50000,wss=24M,duplicate=50,seed=9");
         MigrationReport rep = migrate(g, SendOptions.defaults().withMaxBandwidth(20_000_000).withPostcopy(1)
                 .withSavings(new ByteSavings(ByteSavings.Compress.ZSTD, ByteSavings.Duplicates.ON)), rx);
