@@ -216,7 +216,8 @@ MODE_OPTIONS = {"ac": ["--auto-converge"], "pc": ["--postcopy-after", "1"]}
 # systems send every indispensable page in full and raw: D3 alone, and the baselines alone.
 PLAIN_OPTIONS = ["--compress", "none", "--duplicates", "off"]
 SAVINGS_OPTIONS = {"dup": ["--duplicates", "on", "--compress", "none"],   # references only
-                   "dupz": ["--duplicates", "auto", "--compress", "auto"]}  # the shipped defaults
+                   "dupz": ["--duplicates", "auto", "--compress", "auto"],  # the shipped defaults
+                   "zstd": ["--duplicates", "on", "--compress", "zstd"]}  # both forced on
 
 
 def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
@@ -415,7 +416,7 @@ def summarize(runs):
 def order_key(m):
     wl = list(WORKLOADS)
     cl = list(CAPS)
-    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-d3-dup", "d3vm-d3-dupz", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
+    sl = ["d3vm-none", "d3vm-full", "d3vm-d3", "d3vm-d3-dup", "d3vm-d3-dupz", "d3vm-d3-zstd", "d3vm-none-ac", "d3vm-full-ac", "d3vm-d3-ac", "d3vm-none-pc", "d3vm-full-pc",
           "d3vm-d3-pc", "qemu7", "qemu7-ac", "qemu7-pc",
           "qemu10-zstd", "qemu10-legacy", "qemu10-legacy-ac", "qemu10-legacy-pc", "qemu10-none", "qemu10-none-ac", "qemu10-none-pc"]
     return (wl.index(m["workload"]), cl.index(m["cap"]), sl.index(m["system"]) if m["system"] in sl else 99)
@@ -500,7 +501,7 @@ def charts(runs, med, out):
     caps = sorted({m["cap"] for m in med.values()}, key=list(CAPS).index)
     workloads = sorted({m["workload"] for m in med.values()}, key=list(WORKLOADS).index)
     systems = sorted({m["system"] for m in med.values()}, key=lambda s: order_key({"workload": workloads[0], "cap": caps[0], "system": s}))
-    colors = {"d3vm-none": "#999999", "d3vm-full": "#4c72b0", "d3vm-d3": "#dd8452", "d3vm-d3-dup": "#da8bc3", "d3vm-d3-dupz": "#937860", "qemu7": "#55a868",
+    colors = {"d3vm-none": "#999999", "d3vm-full": "#4c72b0", "d3vm-d3": "#dd8452", "d3vm-d3-dup": "#da8bc3", "d3vm-d3-dupz": "#937860", "d3vm-d3-zstd": "#8c8c3c", "qemu7": "#55a868",
               "qemu10-legacy": "#8172b3", "qemu10-none": "#c44e52", "qemu10-zstd": "#64b5cd"}
     for cap in caps:
         fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(workloads) + 2), 4))
@@ -579,7 +580,8 @@ def main():
     ap.add_argument("--image", help="memory image for `image` (default: the smallest build/images/linux-*.elf)")
     ap.add_argument("--no-qemu", dest="qemu", action="store_false", help="leave out the QEMU column")
     ap.add_argument("--savings", action="store_true",
-                    help="add d3vm-d3-dup (duplicate references) and d3vm-d3-dupz (references and compression, auto)")
+                    help="add d3vm-d3-dup (duplicate references), d3vm-d3-dupz (references and compression, auto: the"
+                         " defaults) and d3vm-d3-zstd (references on, zstd on)")
     ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none,qemu10-zstd (default: all installed)")
     ap.add_argument("--from-json", nargs="+", metavar="RUNS_JSON",
                     help="run nothing: summarize the runs in these runs.json / runs.partial.json files (merged) into --out")
