@@ -148,10 +148,10 @@ public final class MigrationSender {
         boolean dedup = options.savings().duplicates() != ByteSavings.Duplicates.OFF;
         duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
         if (options.savings().duplicates() == ByteSavings.Duplicates.ON) {
-            // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) while round 1
-            // runs, which uncapped — where auto never makes references — made the busy image's
-            // migration 0.44 s against 0.30 s (medians of 5). Where auto does turn references on,
-            // the link is the limit and the first pages may hash cold.
+            // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) beside the
+            // migration, and uncapped — where auto never makes references — the busy image took
+            // 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md). Where auto
+            // does turn references on, the link is the limit and the first pages may hash cold.
             DuplicateIndex.warmUpInBackground();
         }
         staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;
