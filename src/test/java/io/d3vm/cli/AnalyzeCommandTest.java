@@ -99,6 +99,34 @@ class AnalyzeCommandTest {
         assertThat(j.at("/detectors/none/full-checks").asLong()).isZero();
     }
 
+    @Test
+    void shouldReportDuplicatePagesAndTheCompressedSizeOfTheRest() throws IOException {
+        // 64 pages: 0-15 text (distinct, compressible), 16-31 repeat them, 32-39 random, 40-63 zero.
+        byte[] b = new byte[64 * PAGE];
+        Random rnd = new Random(9);
+        for (int i = 0; i < 16 * PAGE; i++) {
+            b[i] = (byte) ('a' + rnd.nextInt(8));
+        }
+        System.arraycopy(b, 0, b, 16 * PAGE, 16 * PAGE);
+        byte[] noise = new byte[8 * PAGE];
+        rnd.nextBytes(noise);
+        System.arraycopy(noise, 0, b, 32 * PAGE, noise.length);
+        Path img = dir.resolve("dup.img");
+        Files.write(img, b);
+        Run r = cli("analyze", img.toString(), "--json", "--passes", "1", "--detector", "d3");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        assertThat(j.at("/pages/normal").asLong()).isEqualTo(40);
+        assertThat(j.at("/savings/duplicate-pages").asLong()).as("the repeated text pages").isEqualTo(16);
+        assertThat(j.at("/savings/unique-normal-pages").asLong()).isEqualTo(24);
+        assertThat(j.at("/savings/unique-bytes").asLong()).isEqualTo(24L * PAGE);
+        // Text compresses to well under half; the random pages share its batch, so the batch shrinks less.
+        assertThat(j.at("/savings/zstd-bytes").asLong()).isLessThan(24L * PAGE * 3 / 4).isPositive();
+        assertThat(j.at("/savings/lz4-bytes").asLong()).isLessThan(24L * PAGE).isPositive();
+        Run text = cli("analyze", img.toString(), "--passes", "1", "--detector", "d3");
+        assertThat(text.out()).contains("beyond D3: 16 of the 40 normal pages repeat an earlier page (40.0%: sent as references)");
+    }
+
     /** The bytes {@link FrameBuffer#pages} writes for one batch of the whole image with these classes. */
     private static long encodedBytes(Path img, byte[] classes, long[] patterns) throws IOException {
         FrameBuffer fb = new FrameBuffer(Wire.MAX_PAGES_FRAME);
