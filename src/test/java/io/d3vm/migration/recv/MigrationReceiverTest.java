@@ -38,6 +38,11 @@ class MigrationReceiverTest {
     final List<StubGuest> built = new ArrayList<>();
 
     GuestFactories factoriesOver(Arena arena) {
+        return factoriesInto(built);
+    }
+
+    /** Factories that build {@code test:} stub guests over fresh memory and record each in {@code built}. */
+    static GuestFactories factoriesInto(List<StubGuest> built) {
         return new GuestFactories().register("test", (d, l) -> {
             StubGuest g = StubGuest.over(GuestMemory.allocate(l), "test:x");
             built.add(g);

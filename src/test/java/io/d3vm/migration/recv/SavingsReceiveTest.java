@@ -34,11 +34,7 @@ class SavingsReceiveTest {
     final List<StubGuest> built = new ArrayList<>();
 
     GuestFactories factories() {
-        return new GuestFactories().register("test", (d, l) -> {
-            StubGuest g = StubGuest.over(GuestMemory.allocate(l), "test:x");
-            built.add(g);
-            return g;
-        });
+        return MigrationReceiverTest.factoriesInto(built);
     }
 
     /** Pages of random words (incompressible), except pages 32.. which hold text-like compressible bytes. */
