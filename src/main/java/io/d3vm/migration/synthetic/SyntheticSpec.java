@@ -109,19 +109,25 @@ public record SyntheticSpec(long memBytes, int zeroPercent, int uniformPercent, 
     }
 
     /**
-     * Fills {@code p} with page {@code t}'s template: random letters of a 16-letter alphabet, so the
-     * shared pages also compress (to about half), as text and tables in real memory do.
+     * Fills {@code p} with page {@code t}'s template: 8-byte words of letters drawn from 64 words
+     * of its own, so the shared pages also compress — with zstd and with LZ4, whose 4-byte matches
+     * random letters alone did not give (a page of them did not shrink under LZ4, and a test that
+     * expected compressed frames failed when the dirty rounds sent no two templates together).
      */
     public void fillTemplate(java.lang.foreign.MemorySegment p, int t) {
         long s = seed * 0x2545F4914F6CDD1DL + t;
         for (long o = 0; o < GuestMemory.PAGE_SIZE; o += 8) {
             s += 0x9E3779B97F4A7C15L;
-            long z = s;
-            z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-            z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-            z ^= z >>> 31;
-            p.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, o, (z & 0x0F0F0F0F0F0F0F0FL) + 0x6161616161616161L);
+            int word = (int) (mix(s) & 63);
+            p.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, o,
+                    (mix(seed * 0x9E3779B97F4A7C15L + t * 64L + word) & 0x0F0F0F0F0F0F0F0FL) + 0x6161616161616161L);
         }
+    }
+
+    private static long mix(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
     }
 
     private static long size(Map<String, String> kv, String key, long dflt) {
