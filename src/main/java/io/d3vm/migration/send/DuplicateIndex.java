@@ -29,8 +29,8 @@ import java.util.Arrays;
  * aborts and the source resumes).
  *
  * <p><b>Bound.</b> The table has a fixed number of slots, sized from a byte budget per GiB of
- * guest; it never grows. A full probe window overwrites its oldest-placed slot, so a busy index
- * forgets and pages go in full: degraded, never failed. Not thread-safe: the classifying thread
+ * guest; it never grows. A full probe window overwrites one of its slots (chosen by the new key's
+ * high bits), so a busy index forgets and pages go in full: degraded, never failed. Not thread-safe: the classifying thread
  * owns it.
  */
 final class DuplicateIndex {
@@ -53,7 +53,6 @@ final class DuplicateIndex {
     private final int[] versions;
     private final MemorySegment tagView = MemorySegment.ofArray(tag);
 
-    long lookups;
     long hits;
     long evictions;
     long hashNanos;
@@ -137,7 +136,6 @@ final class DuplicateIndex {
                 hash(staged, i << Wire.PAGE_SHIFT);
                 long hi = tagView.get(LONG, 0L);
                 long lo = tagView.get(LONG, 8L);
-                lookups++;
                 int slot = find(hi, lo);
                 if (slot >= 0 && versions[(int) origin[slot]] == originVersion[slot]) {
                     classes[i] = Wire.CLASS_DUPLICATE;

@@ -162,7 +162,7 @@ final class PageCompressor {
         int head = Wire.PAGES_FIXED + runs * Wire.RUN_SIZE;
         int data = body - head;
         if (data < Wire.PAGE_SIZE) {
-            framesRaw++;
+            // less than a page of data (references, or none): not offered to the codec, not counted
             return copy(in, p, Wire.HEADER_SIZE + body, o);
         }
         int at = o + Wire.HEADER_SIZE + head + Wire.COMPRESSED_FIXED;
