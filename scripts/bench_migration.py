@@ -582,6 +582,8 @@ def main():
     ap.add_argument("--savings", action="store_true",
                     help="add d3vm-d3-dup (duplicate references), d3vm-d3-dupz (references and compression, auto: the"
                          " defaults) and d3vm-d3-zstd (references on, zstd on)")
+    ap.add_argument("--systems", help="comma-separated: run only these systems (names as in the table, e.g. "
+                    "d3vm-d3,d3vm-d3-dupz,qemu10-zstd); the other options still decide which exist")
     ap.add_argument("--qemu-systems", help="comma-separated subset of qemu7,qemu10-legacy,qemu10-none,qemu10-zstd (default: all installed)")
     ap.add_argument("--from-json", nargs="+", metavar="RUNS_JSON",
                     help="run nothing: summarize the runs in these runs.json / runs.partial.json files (merged) into --out")
@@ -611,6 +613,13 @@ def main():
             ap.error(f"unknown detector {d}; choose from {', '.join(DETECTORS)}")
     if a.reps < 1:
         ap.error("--reps must be at least 1")
+    if a.systems:
+        base = [f"d3vm-{d}" for d in DETECTORS] + [f"d3vm-d3-{v}" for v in SAVINGS_OPTIONS] \
+            + ["qemu7", "qemu10-legacy", "qemu10-none", "qemu10-zstd"]
+        known = base + [f"{b}-{m}" for b in base if b.count("-") < 2 or b.startswith("qemu") for m in MODE_OPTIONS]
+        for s in a.systems.split(","):
+            if s not in known:
+                ap.error(f"unknown system {s}; choose from {', '.join(known)}")
     if a.from_json:
         return resummarize(a)
     skipped = []
@@ -683,6 +692,8 @@ def main():
                     systems += qsys
                 if WORKLOADS[w].get("converge"):
                     systems += [(f"{q}-{m}", x + o) for m, o in MODE_OPTIONS.items() for q, x in qsys]
+                if a.systems:
+                    systems = [x for x in systems if x[0] in a.systems.split(",")]
                 for rep in range(1, a.reps + 1):
                     for system, extra in systems:
                         n += 1

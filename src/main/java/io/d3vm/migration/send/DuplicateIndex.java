@@ -33,7 +33,7 @@ import java.util.Arrays;
  * high bits), so a busy index forgets and pages go in full: degraded, never failed. Not thread-safe: the classifying thread
  * owns it.
  */
-final class DuplicateIndex {
+public final class DuplicateIndex {
     /** Default table budget: 8 MiB per GiB of guest (every page of a guest's memory could be indexed). */
     static final long DEFAULT_BYTES_PER_GIB = 8L << 20;
     /** Bytes a slot costs: two key halves, the origin page, its version. */
@@ -84,30 +84,39 @@ final class DuplicateIndex {
     private static final java.util.concurrent.atomic.AtomicBoolean WARMED = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Hashes throw-away pages on a background thread, once per JVM: the JDK's HMAC-SHA256 reaches
-     * its SHA-extension speed (about 2 µs a page here) only once compiled, and cold it costs 10-30 µs
-     * a page — measured: 32.7 µs average over the first 1,000 pages, 3.2 over the first 45,000. A
-     * migration starts it when it is built, so its setup hides most of that.
+     * Hashes throw-away pages on a background thread, once per JVM ({@link #warmUp}). A migration
+     * under {@code --duplicates on} starts it when it is built, so its setup hides most of that.
      */
     static void warmUpInBackground() {
+        if (!WARMED.get()) {
+            Thread.ofPlatform().daemon().name("duplicate-index-warm-up").start(DuplicateIndex::warmUp);
+        }
+    }
+
+    /**
+     * Hashes throw-away pages, once per JVM (later calls return at once): the JDK's HMAC-SHA256
+     * reaches its SHA-extension speed (about 2 µs a page here) only once compiled, and cold it
+     * costs 10-30 µs a page — measured: 32.7 µs average over the first 1,000 pages, 3.2 over the
+     * first 45,000. A process that may migrate runs it before ({@code Warmup}), as
+     * {@code --duplicates auto} hashes the first pages it sends.
+     */
+    public static void warmUp() {
         if (!WARMED.compareAndSet(false, true)) {
             return;
         }
-        Thread.ofPlatform().daemon().name("duplicate-index-warm-up").start(() -> {
-            try {
-                Mac m = Mac.getInstance("HmacSHA256");
-                m.init(new SecretKeySpec(new byte[32], "HmacSHA256"));
-                byte[] pages = new byte[16 * Wire.PAGE_SIZE];
-                new java.util.Random(1).nextBytes(pages);
-                byte[] out = new byte[32];
-                for (int i = 0; i < 30_000; i++) {
-                    m.update(pages, (i & 15) * Wire.PAGE_SIZE, Wire.PAGE_SIZE);
-                    m.doFinal(out, 0);
-                }
-            } catch (GeneralSecurityException e) {
-                // the index itself reports it when it is built
+        try {
+            Mac m = Mac.getInstance("HmacSHA256");
+            m.init(new SecretKeySpec(new byte[32], "HmacSHA256"));
+            byte[] pages = new byte[16 * Wire.PAGE_SIZE];
+            new java.util.Random(1).nextBytes(pages);
+            byte[] out = new byte[32];
+            for (int i = 0; i < 30_000; i++) {
+                m.update(pages, (i & 15) * Wire.PAGE_SIZE, Wire.PAGE_SIZE);
+                m.doFinal(out, 0);
             }
-        });
+        } catch (GeneralSecurityException e) {
+            // the index itself reports it when it is built
+        }
     }
 
     /** Slots in the table. */

@@ -227,7 +227,7 @@ final class FrameSink implements AutoCloseable {
             }
             view.limit(lim);
         }
-        link.wrote(size, System.nanoTime() - t0);
+        link.wrote(size, System.nanoTime() - t0, compressor == null ? 0 : compressor.compressNanosOfLast());
         b.clear();
     }
 

@@ -128,7 +128,12 @@ public final class MigrationSender {
     private final MemorySegment stagedView;
     /** References are made before post-copy only: after GO the destination discarded the stale pages and fetches on fault. */
     private boolean referencesAllowed = true;
-    /** {@code --duplicates auto} makes references while the link runs below this (bytes/s): about 2 Gbit/s. */
+    /**
+     * {@code --duplicates auto} makes references while the link runs below this (bytes/s): about
+     * 2 Gbit/s; and before the link is measured, as pages sent then are in the index only if they
+     * were hashed (references off for the first buffers found 975 duplicates on the idle image at
+     * 100 Mbit/s, on: 2,465).
+     */
     static final double DUPLICATES_AUTO_LINK = 250e6;
 
     public MigrationSender(Migratable guest, SendOptions options) {
@@ -149,9 +154,9 @@ public final class MigrationSender {
         duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
         if (options.savings().duplicates() == ByteSavings.Duplicates.ON) {
             // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) beside the
-            // migration, and uncapped — where auto never makes references — the busy image took
-            // 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md). Where auto
-            // does turn references on, the link is the limit and the first pages may hash cold.
+            // migration, and uncapped — where auto stops making references once the link is
+            // measured — the busy image took 0.44 s against 0.30 s without savings (medians of 5,
+            // docs/BENCHMARKS.md). A process that may migrate warms the hash up before (Warmup).
             DuplicateIndex.warmUpInBackground();
         }
         staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;
@@ -867,7 +872,7 @@ public final class MigrationSender {
         long hostOffset = (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT;
         if (duplicates != null) {
             boolean references = referencesAllowed && (options.savings().duplicates() == ByteSavings.Duplicates.ON
-                    || s.linkRate() < DUPLICATES_AUTO_LINK);
+                    || !(s.linkRate() >= DUPLICATES_AUTO_LINK)); // NaN: not measured yet
             if (references) {
                 stage(cls.classes, n, host, hostOffset);
                 host = stagedView;

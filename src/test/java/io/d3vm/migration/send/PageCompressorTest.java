@@ -53,8 +53,8 @@ class PageCompressorTest {
     /** A link that took {@code nanosPer4MiB} for each of enough 4 MiB writes to be measured. */
     static LinkMeter link(long nanosPer4MiB) {
         LinkMeter l = new LinkMeter();
-        for (int i = 0; i < LinkMeter.SKIP + LinkMeter.WINDOW; i++) {
-            l.wrote(4 << 20, nanosPer4MiB);
+        for (int i = 0; i < LinkMeter.WINDOW; i++) {
+            l.wrote(4 << 20, nanosPer4MiB, 0);
         }
         return l;
     }
@@ -65,12 +65,12 @@ class PageCompressorTest {
             PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link(4_000_000_000L), FrameSink.BUFFER_SIZE); // ~1 MB/s: pays whatever the machine's speed
             ByteBuffer last = null;
             int rawSize = 0;
-            for (int i = 0; i <= PageCompressor.LEARN; i++) {
+            for (int i = 0; i < 2; i++) { // the first learns the codec's speed, the second decides by it
                 FrameBuffer fb = buffer(m);
                 rawSize = fb.size();
                 last = copy(c.process(fb.view()));
             }
-            assertThat(last.remaining()).as("past learning, the text batches go compressed").isLessThan(rawSize * 4 / 5);
+            assertThat(last.remaining()).as("the text batches go compressed").isLessThan(rawSize * 4 / 5);
             assertThat(c.framesPacked).isPositive();
             assertThat(c.framesRaw).as("random batches do not shrink: sent raw").isPositive();
             decodeInto(last, back);
@@ -86,7 +86,7 @@ class PageCompressorTest {
         try (GuestMemory m = memory()) {
             PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link(1_000_000L), FrameSink.BUFFER_SIZE); // ~4 GB/s: more than twice any codec's speed
             int untouched = 0;
-            for (int i = 0; i < PageCompressor.LEARN + 2 * PageCompressor.PROBE_EVERY; i++) {
+            for (int i = 0; i < 1 + 2 * PageCompressor.PROBE_EVERY; i++) {
                 ByteBuffer in = buffer(m).view();
                 if (c.process(in) == in) {
                     untouched++;
@@ -94,10 +94,45 @@ class PageCompressorTest {
             }
             assertThat(untouched).as("no compression can pay at 4 GB/s: buffers go as they are").isGreaterThanOrEqualTo(2 * PageCompressor.PROBE_EVERY - 2);
             assertThat(c.buffersSkipped).isEqualTo(untouched);
-            assertThat(c.rawBytes).as("learning and one probe in " + PageCompressor.PROBE_EVERY + " still measure")
-                    .isPositive().isLessThanOrEqualTo((PageCompressor.LEARN + 2L) * BATCH * 4096); // one frame per sampled buffer
+            assertThat(c.rawBytes).as("the first buffer (the codec's speed) and one probe in " + PageCompressor.PROBE_EVERY + " still measure")
+                    .isPositive().isLessThanOrEqualTo((END - FIRST) * 4096 + 3L * BATCH * 4096); // one frame per probe
             c.close();
         }
+    }
+
+    @Test
+    void shouldCompressEverythingUntilTheLinkIsMeasuredThenProbeRawWhenCompressedWritesFindRoom() {
+        try (GuestMemory m = memory()) {
+            LinkMeter link = new LinkMeter();
+            PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link, FrameSink.BUFFER_SIZE);
+            int rawSize = buffer(m).size();
+            for (int i = 0; i < PageCompressor.UNBLOCKED_PROBE; i++) {
+                ByteBuffer out = c.process(buffer(m).view());
+                assertThat(out.remaining()).as("link unknown: compressed (buffer " + i + ")").isLessThan(rawSize * 4 / 5);
+                assertThat(c.compressNanosOfLast()).as("measured as a compressed write").isPositive();
+                link.wrote(out.remaining(), 10_000, c.compressNanosOfLast()); // found room in the socket
+                assertThat(link.rate()).as("a compressed write that did not wait says nothing of the link").isNaN();
+            }
+            assertThat(link.unblocked()).isEqualTo(PageCompressor.UNBLOCKED_PROBE);
+            long packed = c.framesPacked;
+            ByteBuffer probe = c.process(buffer(m).view());
+            assertThat(probe.remaining()).as("the probe goes mostly raw").isGreaterThan(rawSize * 4 / 5);
+            assertThat(c.framesPacked - packed).as("one sample frame").isEqualTo(1);
+            assertThat(c.compressNanosOfLast()).as("measured as a raw write").isZero();
+            link.wrote(probe.remaining(), 1_000_000, c.compressNanosOfLast()); // ~4 GB/s
+            assertThat(link.rate()).isGreaterThan(1e9);
+            assertThat(link.unblocked()).isZero();
+            c.close();
+        }
+    }
+
+    @Test
+    void shouldMeasureABlockedCompressedWriteOverItsCompressionAndItsWait() {
+        LinkMeter link = new LinkMeter();
+        link.wrote(1 << 20, 3_000_000, 5_000_000); // 1 MiB compressed in 5 ms, then 3 ms waiting for the socket
+        assertThat(link.rate()).isCloseTo((1 << 20) * 1e9 / 8_000_000, org.assertj.core.data.Percentage.withPercentage(0.001));
+        link.wrote(100 << 10, 1_000_000_000L, 0); // small writes say nothing
+        assertThat(link.rate()).isCloseTo((1 << 20) * 1e9 / 8_000_000, org.assertj.core.data.Percentage.withPercentage(0.001));
     }
 
     private static ByteBuffer copy(ByteBuffer b) {
