@@ -1,53 +1,62 @@
 package io.d3vm.migration.send;
 
 /**
- * The link's rate as the writer sees it, over the last {@link #WINDOW} large writes, in bytes per
- * second of the time the link had to carry them.
+ * What the writer learns about the link from its writes. Written by the writer thread; {@link #rate}
+ * is also read by the classifying thread.
  *
- * <p>A raw write's sample is its own time (socket writes and the rate limiter's waits). A
- * compressed write is different: while the writer compressed the buffer, the socket drained, so the
- * write finds room and reads fast — measured that way, compressed writes made a 1 Gbit/s link look
- * several times faster and {@code auto} stopped compressing half the time. When a compressed write
- * still had to wait for the socket ({@link #BLOCKED_NS}), the socket was full on both sides of it:
- * the link carried its bytes during the compression and the write, and that sum is its sample.
- * A compressed write that did not wait says only that the link is at least as fast as the writer;
- * {@link #unblocked} counts them in a row, and the compressor answers with a raw probe.
- * Written by the writer thread, read by the classifying thread.
+ * <p><b>Rate</b>, from raw writes: bytes per second of the time spent handing them to the
+ * connection (socket writes and the rate limiter's waits), over the last {@link #WINDOW} large ones.
+ * Compressed writes cannot measure it: while the writer compressed a buffer the socket drained, so
+ * the write finds room and reads fast — counted, they made a 1 Gbit/s link look several times faster
+ * and {@code auto} stopped compressing half the time.
+ *
+ * <p><b>Who waits</b>, from compressed writes: the share of the writer's busy time (compressing plus
+ * writing) spent waiting for the socket, over the last {@link #SHARE_BYTES} written. A socket wakes
+ * its writer only once a good part of its buffer has drained, so a slow link shows as one long wait
+ * every megabyte or two between writes that find room (seen at 100 Mbit/s: 0.1 ms writes, then one
+ * of 200-330 ms): single writes say little, a window of megabytes does. When the writer hardly ever
+ * waits ({@link #writerBound}), compression is what limits it, and a raw write may go faster.
  */
 final class LinkMeter {
     static final int WINDOW = 8;
-    /** Writes smaller than this say more about a wake-up than about the link. */
+    /** Raw writes smaller than this say more about a wake-up than about the link. */
     static final int MIN_SAMPLE = 256 << 10;
-    /** A write that waited at least this long found the socket full. */
-    static final long BLOCKED_NS = 1_000_000;
+    /** Compressed bytes written over which the writer's waiting share is judged. */
+    static final long SHARE_BYTES = 4 << 20;
+    /** Below this share of its busy time spent waiting for the socket, the writer, not the link, is the limit. */
+    static final double WRITER_BOUND_SHARE = 0.1;
+    private static final int RING = 64;
 
     private final long[] bytes = new long[WINDOW];
     private final long[] nanos = new long[WINDOW];
     private int next;
     private int samples;
     private volatile double rate = Double.NaN;
-    private volatile int unblocked;
+
+    private final long[] cBytes = new long[RING];
+    private final long[] cBusy = new long[RING];
+    private final long[] cWait = new long[RING];
+    private int cNext;
+    private int cCount;
 
     /**
      * One write of {@code n} bytes that took {@code writeNs}; {@code compressNs} is the time spent
      * compressing it just before (0 for a buffer that went raw).
      */
     void wrote(long n, long writeNs, long compressNs) {
+        if (compressNs > 0) {
+            cBytes[cNext] = n;
+            cBusy[cNext] = compressNs + writeNs;
+            cWait[cNext] = writeNs;
+            cNext = (cNext + 1) % RING;
+            cCount = Math.min(RING, cCount + 1);
+            return;
+        }
         if (n < MIN_SAMPLE) {
             return;
         }
-        long ns;
-        if (compressNs == 0) {
-            ns = writeNs;
-        } else if (writeNs >= BLOCKED_NS) {
-            ns = compressNs + writeNs;
-        } else {
-            unblocked++;
-            return;
-        }
-        unblocked = 0;
         bytes[next] = n;
-        nanos[next] = Math.max(1, ns);
+        nanos[next] = Math.max(1, writeNs);
         next = (next + 1) % WINDOW;
         samples = Math.min(WINDOW, samples + 1);
         long b = 0;
@@ -59,13 +68,30 @@ final class LinkMeter {
         rate = b * 1e9 / t;
     }
 
-    /** Bytes per second, or NaN before a large write was measured. */
+    /** Bytes per second, or NaN before a large raw write was measured. */
     double rate() {
         return rate;
     }
 
-    /** Compressed writes in a row that found room in the socket (the link kept up with the writer). */
-    int unblocked() {
-        return unblocked;
+    /**
+     * Whether the last {@link #SHARE_BYTES} of compressed writes spent less than
+     * {@link #WRITER_BOUND_SHARE} of the writer's busy time waiting for the socket. Answering yes
+     * forgets that window, so the next answer is about writes still to come.
+     */
+    boolean writerBound() {
+        long b = 0;
+        long busy = 0;
+        long wait = 0;
+        for (int k = 1; k <= cCount && b < SHARE_BYTES; k++) {
+            int i = (cNext - k + RING) % RING;
+            b += cBytes[i];
+            busy += cBusy[i];
+            wait += cWait[i];
+        }
+        if (b < SHARE_BYTES || wait >= WRITER_BOUND_SHARE * busy) {
+            return false;
+        }
+        cCount = 0;
+        return true;
     }
 }

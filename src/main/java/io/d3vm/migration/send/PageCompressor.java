@@ -30,14 +30,12 @@ import java.nio.ByteOrder;
  *
  * <p>Until the link is measured, every buffer is compressed: a slow link is where bytes matter, and
  * learning it on raw buffers first cost 14 MiB more on the idle image at 100 Mbit/s (41.1 MiB
- * against 27.0 compressing from the start). A fast link shows itself in the meantime: compressed
- * writes that never wait for the socket ({@link LinkMeter#unblocked}) make the next buffer a
- * probe that goes mostly raw, and its write measures the link.
+ * against 27.0 compressing from the start). A fast link shows itself in the meantime: when
+ * compressed writes hardly wait for the socket ({@link LinkMeter#writerBound}), the next buffer is
+ * a probe that goes mostly raw, and its write measures the link.
  */
 final class PageCompressor {
     static final int PROBE_EVERY = 16;
-    /** Compressed writes in a row that found room in the socket before a raw probe measures the link. */
-    static final int UNBLOCKED_PROBE = 2;
     /** The share of the modelled break-even link rate below which {@code auto} compresses. */
     static final double MARGIN = 0.5;
     /** Page data a buffer's samples compress at most: enough for a ratio and a speed, little next to a 4 MiB buffer. */
@@ -153,8 +151,8 @@ final class PageCompressor {
         }
         long n = buffers++;
         double l = link.rate();
-        if (link.unblocked() >= UNBLOCKED_PROBE) {
-            return Mode.PROBE; // compressed writes found room: is the link faster than the writer?
+        if (link.writerBound()) {
+            return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
         }
         if (Double.isNaN(l) || Double.isNaN(speed())) {
             return Mode.ALL; // not measured yet: assume the link is slow, where bytes matter
