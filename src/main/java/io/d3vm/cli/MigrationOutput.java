@@ -97,7 +97,9 @@ final class MigrationOutput {
                 b.append(String.format(Locale.ROOT, "; %s of page data %s %s", Sizes.format(sv.bytesBefore()),
                         "source".equals(r.role) ? "compressed to" : "inflated from", Sizes.format(sv.bytesAfter())));
                 if (sv.codec() != null) {
-                    b.append(String.format(Locale.ROOT, " (%s, %.0f ms)", sv.codec(), sv.compressUs() / 1e3));
+                    b.append(sv.level() > 0
+                            ? String.format(Locale.ROOT, " (%s up to level %d, %.0f ms)", sv.codec(), sv.level(), sv.compressUs() / 1e3)
+                            : String.format(Locale.ROOT, " (%s, %.0f ms)", sv.codec(), sv.compressUs() / 1e3));
                 }
             }
             b.append('\n');

@@ -37,10 +37,10 @@ class MigrationOutputTest {
     void shouldSayWhatReferencesAndCompressionSaved() {
         MigrationReport r = source(MigrationStatus.COMPLETED, 64L << 20);
         assertThat(MigrationOutput.summary(r)).doesNotContain("beyond D3");
-        r.savings = new io.d3vm.migration.report.SavingsRecord("auto", "zstd", 10, 2, 40L << 20, 12L << 20, 85_000, "auto", 2500,
+        r.savings = new io.d3vm.migration.report.SavingsRecord("auto", "zstd", 3, 10, 2, 40L << 20, 12L << 20, 85_000, "auto", 2500,
                 8L << 20, 1 << 18, 0, 20_000);
         assertThat(MigrationOutput.summary(r))
-                .contains("beyond D3: 2500 pages as references to content the destination held; 40 MiB of page data compressed to 12 MiB (zstd, 85 ms)");
+                .contains("beyond D3: 2500 pages as references to content the destination held; 40 MiB of page data compressed to 12 MiB (zstd up to level 3, 85 ms)");
     }
 
     @Test

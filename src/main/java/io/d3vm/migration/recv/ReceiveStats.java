@@ -70,7 +70,7 @@ public final class ReceiveStats {
         r.downtimePhasesUs.putAll(phasesUs);
         r.postcopy = postcopy;
         if (savingsOffered) {
-            r.savings = new io.d3vm.migration.report.SavingsRecord(null, null, 0, 0, inflatedBytes, packedBytes, 0, null,
+            r.savings = new io.d3vm.migration.report.SavingsRecord(null, null, 0, 0, 0, inflatedBytes, packedBytes, 0, null,
                     pagesByClass[io.d3vm.migration.wire.Wire.CLASS_DUPLICATE], 0, 0, 0, 0);
         }
         return r;

@@ -205,6 +205,9 @@ public final class MigrationReport {
             ObjectNode sv = o.putObject("savings");
             putText(sv, "compress", savings.compress());
             putText(sv, "codec", savings.codec());
+            if (savings.level() > 0) {
+                sv.put("level", savings.level());
+            }
             sv.put("compressed-frames", savings.framesCompressed());
             sv.put("raw-frames", savings.framesRaw());
             sv.put("bytes-before", savings.bytesBefore());
@@ -288,7 +291,7 @@ public final class MigrationReport {
         }
         JsonNode sv = o.path("savings");
         if (sv.isObject()) {
-            r.savings = new SavingsRecord(text(sv, "compress"), text(sv, "codec"), sv.path("compressed-frames").asLong(),
+            r.savings = new SavingsRecord(text(sv, "compress"), text(sv, "codec"), sv.path("level").asInt(), sv.path("compressed-frames").asLong(),
                     sv.path("raw-frames").asLong(), sv.path("bytes-before").asLong(), sv.path("bytes-after").asLong(),
                     micros(sv, "compress-time", 0L), text(sv, "duplicates"), sv.path("duplicate-pages").asLong(),
                     sv.path("index-bytes").asLong(), sv.path("index-slots").asLong(), sv.path("index-evictions").asLong(),

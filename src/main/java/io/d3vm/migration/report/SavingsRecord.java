@@ -8,6 +8,7 @@ package io.d3vm.migration.report;
  *
  * @param compress        the source's {@code --compress} mode, or null on the destination
  * @param codec           the codec used, or null when none
+ * @param level           the highest level the codec compressed at (zstd: 1, 3 or 6; 0 for LZ4 and on the destination)
  * @param framesCompressed PAGES frames that crossed compressed
  * @param framesRaw       PAGES frames offered to the compressor that did not shrink enough (sent raw)
  * @param bytesBefore     page data bytes offered to the compressor (destination: what compressed frames inflated to)
@@ -20,6 +21,6 @@ package io.d3vm.migration.report;
  * @param indexEvictions  entries overwritten because their probe window was full
  * @param hashUs          time spent hashing pages for the index (keyed 128-bit)
  */
-public record SavingsRecord(String compress, String codec, long framesCompressed, long framesRaw, long bytesBefore, long bytesAfter,
+public record SavingsRecord(String compress, String codec, int level, long framesCompressed, long framesRaw, long bytesBefore, long bytesAfter,
                             long compressUs, String duplicates, long duplicatePages, long indexBytes, long indexSlots,
                             long indexEvictions, long hashUs) {}

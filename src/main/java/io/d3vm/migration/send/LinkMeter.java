@@ -5,7 +5,10 @@ package io.d3vm.migration.send;
  * is also read by the classifying thread.
  *
  * <p><b>Rate</b>, from raw writes: bytes per second of the time spent handing them to the
- * connection (socket writes and the rate limiter's waits), over the last {@link #WINDOW} large ones.
+ * connection (socket writes and the rate limiter's waits), over the last {@link #WINDOW} large ones,
+ * once {@link #SETTLE_BYTES} have been written: the socket's buffers take the first megabytes at
+ * memory speed (a first raw write of 3.3 MB read as 500 MB/s on a 100 Mbit/s link, and three raw
+ * buffers followed).
  * Compressed writes cannot measure it: while the writer compressed a buffer the socket drained, so
  * the write finds room and reads fast — counted, they made a 1 Gbit/s link look several times faster
  * and {@code auto} stopped compressing half the time.
@@ -15,7 +18,8 @@ package io.d3vm.migration.send;
  * its writer only once a good part of its buffer has drained, so a slow link shows as one long wait
  * every megabyte or two between writes that find room (seen at 100 Mbit/s: 0.1 ms writes, then one
  * of 200-330 ms): single writes say little, a window of megabytes does. When the writer hardly ever
- * waits ({@link #writerBound}), compression is what limits it, and a raw write may go faster.
+ * waits ({@link #waitShare} low), compression is what limits it, and a raw write may go faster; when
+ * it mostly waits ({@link #waitShare} high), the link is the limit and compressing more pays.
  */
 final class LinkMeter {
     static final int WINDOW = 8;
@@ -23,9 +27,12 @@ final class LinkMeter {
     static final int MIN_SAMPLE = 256 << 10;
     /** Compressed bytes written over which the writer's waiting share is judged. */
     static final long SHARE_BYTES = 4 << 20;
-    /** Below this share of its busy time spent waiting for the socket, the writer, not the link, is the limit. */
+    /** Below this share of its busy time spent waiting for the socket, the writer, not the link, is the limit: a raw probe measures the link. */
     static final double WRITER_BOUND_SHARE = 0.1;
     private static final int RING = 64;
+    /** Linux's largest default TCP send buffer (net.ipv4.tcp_wmem): what a socket takes before it pushes back. */
+    static final long SETTLE_BYTES = 4 << 20;
+    private long total;
 
     private final long[] bytes = new long[WINDOW];
     private final long[] nanos = new long[WINDOW];
@@ -44,6 +51,7 @@ final class LinkMeter {
      * compressing it just before (0 for a buffer that went raw).
      */
     void wrote(long n, long writeNs, long compressNs) {
+        total += n;
         if (compressNs > 0) {
             cBytes[cNext] = n;
             cBusy[cNext] = compressNs + writeNs;
@@ -52,7 +60,7 @@ final class LinkMeter {
             cCount = Math.min(RING, cCount + 1);
             return;
         }
-        if (n < MIN_SAMPLE) {
+        if (n < MIN_SAMPLE || total <= SETTLE_BYTES) {
             return;
         }
         bytes[next] = n;
@@ -74,11 +82,10 @@ final class LinkMeter {
     }
 
     /**
-     * Whether the last {@link #SHARE_BYTES} of compressed writes spent less than
-     * {@link #WRITER_BOUND_SHARE} of the writer's busy time waiting for the socket. Answering yes
-     * forgets that window, so the next answer is about writes still to come.
+     * The share of the writer's busy time spent waiting for the socket over the last
+     * {@link #SHARE_BYTES} of compressed writes, or NaN before that many were written.
      */
-    boolean writerBound() {
+    double waitShare() {
         long b = 0;
         long busy = 0;
         long wait = 0;
@@ -88,10 +95,11 @@ final class LinkMeter {
             busy += cBusy[i];
             wait += cWait[i];
         }
-        if (b < SHARE_BYTES || wait >= WRITER_BOUND_SHARE * busy) {
-            return false;
-        }
+        return b < SHARE_BYTES ? Double.NaN : (double) wait / Math.max(1, busy);
+    }
+
+    /** Drops the compressed writes seen so far (their window judged a decision already). */
+    void forget() {
         cCount = 0;
-        return true;
     }
 }

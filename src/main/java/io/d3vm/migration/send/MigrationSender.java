@@ -1071,7 +1071,7 @@ public final class MigrationSender {
         }
         ByteSavings sv = options.savings();
         return new io.d3vm.migration.report.SavingsRecord(sv.compress().name().toLowerCase(java.util.Locale.ROOT),
-                pc == null ? null : pc.codec(), pc == null ? 0 : pc.framesPacked, pc == null ? 0 : pc.framesRaw,
+                pc == null ? null : pc.codec(), pc == null ? 0 : pc.highestLevel, pc == null ? 0 : pc.framesPacked, pc == null ? 0 : pc.framesRaw,
                 pc == null ? 0 : pc.rawBytes, pc == null ? 0 : pc.packedBytes, pc == null ? 0 : pc.nanos / 1000,
                 sv.duplicates().name().toLowerCase(java.util.Locale.ROOT), duplicates == null ? 0 : duplicates.hits,
                 duplicates == null ? 0 : duplicates.bytes(), duplicates == null ? 0 : duplicates.slots(),

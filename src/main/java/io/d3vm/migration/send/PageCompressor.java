@@ -32,12 +32,19 @@ import java.nio.ByteOrder;
  * learning it on raw buffers first cost 14 MiB more on the idle image at 100 Mbit/s (41.1 MiB
  * against 27.0 compressing from the start). A fast link shows itself in the meantime: when
  * compressed writes hardly wait for the socket ({@link LinkMeter#writerBound}), the next buffer is
- * a probe that goes mostly raw, and its write measures the link.
+ * a probe that goes mostly raw, and its write measures the link. When they mostly wait
+ * ({@link #LINK_BOUND_SHARE}), the link is the limit whatever its measured rate says, and every
+ * buffer is compressed; when they wait most of the time ({@link #RAISE_SHARE}), zstd steps up a
+ * level ({@link PageCodec#levels}): the writer has the time to spend on fewer bytes.
  */
 final class PageCompressor {
     static final int PROBE_EVERY = 16;
     /** The share of the modelled break-even link rate below which {@code auto} compresses. */
     static final double MARGIN = 0.5;
+    /** From this share of its busy time waiting for the socket, the writer compresses every buffer. */
+    static final double LINK_BOUND_SHARE = 0.5;
+    /** From this share, the codec's next level up (and below {@link #LINK_BOUND_SHARE}, the next down). */
+    static final double RAISE_SHARE = 0.8;
     /** Page data a buffer's samples compress at most: enough for a ratio and a speed, little next to a 4 MiB buffer. */
     static final int SAMPLE_BYTES = 256 << 10;
     /** Frames a sample takes, spread over the buffer. */
@@ -52,6 +59,11 @@ final class PageCompressor {
     private double ratio = Double.NaN;
     /** Whether the last buffer went out mostly compressed (its write is then measured as a compressed one). */
     private boolean packedLast;
+    /** The last judgement of who waits: the link is the limit (every buffer compressed). */
+    private boolean linkBound;
+    private final int[] levels;
+    private int levelIndex;
+    volatile int highestLevel;
     private long compressNanosLast;
 
     volatile long rawBytes;
@@ -66,6 +78,8 @@ final class PageCompressor {
         this.auto = auto;
         this.link = link;
         this.out = ByteBuffer.allocateDirect(capacity).order(ByteOrder.LITTLE_ENDIAN);
+        this.levels = codec.levels();
+        this.highestLevel = levels[0];
         // The codec's first call makes its native context: measured, it read as a tenth of the
         // codec's speed and held auto off for a whole 80 MB migration. Made here, untimed.
         ByteBuffer page = ByteBuffer.allocateDirect(Wire.PAGE_SIZE);
@@ -150,10 +164,25 @@ final class PageCompressor {
             return Mode.ALL;
         }
         long n = buffers++;
-        double l = link.rate();
-        if (link.writerBound()) {
-            return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
+        double share = link.waitShare();
+        if (!Double.isNaN(share)) {
+            if (share < LinkMeter.WRITER_BOUND_SHARE) {
+                link.forget();
+                linkBound = false;
+                level(0);
+                return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
+            }
+            linkBound = share >= LINK_BOUND_SHARE;
+            if (share >= RAISE_SHARE && levelIndex < levels.length - 1) {
+                level(levelIndex + 1);
+            } else if (!linkBound && levelIndex > 0) {
+                level(levelIndex - 1);
+            }
         }
+        if (linkBound) {
+            return Mode.ALL;
+        }
+        double l = link.rate();
         if (Double.isNaN(l) || Double.isNaN(speed())) {
             return Mode.ALL; // not measured yet: assume the link is slow, where bytes matter
         }
@@ -161,6 +190,16 @@ final class PageCompressor {
             return Mode.ADAPT;
         }
         return n % PROBE_EVERY == 0 ? Mode.PROBE : Mode.SKIP;
+    }
+
+    /** Compresses at {@code levels[index]} from the next frame; the writes so far were judged at the old one. */
+    private void level(int index) {
+        if (index != levelIndex) {
+            levelIndex = index;
+            codec.level(levels[index]);
+            highestLevel = Math.max(highestLevel, levels[index]);
+            link.forget();
+        }
     }
 
     /**

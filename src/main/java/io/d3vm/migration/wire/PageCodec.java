@@ -18,7 +18,7 @@ import java.util.Locale;
  * output never exceeds the room given.
  */
 public abstract sealed class PageCodec implements AutoCloseable permits PageCodec.Lz4, PageCodec.Zstd {
-    /** zstd's level for pages: its fastest standard level (a migration compresses only while the link, not the CPU, is the limit). */
+    /** zstd's level for pages to start at: its fastest standard level. */
     public static final int ZSTD_LEVEL = 1;
 
     /** A codec for the wire code {@link Wire#CODEC_LZ4} or {@link Wire#CODEC_ZSTD}, or null. */
@@ -46,6 +46,19 @@ public abstract sealed class PageCodec implements AutoCloseable permits PageCode
     public abstract int feature();
 
     public abstract String name();
+
+    /**
+     * The levels this codec can be asked for with {@link #level}, fastest first (one for a codec
+     * without levels). zstd 1, 3 and 6 compressed the idle Debian image's pages to 34.5, 32.7 and
+     * 31.9 % at 693, 484 and 180 MB/s here (2 MiB batches, one thread).
+     */
+    public int[] levels() {
+        return new int[] {0};
+    }
+
+    /** Compresses from now on at {@code level}, one of {@link #levels}. */
+    public void level(int level) {
+    }
 
     /**
      * Compresses {@code length} bytes of {@code src} at {@code srcOffset} into {@code dst} at
@@ -105,10 +118,28 @@ public abstract sealed class PageCodec implements AutoCloseable permits PageCode
         }
     }
 
-    /** zstd frames at {@link #ZSTD_LEVEL}: more gain for more CPU, the choice for slow links. */
+    /** zstd frames, from {@link #ZSTD_LEVEL} up: more gain for more CPU, the choice for slow links. */
     public static final class Zstd extends PageCodec {
+        private static final int[] LEVELS = {1, 3, 6};
         private ZstdCompressCtx compressor;
         private ZstdDecompressCtx decompressor;
+        private int level = ZSTD_LEVEL;
+
+        @Override
+        public int[] levels() {
+            return LEVELS.clone();
+        }
+
+        @Override
+        public void level(int level) {
+            if (java.util.Arrays.stream(LEVELS).noneMatch(l -> l == level)) {
+                throw new IllegalArgumentException("zstd level " + level + " is not one of " + java.util.Arrays.toString(LEVELS));
+            }
+            this.level = level;
+            if (compressor != null) {
+                compressor.setLevel(level);
+            }
+        }
 
         @Override
         public int code() {
@@ -129,7 +160,7 @@ public abstract sealed class PageCodec implements AutoCloseable permits PageCode
         public int compress(ByteBuffer src, int srcOffset, int length, ByteBuffer dst, int dstOffset, int room) {
             if (compressor == null) {
                 // Contexts are made on first use (the receiver's instance never compresses) and reused: making one per call costs more than a page.
-                compressor = new ZstdCompressCtx().setLevel(ZSTD_LEVEL).setChecksum(false).setContentSize(true);
+                compressor = new ZstdCompressCtx().setLevel(level).setChecksum(false).setContentSize(true);
             }
             try {
                 return compressor.compressDirectByteBuffer(dst, dstOffset, room, src, srcOffset, length);

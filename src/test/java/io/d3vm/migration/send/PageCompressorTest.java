@@ -122,7 +122,27 @@ class PageCompressorTest {
             assertThat(c.compressNanosOfLast()).as("measured as a raw write").isZero();
             link.wrote(probe.remaining(), 1_000_000, c.compressNanosOfLast()); // ~3 GB/s
             assertThat(link.rate()).isGreaterThan(1e9);
-            assertThat(link.writerBound()).as("the window was forgotten when the probe was chosen").isFalse();
+            assertThat(link.waitShare()).as("the window was forgotten when the probe was chosen").isNaN();
+            c.close();
+        }
+    }
+
+    @Test
+    void shouldStepZstdUpALevelPerWindowWhileTheWriterMostlyWaitsAndStillDecode() throws Exception {
+        try (GuestMemory m = memory(); GuestMemory back = GuestMemory.allocate(LAYOUT)) {
+            LinkMeter link = new LinkMeter();
+            PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link, FrameSink.BUFFER_SIZE);
+            ByteBuffer last = null;
+            for (int i = 0; i < 64 && c.highestLevel < 6; i++) {
+                last = copy(c.process(buffer(m).view()));
+                link.wrote(last.remaining(), 500_000_000L, c.compressNanosOfLast()); // waited half a second: a slow link
+            }
+            assertThat(c.highestLevel).as("1, then 3, then 6").isEqualTo(6);
+            last = copy(c.process(buffer(m).view()));
+            decodeInto(last, back);
+            for (long p = FIRST; p < END; p++) {
+                assertThat(back.page(p).mismatch(m.page(p))).as("page " + p).isEqualTo(-1L);
+            }
             c.close();
         }
     }
@@ -133,16 +153,21 @@ class PageCompressorTest {
         // As seen at 100 Mbit/s: writes that find room, and every ~1.5 MB one that waits 250 ms.
         for (int i = 0; i < 40; i++) { // 12 MB: the window is full from the 14th write on
             link.wrote(300 << 10, i % 5 == 4 ? 250_000_000L : 100_000, 5_000_000);
-            assertThat(link.writerBound()).as("write " + i).isFalse();
+            if (i >= 14) {
+                assertThat(link.waitShare()).as("write " + i).isGreaterThan(PageCompressor.RAISE_SHARE);
+            }
         }
         // Uncapped: compressing takes the time, the socket never makes the writer wait.
         for (int i = 0; i < 8; i++) {
             link.wrote(1 << 20, 100_000, 8_000_000);
         }
-        assertThat(link.writerBound()).isTrue();
-        assertThat(link.writerBound()).as("asked again before new writes: forgotten").isFalse();
+        assertThat(link.waitShare()).isLessThan(LinkMeter.WRITER_BOUND_SHARE);
+        link.forget();
+        assertThat(link.waitShare()).as("forgotten").isNaN();
         link.wrote(100 << 10, 1_000_000_000L, 0); // a small raw write says nothing of the rate
         assertThat(link.rate()).isNaN();
+        link.wrote(1 << 20, 1_000_000, 0);
+        assertThat(link.rate()).as("a large raw write past the socket's buffers does").isCloseTo((1 << 20) * 1e3, org.assertj.core.data.Percentage.withPercentage(0.001));
     }
 
     private static ByteBuffer copy(ByteBuffer b) {
