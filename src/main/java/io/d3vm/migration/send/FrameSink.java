@@ -59,9 +59,16 @@ final class FrameSink implements AutoCloseable {
         writer = Thread.ofPlatform().daemon().name("migration-writer").start(this::writeLoop);
     }
 
-    /** The link's rate as measured by the writes so far, bytes per second, or NaN while unknown. */
-    double linkRate() {
-        return link.rate();
+    /**
+     * Whether the link, as measured, limits the migration enough that spending the classifying
+     * thread's CPU to send fewer bytes pays: its rate is unknown or below {@code slowerThan}, or
+     * compressed writes spent at least a quarter of the writer's busy time waiting for the socket
+     * (the raw rate reads high just after compressed writes, which let the socket drain: 280-350
+     * MB/s on a 1 Gbit/s link).
+     */
+    boolean linkLimits(double slowerThan) {
+        double l = link.rate();
+        return !(l >= slowerThan) || link.judgedShare() >= 0.25;
     }
 
     /** The compressor, or null when the migration does not compress. */

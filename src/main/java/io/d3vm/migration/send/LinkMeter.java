@@ -30,8 +30,12 @@ final class LinkMeter {
     /** Below this share of its busy time spent waiting for the socket, the writer, not the link, is the limit: a raw probe measures the link. */
     static final double WRITER_BOUND_SHARE = 0.1;
     private static final int RING = 64;
-    /** Linux's largest default TCP send buffer (net.ipv4.tcp_wmem): what a socket takes before it pushes back. */
-    static final long SETTLE_BYTES = 4 << 20;
+    /**
+     * Bytes written before raw writes measure: Linux's largest default TCP send buffer
+     * (net.ipv4.tcp_wmem, 4 MiB) and the queues below it take the first megabytes at memory speed
+     * (with 4 MiB here, a 1 Gbit/s tbf link still read as 280-380 MB/s).
+     */
+    static final long SETTLE_BYTES = 8 << 20;
     private long total;
 
     private final long[] bytes = new long[WINDOW];
@@ -39,6 +43,8 @@ final class LinkMeter {
     private int next;
     private int samples;
     private volatile double rate = Double.NaN;
+    /** The last {@link #waitShare} a decision was made on (read by the classifying thread). */
+    private volatile double judgedShare = Double.NaN;
 
     private final long[] cBytes = new long[RING];
     private final long[] cBusy = new long[RING];
@@ -95,7 +101,19 @@ final class LinkMeter {
             busy += cBusy[i];
             wait += cWait[i];
         }
-        return b < SHARE_BYTES ? Double.NaN : (double) wait / Math.max(1, busy);
+        double share = b < SHARE_BYTES ? Double.NaN : (double) wait / Math.max(1, busy);
+        if (!Double.isNaN(share)) {
+            judgedShare = share;
+        }
+        return share;
+    }
+
+    /**
+     * The share of its busy time the writer last spent waiting for the socket, as judged over a
+     * window of compressed writes (NaN before one; it stays until the next judgement).
+     */
+    double judgedShare() {
+        return judgedShare;
     }
 
     /** Drops the compressed writes seen so far (their window judged a decision already). */

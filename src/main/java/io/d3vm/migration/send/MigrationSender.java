@@ -130,7 +130,7 @@ public final class MigrationSender {
     private boolean referencesAllowed = true;
     /**
      * {@code --duplicates auto} makes references while the link runs below this (bytes/s): about
-     * 2 Gbit/s; and before the link is measured, as pages sent then are in the index only if they
+     * 2 Gbit/s, or the writer waits for it ({@link FrameSink#linkLimits}); and before the link is measured, as pages sent then are in the index only if they
      * were hashed (references off for the first buffers found 975 duplicates on the idle image at
      * 100 Mbit/s, on: 2,465).
      */
@@ -872,7 +872,7 @@ public final class MigrationSender {
         long hostOffset = (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT;
         if (duplicates != null) {
             boolean references = referencesAllowed && (options.savings().duplicates() == ByteSavings.Duplicates.ON
-                    || !(s.linkRate() >= DUPLICATES_AUTO_LINK)); // NaN: not measured yet
+                    || s.linkLimits(DUPLICATES_AUTO_LINK));
             if (references) {
                 stage(cls.classes, n, host, hostOffset);
                 host = stagedView;
