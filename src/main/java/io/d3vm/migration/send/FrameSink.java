@@ -63,12 +63,14 @@ final class FrameSink implements AutoCloseable {
      * Whether the link, as measured, limits the migration enough that spending the classifying
      * thread's CPU to send fewer bytes pays: its rate is unknown or below {@code slowerThan}, or
      * compressed writes spent at least a quarter of the writer's busy time waiting for the socket
-     * (the raw rate reads high just after compressed writes, which let the socket drain: 280-350
-     * MB/s on a 1 Gbit/s link).
+     * while the rate reads below four times {@code slowerThan} (the raw rate reads high just after
+     * compressed writes, which let the socket drain: 280-350 MB/s on a 1 Gbit/s link; uncapped on
+     * loopback, where it reads GB/s, the writer waits for a receiver that shares the CPU, and
+     * hashing there made the idle image's migration 1.39 s against about 0.3).
      */
     boolean linkLimits(double slowerThan) {
         double l = link.rate();
-        return !(l >= slowerThan) || link.judgedShare() >= 0.25;
+        return !(l >= slowerThan) || link.judgedShare() >= 0.25 && l < 4 * slowerThan;
     }
 
     /** The compressor, or null when the migration does not compress. */

@@ -172,8 +172,10 @@ final class PageCompressor {
                 level(0);
                 return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
             }
-            linkBound = share >= LINK_BOUND_SHARE;
-            if (share >= RAISE_SHARE && levelIndex < levels.length - 1) {
+            // Waiting on a link measured fast is waiting on a receiver that shares the CPU (loopback):
+            // compressing more would slow it further.
+            linkBound = share >= LINK_BOUND_SHARE && !(link.rate() >= MARGIN * speed());
+            if (linkBound && share >= RAISE_SHARE && levelIndex < levels.length - 1) {
                 level(levelIndex + 1);
             } else if (!linkBound && levelIndex > 0) {
                 level(levelIndex - 1);
