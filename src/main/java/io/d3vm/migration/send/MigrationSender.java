@@ -126,6 +126,8 @@ public final class MigrationSender {
     /** A batch's pages copied out of guest memory, hashed and encoded from the copy (duplicates only). */
     private final byte[] staged;
     private final MemorySegment stagedView;
+    /** The savings this migration uses: the options', or on a loopback connection {@link ByteSavings#onLoopback}. */
+    private ByteSavings savings;
     /** References are made before post-copy only: after GO the destination discarded the stale pages and fetches on fault. */
     private boolean referencesAllowed = true;
     /**
@@ -149,6 +151,7 @@ public final class MigrationSender {
         report.ramTotal = guest.memory().totalBytes();
         report.verify = options.verify().json();
         report.autoConverge = options.autoConverge();
+        savings = options.savings();
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
         boolean dedup = options.savings().duplicates() != ByteSavings.Duplicates.OFF;
         duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
@@ -304,8 +307,11 @@ public final class MigrationSender {
         MigrationException failure = null;
         PauseUrgency urgent = null;
         RateLimiter limiter = new RateLimiter(options.maxBandwidth());
-        try (FrameSink s = new FrameSink(c.output(), limiter, options.savings().codec(),
-                options.savings().compress() == ByteSavings.Compress.AUTO);
+        if (c.loopback()) {
+            savings = savings.onLoopback();
+        }
+        try (FrameSink s = new FrameSink(c.output(), limiter, savings.codec(),
+                savings.compress() == ByteSavings.Compress.AUTO);
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
             sink = s;
             compressor = s.compressor();
@@ -317,7 +323,7 @@ public final class MigrationSender {
                     case INCREMENTAL -> Wire.FEATURE_DIGEST;
                     case STRICT -> Wire.FEATURE_DIGEST | Wire.FEATURE_STRICT;
                     case OFF -> 0;
-                } | (options.postcopy() ? Wire.FEATURE_POSTCOPY : 0) | options.savings().features());
+                } | (options.postcopy() ? Wire.FEATURE_POSTCOPY : 0) | savings.features());
                 fb.layout(memory.layout());
                 s.flush();
                 Messages.Ack setup = readAck(in, AckStage.SETUP);
@@ -871,8 +877,8 @@ public final class MigrationSender {
         MemorySegment host = region.host();
         long hostOffset = (first - region.firstPageIndex()) << GuestMemory.PAGE_SHIFT;
         if (duplicates != null) {
-            boolean references = referencesAllowed && (options.savings().duplicates() == ByteSavings.Duplicates.ON
-                    || s.linkLimits(DUPLICATES_AUTO_LINK));
+            boolean references = referencesAllowed && (savings.duplicates() == ByteSavings.Duplicates.ON
+                    || savings.duplicates() == ByteSavings.Duplicates.AUTO && s.linkLimits(DUPLICATES_AUTO_LINK));
             if (references) {
                 stage(cls.classes, n, host, hostOffset);
                 host = stagedView;
@@ -1069,7 +1075,7 @@ public final class MigrationSender {
         if (pc == null && duplicates == null) {
             return null;
         }
-        ByteSavings sv = options.savings();
+        ByteSavings sv = savings;
         return new io.d3vm.migration.report.SavingsRecord(sv.compress().name().toLowerCase(java.util.Locale.ROOT),
                 pc == null ? null : pc.codec(), pc == null ? 0 : pc.highestLevel, pc == null ? 0 : pc.framesPacked, pc == null ? 0 : pc.framesRaw,
                 pc == null ? 0 : pc.rawBytes, pc == null ? 0 : pc.packedBytes, pc == null ? 0 : pc.nanos / 1000,

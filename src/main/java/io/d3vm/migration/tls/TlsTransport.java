@@ -172,6 +172,11 @@ public final class TlsTransport implements Transport {
         }
 
         @Override
+        public boolean loopback() {
+            return plain.getInetAddress() != null && plain.getInetAddress().isLoopbackAddress();
+        }
+
+        @Override
         public void preferLatency() {
             try {
                 plain.setSendBufferSize(LATENCY_BUFFER);

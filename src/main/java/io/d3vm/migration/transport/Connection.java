@@ -21,6 +21,14 @@ public interface Connection extends Closeable {
     /** The peer, for messages ("127.0.0.1:7000"). */
     String peer();
 
+    /**
+     * Whether the peer is on this host (a loopback address): no network link between the two,
+     * and the receiver shares this host's CPU.
+     */
+    default boolean loopback() {
+        return false;
+    }
+
     /** Socket buffer size for {@link #preferLatency}: a batch of post-copy pages and a little more. */
     int LATENCY_BUFFER = 512 << 10;
 

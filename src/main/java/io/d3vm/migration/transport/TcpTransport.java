@@ -98,6 +98,15 @@ public final class TcpTransport implements Transport {
         }
 
         @Override
+        public boolean loopback() {
+            try {
+                return ch.getRemoteAddress() instanceof InetSocketAddress a && a.getAddress() != null && a.getAddress().isLoopbackAddress();
+            } catch (IOException e) {
+                return false;
+            }
+        }
+
+        @Override
         public String peer() {
             try {
                 InetSocketAddress a = (InetSocketAddress) ch.getRemoteAddress();
