@@ -31,7 +31,7 @@ import java.nio.ByteOrder;
  * <p>Until the link is measured, every buffer is compressed: a slow link is where bytes matter, and
  * learning it on raw buffers first cost 14 MiB more on the idle image at 100 Mbit/s (41.1 MiB
  * against 27.0 compressing from the start). A fast link shows itself in the meantime: when
- * compressed writes hardly wait for the socket ({@link LinkMeter#writerBound}), the next buffer is
+ * compressed writes hardly wait for the socket ({@link LinkMeter#waitShare}), the next buffer is
  * a probe that goes mostly raw, and its write measures the link. When they mostly wait
  * ({@link #LINK_BOUND_SHARE}), the link is the limit whatever its measured rate says, and every
  * buffer is compressed; when they wait most of the time ({@link #RAISE_SHARE}), zstd steps up a
