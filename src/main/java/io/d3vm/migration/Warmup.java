@@ -4,7 +4,6 @@ import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
-import io.d3vm.migration.send.DuplicateIndex;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.transport.Connection;
@@ -76,7 +75,6 @@ public final class Warmup {
     private static void selfMigrations(java.util.function.Consumer<String> why) {
         MemoryDigest.warmUp(); // the self-migrations below hash pages, but never a whole memory in one pass
         DirtyBitmap.warmUp();  // nor scan a large guest's dirty bitmap
-        DuplicateIndex.warmUp(); // nor hash as many pages as --duplicates auto does before the link is measured
         TcpTransport tcp = new TcpTransport();
         try (Listener l = tcp.listen(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             for (int i = 0; i < MIGRATIONS; i++) {

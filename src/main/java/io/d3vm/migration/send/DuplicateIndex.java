@@ -33,7 +33,7 @@ import java.util.Arrays;
  * high bits), so a busy index forgets and pages go in full: degraded, never failed. Not thread-safe: the classifying thread
  * owns it.
  */
-public final class DuplicateIndex {
+final class DuplicateIndex {
     /** Default table budget: 8 MiB per GiB of guest (every page of a guest's memory could be indexed). */
     static final long DEFAULT_BYTES_PER_GIB = 8L << 20;
     /** Bytes a slot costs: two key halves, the origin page, its version. */
@@ -97,10 +97,12 @@ public final class DuplicateIndex {
      * Hashes throw-away pages, once per JVM (later calls return at once): the JDK's HMAC-SHA256
      * reaches its SHA-extension speed (about 2 µs a page here) only once compiled, and cold it
      * costs 10-30 µs a page — measured: 32.7 µs average over the first 1,000 pages, 3.2 over the
-     * first 45,000. A process that may migrate runs it before ({@code Warmup}), as
-     * {@code --duplicates auto} hashes the first pages it sends.
+     * first 45,000. Not part of the process warm-up ({@code Warmup}): 30,000 cold hashes lengthened
+     * it by up to 0.6 s, and a migration asked for while it runs waits for it (setup-time 23-646 ms
+     * against ~25). Under {@code --duplicates auto} the first pages hash cold, on a link slow
+     * enough that the writer, not the classifying thread, is the limit.
      */
-    public static void warmUp() {
+    private static void warmUp() {
         if (!WARMED.compareAndSet(false, true)) {
             return;
         }

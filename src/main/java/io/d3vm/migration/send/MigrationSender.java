@@ -158,8 +158,7 @@ public final class MigrationSender {
         if (options.savings().duplicates() == ByteSavings.Duplicates.ON) {
             // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) beside the
             // migration, and where auto makes no references (uncapped on loopback) the busy image
-            // took 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md). A
-            // process that may migrate warms the hash up before it is asked to (Warmup).
+            // took 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md).
             DuplicateIndex.warmUpInBackground();
         }
         staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;

@@ -77,6 +77,18 @@ class SavingsMigrationTest {
     }
 
     @Test
+    void shouldTurnAutoOffTowardsThisHostAndKeepForcedModes() throws Exception {
+        PostcopyTest.Received[] rx = new PostcopyTest.Received[1];
+        MigrationReport auto = migrate(SyntheticGuest.create(SHARED), SendOptions.defaults(), rx);
+        assertThat(auto.status).isEqualTo(MigrationStatus.COMPLETED);
+        assertThat(auto.savings.compress()).as("auto over loopback: no link to save bytes on").isEqualTo("none");
+        assertThat(auto.savings.duplicates()).isEqualTo("off");
+        assertThat(auto.savings.framesCompressed()).isZero();
+        assertThat(auto.pagesByClass[Wire.CLASS_DUPLICATE]).isZero();
+        assertDestinationExact(rx[0]);
+    }
+
+    @Test
     void shouldMakeReferencesBeforePostcopyOnlyAndEndExact() throws Exception {
         PostcopyTest.Received[] rx = new PostcopyTest.Received[1];
         SyntheticGuest g = SyntheticGuest.create("synthetic:mem=32M,zero=20,uniform=10,dirty-rate=50000,wss=24M,duplicate=50,seed=9");
