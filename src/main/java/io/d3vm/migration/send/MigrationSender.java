@@ -121,11 +121,11 @@ public final class MigrationSender {
     private long throttledSince;
     /** The digest in the destination's positive completion ACK: what it holds at the instant before it resumes. */
     private long destinationDigest;
-    /** What the destination holds, for duplicate references (null under {@code --duplicates off}). */
-    private final DuplicateIndex duplicates;
+    /** What the destination holds, for duplicate references (null under {@code --duplicates off}); built once connected. */
+    private DuplicateIndex duplicates;
     /** A batch's pages copied out of guest memory, hashed and encoded from the copy (duplicates only). */
-    private final byte[] staged;
-    private final MemorySegment stagedView;
+    private byte[] staged;
+    private MemorySegment stagedView;
     /** The savings this migration uses: the options', or on a loopback connection {@link ByteSavings#onLoopback}. */
     private ByteSavings savings;
     /** References are made before post-copy only: after GO the destination discarded the stale pages and fetches on fault. */
@@ -153,16 +153,29 @@ public final class MigrationSender {
         report.autoConverge = options.autoConverge();
         savings = options.savings();
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
-        boolean dedup = options.savings().duplicates() != ByteSavings.Duplicates.OFF;
-        duplicates = dedup ? new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB) : null;
         if (options.savings().duplicates() == ByteSavings.Duplicates.ON) {
             // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) beside the
             // migration, and where auto makes no references (uncapped on loopback) the busy image
             // took 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md).
             DuplicateIndex.warmUpInBackground();
         }
-        staged = dedup ? new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE] : null;
-        stagedView = dedup ? MemorySegment.ofArray(staged) : null;
+    }
+
+    /**
+     * The savings for connection {@code c} ({@link ByteSavings#onLoopback} towards this host) and,
+     * when references may be made, the index and the staging buffer (none on loopback under
+     * {@code auto}: 15 MiB per GiB allocated and filled for nothing).
+     */
+    private void prepareSavings(Connection c) {
+        if (c.loopback()) {
+            savings = savings.onLoopback();
+        }
+        boolean dedup = savings.duplicates() != ByteSavings.Duplicates.OFF;
+        if (dedup && duplicates == null) {
+            duplicates = new DuplicateIndex(guest.memory().pageCount(), DuplicateIndex.DEFAULT_BYTES_PER_GIB);
+            staged = new byte[PageClassifier.MAX_BATCH * Wire.PAGE_SIZE];
+            stagedView = MemorySegment.ofArray(staged);
+        }
     }
 
     /** Ends one step of the pause: records its time under {@code name} and returns now. */
@@ -306,9 +319,7 @@ public final class MigrationSender {
         MigrationException failure = null;
         PauseUrgency urgent = null;
         RateLimiter limiter = new RateLimiter(options.maxBandwidth());
-        if (c.loopback()) {
-            savings = savings.onLoopback();
-        }
+        prepareSavings(c);
         try (FrameSink s = new FrameSink(c.output(), limiter, savings.codec(),
                 savings.compress() == ByteSavings.Compress.AUTO);
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
@@ -1068,10 +1079,13 @@ public final class MigrationSender {
         report.ramRemaining = report.status == MigrationStatus.COMPLETED ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
     }
 
-    /** The report's {@code savings}, or null when neither compression nor references were on. */
+    /**
+     * The report's {@code savings}, or null when neither compression nor references were asked for
+     * (asked for as {@code auto} and turned off on loopback, it says so: {@code none}, {@code off}).
+     */
     private io.d3vm.migration.report.SavingsRecord savingsRecord() {
         PageCompressor pc = compressor;
-        if (pc == null && duplicates == null) {
+        if (pc == null && duplicates == null && options.savings().equals(ByteSavings.none())) {
             return null;
         }
         ByteSavings sv = savings;
