@@ -73,10 +73,7 @@ class PageCompressorTest {
             assertThat(last.remaining()).as("the text batches go compressed").isLessThan(rawSize * 4 / 5);
             assertThat(c.framesPacked).isPositive();
             assertThat(c.framesRaw).as("random batches do not shrink: sent raw").isPositive();
-            decodeInto(last, back);
-            for (long p = FIRST; p < END; p++) {
-                assertThat(back.page(p).mismatch(m.page(p))).as("page " + p).isEqualTo(-1L);
-            }
+            assertDecodesToThePages(last, back, m);
             c.close();
         }
     }
@@ -139,10 +136,7 @@ class PageCompressorTest {
             }
             assertThat(c.highestLevel).as("1, then 3, then 6").isEqualTo(6);
             last = copy(c.process(buffer(m).view()));
-            decodeInto(last, back);
-            for (long p = FIRST; p < END; p++) {
-                assertThat(back.page(p).mismatch(m.page(p))).as("page " + p).isEqualTo(-1L);
-            }
+            assertDecodesToThePages(last, back, m);
             c.close();
         }
     }
@@ -174,6 +168,14 @@ class PageCompressorTest {
         ByteBuffer c = ByteBuffer.allocate(b.remaining());
         c.put(b.duplicate());
         return c.flip();
+    }
+
+    /** {@code stream} decodes into {@code back} to exactly the pages of {@code m} it carries. */
+    private static void assertDecodesToThePages(ByteBuffer stream, GuestMemory back, GuestMemory m) throws Exception {
+        decodeInto(stream, back);
+        for (long p = FIRST; p < END; p++) {
+            assertThat(back.page(p).mismatch(m.page(p))).as("page " + p).isEqualTo(-1L);
+        }
     }
 
     private static void decodeInto(ByteBuffer stream, GuestMemory into) throws Exception {
