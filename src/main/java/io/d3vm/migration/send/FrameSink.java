@@ -62,16 +62,21 @@ final class FrameSink implements AutoCloseable {
     /**
      * Whether the link, as measured, limits the migration enough that spending the classifying
      * thread's CPU to send fewer bytes pays: its rate is unknown or below {@code slowerThan}, or
-     * compressed writes spent at least a quarter of the writer's busy time waiting for the socket
-     * while the rate reads below four times {@code slowerThan} (the raw rate reads high just after
-     * compressed writes, which let the socket drain: 280-350 MB/s on a 1 Gbit/s link; uncapped on
-     * loopback, where it reads GB/s, the writer waits for a receiver that shares the CPU, and
-     * hashing there made the idle image's migration 1.39 s against about 0.3).
+     * compressed writes spent at least {@link #REFERENCES_SHARE} of the writer's busy time waiting
+     * for the socket while the rate reads below four times {@code slowerThan}. The raw rate reads
+     * high just after compressed writes, which let the socket drain (280-350 MB/s on a 1 Gbit/s
+     * link), hence the waiting share; a rate of GB/s means the writer waits on something other than
+     * the link, hence the bound. (Uncapped on loopback, without the bound, references made the idle
+     * image take 1.39 s in one smoke run against 0.22-0.28 s for D3 alone in others; loopback now turns {@code auto} off
+     * altogether, {@link ByteSavings#onLoopback}.)
      */
     boolean linkLimits(double slowerThan) {
         double l = link.rate();
-        return !(l >= slowerThan) || link.judgedShare() >= 0.25 && l < 4 * slowerThan;
+        return !(l >= slowerThan) || link.judgedShare() >= REFERENCES_SHARE && l < 4 * slowerThan;
     }
+
+    /** The share of its busy time the writer waits for the socket from which the link is taken to limit. */
+    static final double REFERENCES_SHARE = 0.25;
 
     /** The compressor, or null when the migration does not compress. */
     PageCompressor compressor() {

@@ -131,10 +131,10 @@ public final class MigrationSender {
     /** References are made before post-copy only: after GO the destination discarded the stale pages and fetches on fault. */
     private boolean referencesAllowed = true;
     /**
-     * {@code --duplicates auto} makes references while the link runs below this (bytes/s): about
-     * 2 Gbit/s, or the writer waits for it ({@link FrameSink#linkLimits}); and before the link is measured, as pages sent then are in the index only if they
-     * were hashed (references off for the first buffers found 975 duplicates on the idle image at
-     * 100 Mbit/s, on: 2,465).
+     * {@code --duplicates auto} makes references while the link runs below this (bytes/s), about
+     * 2 Gbit/s, or the writer waits for it ({@link FrameSink#linkLimits}); and before the link is
+     * measured, as pages sent then are in the index only if they were hashed (references off for
+     * the first buffers found 975 duplicates on the idle image at 100 Mbit/s, on: 2,465).
      */
     static final double DUPLICATES_AUTO_LINK = 250e6;
 

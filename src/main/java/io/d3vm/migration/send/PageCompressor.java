@@ -172,8 +172,8 @@ final class PageCompressor {
                 level(0);
                 return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
             }
-            // Waiting on a link measured fast is waiting on a receiver that shares the CPU (loopback):
-            // compressing more would slow it further.
+            // Waiting while raw writes measured the link fast is waiting on something else (a
+            // receiver short of CPU): compressing every buffer would not help, the model decides.
             linkBound = share >= LINK_BOUND_SHARE && !(link.rate() >= MARGIN * speed());
             if (linkBound && share >= RAISE_SHARE && levelIndex < levels.length - 1) {
                 level(levelIndex + 1);
