@@ -67,8 +67,8 @@ final class FrameSink implements AutoCloseable {
      * high just after compressed writes, which let the socket drain (280-350 MB/s on a 1 Gbit/s
      * link), hence the waiting share; a rate of GB/s means the writer waits on something other than
      * the link, hence the bound. (Uncapped on loopback, without the bound, references made the idle
-     * image take 1.39 s in one smoke run against 0.22-0.28 s for D3 alone in others; loopback now turns {@code auto} off
-     * altogether, {@link ByteSavings#onLoopback}.)
+     * image take 1.39 s in one smoke run against 0.22-0.28 s for D3 alone in others; loopback now
+     * turns {@code auto} off altogether, {@link ByteSavings#onLoopback}.)
      */
     boolean linkLimits(double slowerThan) {
         double l = link.rate();
