@@ -4,6 +4,7 @@ import io.d3vm.migration.guest.GuestFactories;
 import io.d3vm.migration.synthetic.SyntheticGuest;
 import io.d3vm.migration.recv.MigrationReceiver;
 import io.d3vm.migration.recv.ReceiverLimits;
+import io.d3vm.migration.send.ByteSavings;
 import io.d3vm.migration.send.MigrationSender;
 import io.d3vm.migration.send.SendOptions;
 import io.d3vm.migration.transport.Connection;
@@ -87,12 +88,24 @@ public final class Warmup {
                         throw new IllegalStateException(e);
                     }
                 }, task -> Thread.ofPlatform().daemon().name("warm-up-receiver").start(task));
-                new MigrationSender(SyntheticGuest.create(GUEST), SendOptions.defaults()).migrate(tcp, l.localAddress(), 5000);
+                new MigrationSender(SyntheticGuest.create(GUEST), options(i)).migrate(tcp, l.localAddress(), 5000);
                 rx.join();
             }
         } catch (IOException | MigrationException | RuntimeException e) {
             why.accept("warm-up migration failed (the first real migration will run colder): " + e.getMessage());
         }
+    }
+
+    /**
+     * The options of self-migration {@code i}: the defaults, and every other one with duplicates
+     * and zstd forced on. Towards this host {@code auto} turns both off ({@code ByteSavings.onLoopback}),
+     * so the defaults alone leave the content hash, the compressor and the receiver's decompressor
+     * cold for the first migration to another host: its duplicate index then took 100-780 ms to hash
+     * the 20,000 normal pages of a Debian guest's RAM at 1 Gbit/s (series 3, docs/BENCHMARKS.md).
+     */
+    static SendOptions options(int i) {
+        return i % 2 == 0 ? SendOptions.defaults()
+                : SendOptions.defaults().withSavings(new ByteSavings(ByteSavings.Compress.ZSTD, ByteSavings.Duplicates.ON));
     }
 
     /** {@link #run(Runnable, java.util.function.Consumer)} on a daemon thread. */

@@ -39,6 +39,8 @@ final class DuplicateIndex {
     /** Bytes a slot costs: two key halves, the origin page, its version. */
     static final int SLOT_BYTES = 8 + 8 + 8 + 4;
     private static final int PROBES = 4;
+    /** Throw-away hashes that compile HMAC-SHA256 ({@link #warmUp}): 10,000 reached full speed standalone. */
+    static final int WARM_UP_HASHES = 20_000;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
 
     private final Mac mac;
@@ -95,12 +97,11 @@ final class DuplicateIndex {
 
     /**
      * Hashes throw-away pages, once per JVM (later calls return at once): the JDK's HMAC-SHA256
-     * reaches its SHA-extension speed (about 2 µs a page here) only once compiled, and cold it
-     * costs 10-30 µs a page — measured: 32.7 µs average over the first 1,000 pages, 3.2 over the
-     * first 45,000. Not part of the process warm-up ({@code Warmup}): 30,000 cold hashes lengthened
-     * it by up to 0.6 s, and a migration asked for while it runs waits for it (setup-time 23-646 ms
-     * against ~25). Under {@code --duplicates auto} the first pages hash cold, on a link slow
-     * enough that the writer, not the classifying thread, is the limit.
+     * reaches its SHA-extension speed (about 2.3 µs a page here) only once compiled; cold it costs
+     * several times that (measured standalone: 34-56 µs a page over the first 1,000 pages, 7-20
+     * over the first 10,000; 2.3-2.8 over 20,000 pages hashed after 3,000-30,000 warm-up hashes).
+     * A process that serves migrations compiles it in its warm-up's self-migrations instead
+     * ({@code Warmup}: every other one forces duplicates on).
      */
     private static void warmUp() {
         if (!WARMED.compareAndSet(false, true)) {
@@ -112,7 +113,7 @@ final class DuplicateIndex {
             byte[] pages = new byte[16 * Wire.PAGE_SIZE];
             new java.util.Random(1).nextBytes(pages);
             byte[] out = new byte[32];
-            for (int i = 0; i < 30_000; i++) {
+            for (int i = 0; i < WARM_UP_HASHES; i++) {
                 m.update(pages, (i & 15) * Wire.PAGE_SIZE, Wire.PAGE_SIZE);
                 m.doFinal(out, 0);
             }
