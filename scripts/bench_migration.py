@@ -244,6 +244,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
     result = {"status": "failed"}
     load0 = os.getloadavg()[0]
     hb = None
+    warm_wait = None
     try:
         recv = ["receive", "--listen", f"{host}:{port}", "--once", "--report", dst_report]
         if w["kind"] == "test":
@@ -275,6 +276,7 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
                 time.sleep(0.1)
             if not os.path.exists(sock):
                 time.sleep(1)
+            warm_wait = await_warm(sock, vm)
             mig = Proc(d3vm + ["migrate", "--api-socket", sock, "--to", f"{host}:{port}"] + mig_opts,
                        os.path.join(rundir, "source.log"))
             procs.append(mig)
@@ -316,7 +318,31 @@ def d3vm_run(name, detector, cap, a, rundir, netns, mode=None):
             hb.close()
     result["x-bench"] = {"workload": name, "system": f"d3vm-{detector}" + (f"-{mode}" if mode else ""), "cap": cap, "guest": spec,
                          "load-before": round(load0, 2), "load-after": round(os.getloadavg()[0], 2), "dir": rundir}
+    if warm_wait is not None:
+        result["x-bench"]["warm-up-wait-s"] = round(warm_wait, 3)
     return result
+
+
+def await_warm(sock, vm, timeout=30.0):
+    """Polls the source's query-status until its warm-up is done (`warming-up` false): a migration
+    asked for during `run`'s warm-up waits for it, and that wait is process start-up, not migration
+    (a guest is migrated long after its VMM started). Returns the seconds waited."""
+    start = time.time()
+    while time.time() - start < timeout and vm.p.poll() is None:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(5)
+                s.connect(sock)
+                f = s.makefile("rw")
+                f.readline()  # the greeting
+                f.write('{"execute": "query-status"}\n')
+                f.flush()
+                if json.loads(f.readline()).get("return", {}).get("warming-up") is False:
+                    return time.time() - start
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"the source's warm-up did not end within {timeout:.0f} s")
 
 
 def qemu_systems(a):

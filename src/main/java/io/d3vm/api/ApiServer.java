@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.d3vm.memory.ElfCoreWriter;
+import io.d3vm.migration.Warmup;
 import io.d3vm.migration.report.MigrationReport;
 import io.d3vm.migration.report.MigrationStatus;
 import io.d3vm.migration.guest.Migratable;
@@ -220,6 +221,7 @@ public final class ApiServer implements AutoCloseable {
         }
         o.put("status", status.json());
         o.put("running", status == GuestRunState.RUNNING);
+        o.put("warming-up", Warmup.pending());
         if (holdingPaused()) {
             o.put("held", heldReason());
         }

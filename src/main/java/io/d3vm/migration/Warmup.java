@@ -59,6 +59,11 @@ public final class Warmup {
         }
     }
 
+    /** Whether a warm-up has started and not ended: a migration asked for now waits for it ({@link #awaitIfStarted}). */
+    public static boolean pending() {
+        return STARTED.get() && DONE.getCount() > 0;
+    }
+
     /**
      * Waits for a warm-up that is under way (a migration asked for while its process starts waits
      * for it rather than competing with it for the CPU, and its total-time includes the wait).
@@ -104,7 +109,7 @@ public final class Warmup {
      * the 20,000 normal pages of a Debian guest's RAM at 1 Gbit/s (series 3, docs/BENCHMARKS.md).
      */
     static SendOptions options(int i) {
-        return i % 2 == 0 ? SendOptions.defaults()
+        return i != 1 ? SendOptions.defaults()
                 : SendOptions.defaults().withSavings(new ByteSavings(ByteSavings.Compress.ZSTD, ByteSavings.Duplicates.ON));
     }
 

@@ -184,6 +184,7 @@ class LiveMigrationProcessTest {
             src.awaitLine("d3guest: tick=2 .*", WAIT);
             ApiDriver.awaitSocket(a, src, WAIT);
             assertThat(ApiDriver.call(a, "query-status").path("vcpus").asInt()).isEqualTo(2);
+            ApiDriver.awaitWarm(a, WAIT); // run's warm-up ends on its own, in the background
             JsonNode r = ApiDriver.migrate(a, ApiDriver.args("127.0.0.1:" + port, "d3"), WAIT);
             assertThat(r.path("status").asText()).as(r.toString()).isEqualTo("completed");
             assertThat(src.waitFor(WAIT)).isZero();
@@ -195,6 +196,7 @@ class LiveMigrationProcessTest {
             ApiDriver.awaitSocket(b, dst, WAIT);
             JsonNode status = ApiDriver.call(b, "query-status");
             assertThat(status.path("vcpus").asInt()).as(status.toString()).isEqualTo(2);
+            assertThat(status.path("warming-up").asBoolean(true)).as(status.toString()).isFalse(); // receive warmed up before it listened
             assertThat(status.path("guest").asText()).contains("vcpus=2");
             assertThat(ApiDriver.call(b, "quit").path("status").asText()).isEqualTo("ended");
             assertThat(dst.waitFor(WAIT)).isZero();

@@ -43,6 +43,19 @@ public final class ApiDriver {
                 () -> api.call("query-migrate").path("ram").path("transferred").asLong() >= bytes);
     }
 
+    /** Polls query-status until {@code warming-up} is false (the process's warm-up is done; a migration would not wait). */
+    public static void awaitWarm(Path socket, Duration timeout) throws Exception {
+        try (ApiClient api = ApiClient.connect(socket)) {
+            Awaits.untilChecked("the warm-up to end", timeout, () -> {
+                JsonNode w = api.call("query-status").path("warming-up");
+                if (!w.isBoolean()) {
+                    throw new AssertionError("query-status has no boolean warming-up: " + w);
+                }
+                return !w.asBoolean();
+            });
+        }
+    }
+
     public static JsonNode call(Path socket, String command) throws Exception {
         try (ApiClient api = ApiClient.connect(socket)) {
             return api.call(command);
