@@ -26,8 +26,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * received-map, the digest fold, the classifier's residency loop). So each such process migrates
  * a small synthetic guest to itself over loopback a few times, sender and receiver both, before it
  * serves the first real migration: {@code receive} before it says it is listening, {@code run}
- * while its guest boots. It delays {@code receive}'s "listening" by about 1.7 s; the 1 GiB test
- * guest's setup went from 73–140 to 22–38 ms with it and receive's prepared VM (docs/BENCHMARKS.md).
+ * while its guest boots ({@code query-status}' {@code warming-up} says when it is done). It
+ * delays {@code receive}'s "listening" by about 3 s here (2.5-2.8 s before the second migration
+ * forced the savings on, {@link #options}); the 1 GiB test guest's setup went from 73–140 to
+ * 22–38 ms with it and receive's prepared VM (docs/BENCHMARKS.md).
  */
 public final class Warmup {
     private static final String GUEST = "synthetic:mem=64M,zero=60,uniform=10,touched-zero=50,dirty-rate=20000,seed=1";
@@ -102,11 +104,13 @@ public final class Warmup {
     }
 
     /**
-     * The options of self-migration {@code i}: the defaults, and every other one with duplicates
-     * and zstd forced on. Towards this host {@code auto} turns both off ({@code ByteSavings.onLoopback}),
+     * The options of self-migration {@code i}: the defaults, and for the second one duplicates and
+     * zstd forced on. Towards this host {@code auto} turns both off ({@code ByteSavings.onLoopback}),
      * so the defaults alone leave the content hash, the compressor and the receiver's decompressor
      * cold for the first migration to another host: its duplicate index then took 100-780 ms to hash
-     * the 20,000 normal pages of a Debian guest's RAM at 1 Gbit/s (series 3, docs/BENCHMARKS.md).
+     * the 20,000 normal pages of a Debian guest's RAM at 1 Gbit/s (series 3, docs/BENCHMARKS.md);
+     * one such migration (about 5,000 hashes) brought that to 90-190 ms. Only one: each adds to the
+     * warm-up that an early migration waits for.
      */
     static SendOptions options(int i) {
         return i != 1 ? SendOptions.defaults()

@@ -101,7 +101,7 @@ final class DuplicateIndex {
      * several times that (measured standalone: 34-56 µs a page over the first 1,000 pages, 7-20
      * over the first 10,000; 2.3-2.8 over 20,000 pages hashed after 3,000-30,000 warm-up hashes).
      * A process that serves migrations compiles it in its warm-up's self-migrations instead
-     * ({@code Warmup}: every other one forces duplicates on).
+     * ({@code Warmup}: its second forces duplicates on).
      */
     private static void warmUp() {
         if (!WARMED.compareAndSet(false, true)) {
