@@ -142,13 +142,26 @@ class PageCompressorTest {
     }
 
     @Test
+    void shouldStepUpOnlyWhereTheNextLevelStillLeavesTheLinkTheLimit() {
+        assertThat(PageCompressor.stepUpShare(1.0)).as("a level that costs nothing more: whenever link-bound")
+                .isEqualTo(PageCompressor.LINK_BOUND_SHARE);
+        double[] s = PageCodec.ofName("zstd").levelSpeeds();
+        assertThat(PageCompressor.stepUpShare(s[0] / s[1])).isCloseTo(0.65, org.assertj.core.data.Offset.offset(0.01));
+        assertThat(PageCompressor.stepUpShare(s[1] / s[2])).isCloseTo(0.81, org.assertj.core.data.Offset.offset(0.01));
+        // At the share it stepped up at, the writer's busy share grows by the cost: just link-bound still.
+        double cost = s[1] / s[2];
+        assertThat(1 - (1 - PageCompressor.stepUpShare(cost)) * cost).isCloseTo(PageCompressor.LINK_BOUND_SHARE,
+                org.assertj.core.data.Offset.offset(1e-9));
+    }
+
+    @Test
     void shouldJudgeWhoWaitsOverMegabytesNotSingleWrites() {
         LinkMeter link = new LinkMeter();
         // As seen at 100 Mbit/s: writes that find room, and every ~1.5 MB one that waits 250 ms.
         for (int i = 0; i < 40; i++) { // 12 MB: the window is full from the 14th write on
             link.wrote(300 << 10, i % 5 == 4 ? 250_000_000L : 100_000, 5_000_000);
             if (i >= 14) {
-                assertThat(link.waitShare()).as("write " + i).isGreaterThan(PageCompressor.RAISE_SHARE);
+                assertThat(link.waitShare()).as("write " + i).isGreaterThan(PageCompressor.stepUpShare(693.0 / 180)); // zstd 3 to 6
             }
         }
         // Uncapped: compressing takes the time, the socket never makes the writer wait.
