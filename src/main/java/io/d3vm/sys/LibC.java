@@ -76,6 +76,7 @@ public final class LibC {
     private static final MethodHandle WRITE = bind("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle POLL = bind("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle EVENTFD = bind("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle SOCKET = bind("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle SIGRTMIN = LINKER.downcallHandle(
             LIBC.find("__libc_current_sigrtmin").orElseThrow(), FunctionDescriptor.of(JAVA_INT));
 
@@ -420,6 +421,22 @@ public final class LibC {
     public static final int EFD_NONBLOCK = 0x800;
 
     /** eventfd(2): a counter descriptor one thread writes to wake another's {@link #poll}. */
+    /** socket(2); returns the descriptor (TcpInfo's netlink socket). */
+    public static int socket(int domain, int type, int protocol) {
+        try {
+            MemorySegment state = STATE.get();
+            int fd = (int) SOCKET.invokeExact(state, domain, type, protocol);
+            if (fd < 0) {
+                throw new SysException("socket(" + domain + ", " + type + ", " + protocol + ")", errno(state));
+            }
+            return fd;
+        } catch (SysException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     public static int eventfd(int flags) {
         try {
             MemorySegment state = STATE.get();
