@@ -75,6 +75,8 @@ public final class MigrationReport {
     public PostcopyRecord postcopy;
     /** Compression and duplicate references, when either was on (null otherwise). */
     public SavingsRecord savings;
+    /** The kernel's view of the TCP connection (source; null where it could not say: not TCP, another kernel). */
+    public LinkRecord link;
 
     /** Microseconds since {@code fromNanos} ({@link System#nanoTime} time base). */
     public static long microsSince(long fromNanos) {
@@ -220,6 +222,16 @@ public final class MigrationReport {
             sv.put("index-evictions", savings.indexEvictions());
             sv.put("hash-time", ms(savings.hashUs()));
         }
+        if (link != null) {
+            ObjectNode l = o.putObject("link");
+            l.put("busy", ms(link.busyUs()));
+            l.put("receiver-limited", ms(link.receiverLimitedUs()));
+            l.put("send-buffer-limited", ms(link.sendBufferLimitedUs()));
+            l.put("delivery-rate", Math.round(link.deliveryRateBytesPerSecond() * 8 / 1e3) / 1e3);
+            l.put("rtt", ms(link.rttUs()));
+            l.put("min-rtt", ms(link.minRttUs()));
+            l.put("retransmitted-bytes", link.bytesRetransmitted());
+        }
         ArrayNode rs = o.putArray("rounds");
         for (RoundRecord r : rounds) {
             ObjectNode n = rs.addObject();
@@ -296,6 +308,12 @@ public final class MigrationReport {
                     micros(sv, "compress-time", 0L), text(sv, "duplicates"), sv.path("duplicate-pages").asLong(),
                     sv.path("index-bytes").asLong(), sv.path("index-slots").asLong(), sv.path("index-evictions").asLong(),
                     micros(sv, "hash-time", 0L));
+        }
+        JsonNode l = o.path("link");
+        if (l.isObject()) {
+            r.link = new LinkRecord(micros(l, "busy", 0L), micros(l, "receiver-limited", 0L), micros(l, "send-buffer-limited", 0L),
+                    Math.round(l.path("delivery-rate").asDouble() * 1e6 / 8), micros(l, "rtt", 0L), micros(l, "min-rtt", 0L),
+                    l.path("retransmitted-bytes").asLong());
         }
         for (JsonNode n : o.path("rounds")) {
             r.rounds.add(new RoundRecord(n.path("round").asInt(), n.path("pages").asLong(), n.path("normal").asLong(),

@@ -1,5 +1,8 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.migration.report.LinkRecord;
+import io.d3vm.sys.TcpInfo;
+import java.util.Optional;
 import io.d3vm.memory.DirtyBitmap;
 import io.d3vm.memory.GuestMemory;
 import io.d3vm.memory.IncrementalDigest;
@@ -123,6 +126,9 @@ public final class MigrationSender {
     private long destinationDigest;
     /** What the destination holds, for duplicate references (null under {@code --duplicates off}); built once connected. */
     private DuplicateIndex duplicates;
+    /** The kernel's counters of the connection once connected and once everything is written ({@link LinkRecord}). */
+    private Optional<TcpInfo> linkAtStart = Optional.empty();
+    private Optional<TcpInfo> linkAtEnd = Optional.empty();
     /** A batch's pages copied out of guest memory, hashed and encoded from the copy (duplicates only). */
     private byte[] staged;
     private MemorySegment stagedView;
@@ -320,6 +326,7 @@ public final class MigrationSender {
         PauseUrgency urgent = null;
         RateLimiter limiter = new RateLimiter(options.maxBandwidth());
         prepareSavings(c);
+        linkAtStart = c.tcpInfo();
         try (FrameSink s = new FrameSink(c.output(), limiter, savings.codec(),
                 savings.compress() == ByteSavings.Compress.AUTO);
              StallWatchdog watchdog = new StallWatchdog(c, () -> s.bytesWritten() + in.bytesRead(), options.stallTimeoutMillis())) {
@@ -505,6 +512,7 @@ public final class MigrationSender {
                 bytesBeforeSink = s.bytesWritten();
             }
             sink = null;
+            linkAtEnd = c.tcpInfo(); // still open: every byte of the migration is written
         }
         if (failure != null) {
             finish(classifier.stats());
@@ -1076,6 +1084,7 @@ public final class MigrationSender {
         report.samplerMisses = st.samplerMisses;
         report.detectorNanos = st.detectorNanos;
         report.savings = savingsRecord();
+        report.link = linkRecord(linkAtStart, linkAtEnd);
         report.ramRemaining = report.status == MigrationStatus.COMPLETED ? 0 : dirtyPages * (long) Wire.PAGE_SIZE;
     }
 
@@ -1095,6 +1104,18 @@ public final class MigrationSender {
                 sv.duplicates().name().toLowerCase(java.util.Locale.ROOT), duplicates == null ? 0 : duplicates.hits,
                 duplicates == null ? 0 : duplicates.bytes(), duplicates == null ? 0 : duplicates.slots(),
                 duplicates == null ? 0 : duplicates.evictions, duplicates == null ? 0 : duplicates.hashNanos / 1000);
+    }
+
+    /** The report's {@code link}: what the kernel counted between the two readings, or null without both. */
+    static LinkRecord linkRecord(Optional<TcpInfo> start, Optional<TcpInfo> end) {
+        if (start.isEmpty() || end.isEmpty()) {
+            return null;
+        }
+        TcpInfo a = start.get();
+        TcpInfo b = end.get();
+        return new LinkRecord(b.busyMicros() - a.busyMicros(), b.rwndLimitedMicros() - a.rwndLimitedMicros(),
+                b.sndbufLimitedMicros() - a.sndbufLimitedMicros(), b.deliveryRateBytesPerSecond(), b.rttMicros(),
+                b.minRttMicros(), b.bytesRetransmitted() - a.bytesRetransmitted());
     }
 
     private boolean cancelRequested() {

@@ -177,6 +177,13 @@ public final class TlsTransport implements Transport {
         }
 
         @Override
+        public java.util.Optional<io.d3vm.sys.TcpInfo> tcpInfo() {
+            return plain.getLocalSocketAddress() instanceof java.net.InetSocketAddress l
+                    && plain.getRemoteSocketAddress() instanceof java.net.InetSocketAddress r
+                    ? io.d3vm.sys.TcpInfo.of(l, r) : java.util.Optional.empty();
+        }
+
+        @Override
         public void preferLatency() {
             try {
                 plain.setSendBufferSize(LATENCY_BUFFER);

@@ -1,9 +1,12 @@
 package io.d3vm.migration.transport;
 
+import io.d3vm.sys.TcpInfo;
+
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
+import java.util.Optional;
 
 /**
  * One connected, bidirectional byte stream between a migration source and destination. The engine
@@ -27,6 +30,14 @@ public interface Connection extends Closeable {
      */
     default boolean loopback() {
         return false;
+    }
+
+    /**
+     * What the kernel knows of this connection's TCP socket ({@link TcpInfo}: who held the sender
+     * back, the delivery rate), or empty where there is none or it cannot say.
+     */
+    default Optional<TcpInfo> tcpInfo() {
+        return Optional.empty();
     }
 
     /** Socket buffer size for {@link #preferLatency}: a batch of post-copy pages and a little more. */

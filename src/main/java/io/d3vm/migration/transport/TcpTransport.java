@@ -107,6 +107,16 @@ public final class TcpTransport implements Transport {
         }
 
         @Override
+        public java.util.Optional<io.d3vm.sys.TcpInfo> tcpInfo() {
+            try {
+                return ch.getLocalAddress() instanceof InetSocketAddress l && ch.getRemoteAddress() instanceof InetSocketAddress r
+                        ? io.d3vm.sys.TcpInfo.of(l, r) : java.util.Optional.empty();
+            } catch (IOException e) {
+                return java.util.Optional.empty();
+            }
+        }
+
+        @Override
         public String peer() {
             try {
                 InetSocketAddress a = (InetSocketAddress) ch.getRemoteAddress();

@@ -83,6 +83,9 @@ class SavingsMigrationTest {
         assertThat(auto.status).isEqualTo(MigrationStatus.COMPLETED);
         assertThat(auto.savings.compress()).as("auto over loopback: no link to save bytes on").isEqualTo("none");
         assertThat(auto.savings.duplicates()).isEqualTo("off");
+        assertThat(auto.link).as("the kernel's view of the TCP connection").isNotNull();
+        assertThat(auto.link.receiverLimitedUs() + auto.link.sendBufferLimitedUs()).isLessThanOrEqualTo(auto.link.busyUs());
+        assertThat(auto.link.rttUs()).isPositive();
         assertThat(auto.savings.framesCompressed()).isZero();
         assertThat(auto.pagesByClass[Wire.CLASS_DUPLICATE]).isZero();
         assertDestinationExact(rx[0]);

@@ -42,6 +42,11 @@ class MigrationReportTest {
         r.autoConverge = true;
         r.throttleTimeUs = rnd.nextLong(0, 10_000_000);
         r.rounds.add(new RoundRecord(1, 262144, 100, 4_000_000, rnd.nextLong(0, 10_000_000), rnd.nextInt(0, 100)));
+        if (rnd.nextBoolean()) {
+            // delivery rate: whole kbit/s (the JSON's Mbit/s keeps 3 decimals), as bytes per second
+            r.link = new LinkRecord(rnd.nextLong(0, 10_000_000), rnd.nextLong(0, 1_000_000), rnd.nextLong(0, 1_000_000),
+                    rnd.nextLong(0, 10_000_000) * 1000 / 8, rnd.nextLong(0, 100_000), rnd.nextLong(0, 1_000), rnd.nextLong(0, 1 << 20));
+        }
 
         String written = r.toJsonString();
         MigrationReport back = MigrationReport.fromJson(JSON.readTree(written));
@@ -50,5 +55,6 @@ class MigrationReportTest {
         assertThat(back.mbps()).isEqualTo(r.mbps());
         assertThat(back.totalTimeUs).isEqualTo(r.totalTimeUs);
         assertThat(back.downtimePhasesUs).isEqualTo(r.downtimePhasesUs);
+        assertThat(back.link).isEqualTo(r.link);
     }
 }
