@@ -146,12 +146,8 @@ class PageCompressorTest {
         assertThat(PageCompressor.stepUpShare(1.0)).as("a level that costs nothing more: whenever link-bound")
                 .isEqualTo(PageCompressor.LINK_BOUND_SHARE);
         double[] s = PageCodec.ofName("zstd").levelSpeeds();
-        assertThat(PageCompressor.stepUpShare(s[0] / s[1])).isCloseTo(0.65, org.assertj.core.data.Offset.offset(0.01));
-        assertThat(PageCompressor.stepUpShare(s[1] / s[2])).isCloseTo(0.81, org.assertj.core.data.Offset.offset(0.01));
-        // At the share it stepped up at, the writer's busy share grows by the cost: just link-bound still.
-        double cost = s[1] / s[2];
-        assertThat(1 - (1 - PageCompressor.stepUpShare(cost)) * cost).isCloseTo(PageCompressor.LINK_BOUND_SHARE,
-                org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(PageCompressor.stepUpShare(s[0] / s[1])).as("zstd 1 to 3").isGreaterThan(0.6).isLessThan(0.7);
+        assertThat(PageCompressor.stepUpShare(s[1] / s[2])).as("zstd 3 to 6").isGreaterThan(0.8).isLessThan(0.9);
     }
 
     @Test
