@@ -187,6 +187,7 @@ final class MigrateCommand implements Callable<Integer> {
         Transport channel = transport(); // a bad --tls-dir fails before the guest is built
         long t0 = System.nanoTime();
         Detectors.warmUpInBackground(detector, samples); // its one-time start-up overlaps the guest's
+        options.savings().warmUpInBackground();           // and so does the content hash's, when references are forced on
         GuestSources sources = new GuestSources();
         Migratable g;
         try {

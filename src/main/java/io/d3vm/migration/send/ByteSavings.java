@@ -50,6 +50,21 @@ public record ByteSavings(Compress compress, Duplicates duplicates) {
     }
 
     /**
+     * Under {@code --duplicates on}, compiles the content hash on a background thread, once per
+     * process ({@code migrate --guest}: it overlaps building the guest). Not under {@code auto}: the
+     * warm-up burns ~100 ms of CPU (20,000 cold HMACs) beside the migration, and where auto makes no
+     * references (uncapped on loopback) the busy image took 0.44 s against 0.30 s without savings
+     * (medians of 5, docs/BENCHMARKS.md). Not in a process that serves migrations either: its
+     * warm-up's self-migrations compile the hash ({@code Warmup}), and a thread hashing beside them
+     * only lengthened that warm-up.
+     */
+    public void warmUpInBackground() {
+        if (duplicates == Duplicates.ON) {
+            DuplicateIndex.warmUpInBackground();
+        }
+    }
+
+    /**
      * These savings on a connection to this host: {@code auto} turns into {@code none} and
      * {@code off} there. A loopback connection has no link to save bytes on, and its receiver
      * shares this host's CPU, so the writer waits on a receiver that compression and hashing would

@@ -86,8 +86,8 @@ final class DuplicateIndex {
     private static final java.util.concurrent.atomic.AtomicBoolean WARMED = new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
-     * Hashes throw-away pages on a background thread, once per JVM ({@link #warmUp}). A migration
-     * under {@code --duplicates on} starts it when it is built, so its setup hides most of that.
+     * Hashes throw-away pages on a background thread, once per JVM ({@link #warmUp}): for
+     * {@code migrate --guest} under {@code --duplicates on} ({@link ByteSavings#warmUpInBackground}).
      */
     static void warmUpInBackground() {
         if (!WARMED.get()) {

@@ -159,12 +159,6 @@ public final class MigrationSender {
         report.autoConverge = options.autoConverge();
         savings = options.savings();
         sentDigest = options.verify() == Verify.INCREMENTAL ? new IncrementalDigest(guest.memory().pageCount()) : null;
-        if (options.savings().duplicates() == ByteSavings.Duplicates.ON) {
-            // Not under auto: the warm-up burns ~100 ms of CPU (30,000 cold HMACs) beside the
-            // migration, and where auto makes no references (uncapped on loopback) the busy image
-            // took 0.44 s against 0.30 s without savings (medians of 5, docs/BENCHMARKS.md).
-            DuplicateIndex.warmUpInBackground();
-        }
     }
 
     /**
