@@ -56,6 +56,8 @@ final class DuplicateIndex {
     private final MemorySegment tagView = MemorySegment.ofArray(tag);
 
     long hits;
+    /** NORMAL pages hashed (looked up, then made references or indexed). */
+    long hashed;
     long evictions;
     long hashNanos;
 
@@ -122,6 +124,16 @@ final class DuplicateIndex {
         }
     }
 
+    /** References made per page hashed so far, or NaN before {@code minimum} pages were hashed. */
+    double hitRate(long minimum) {
+        return hashed < Math.max(1, minimum) ? Double.NaN : (double) hits / hashed;
+    }
+
+    /** Nanoseconds per page hashed (wall time of the lookups, hash included), or NaN before any. */
+    double nanosPerPage() {
+        return hashed == 0 ? Double.NaN : (double) hashNanos / hashed;
+    }
+
     /** Slots in the table. */
     int slots() {
         return mask + 1;
@@ -145,6 +157,7 @@ final class DuplicateIndex {
         for (int i = 0; i < n; i++) {
             int p = (int) (first + i);
             if (references && classes[i] == Wire.CLASS_NORMAL) {
+                hashed++;
                 hash(staged, i << Wire.PAGE_SHIFT);
                 long hi = tagView.get(LONG, 0L);
                 long lo = tagView.get(LONG, 8L);

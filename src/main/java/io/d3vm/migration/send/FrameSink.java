@@ -78,6 +78,11 @@ final class FrameSink implements AutoCloseable {
     /** The share of its busy time the writer waits for the socket from which the link is taken to limit. */
     static final double REFERENCES_SHARE = 0.25;
 
+    /** What the writer learns of the link. */
+    LinkMeter link() {
+        return link;
+    }
+
     /** The compressor, or null when the migration does not compress. */
     PageCompressor compressor() {
         return compressor;

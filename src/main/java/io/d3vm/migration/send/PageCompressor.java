@@ -97,6 +97,12 @@ final class PageCompressor {
         return codec.name();
     }
 
+    /** Bytes on the wire per byte of page data offered to the codec so far (1 before any). */
+    double packedShare() {
+        long raw = rawBytes;
+        return raw == 0 ? 1.0 : (double) packedBytes / raw;
+    }
+
     LinkMeter link() {
         return link;
     }

@@ -51,6 +51,19 @@ class DuplicateIndexTest {
     }
 
     @Test
+    void shouldMeasureItsHitRateOverThePagesItHashed() {
+        DuplicateIndex idx = new DuplicateIndex(64, DuplicateIndex.DEFAULT_BYTES_PER_GIB);
+        assertThat(idx.nanosPerPage()).as("nothing hashed yet").isNaN();
+        apply(idx, 0, 1, 2, 1, 3, 2);
+        assertThat(idx.hitRate(6)).as("5 pages hashed, fewer than asked for").isNaN();
+        assertThat(idx.hitRate(5)).isEqualTo(2.0 / 5);
+        byte[] unhashed = new byte[2];
+        idx.apply(10, 2, unhashed, new long[2], new int[2], staged(1, 1), false); // references off: not hashed
+        assertThat(idx.hitRate(5)).isEqualTo(2.0 / 5);
+        assertThat(idx.nanosPerPage()).isPositive();
+    }
+
+    @Test
     void shouldForgetAnOriginOnceItIsSentAgain() {
         DuplicateIndex idx = new DuplicateIndex(64, DuplicateIndex.DEFAULT_BYTES_PER_GIB);
         apply(idx, 0, 1);
