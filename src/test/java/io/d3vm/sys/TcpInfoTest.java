@@ -23,11 +23,11 @@ class TcpInfoTest {
 
     @Test
     void shouldReadTheKernelsCountersOfALoopbackConnectionByItsAddresses() throws Exception {
-        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-             SocketChannel client = SocketChannel.open(server.getLocalAddress());
-             SocketChannel peer = server.accept()) {
-            InetSocketAddress local = (InetSocketAddress) client.getLocalAddress();
-            InetSocketAddress remote = (InetSocketAddress) client.getRemoteAddress();
+        try (Loopback c = Loopback.open()) {
+            SocketChannel client = c.client();
+            SocketChannel peer = c.peer();
+            InetSocketAddress local = c.local();
+            InetSocketAddress remote = c.remote();
             int sent = 4 << 20;
             Thread reader = Thread.ofPlatform().start(() -> drain(peer, sent));
             ByteBuffer b = ByteBuffer.allocateDirect(sent);
@@ -49,11 +49,11 @@ class TcpInfoTest {
 
     @Test
     void shouldSeeTheReceiversWindowHoldTheSenderBackWhenTheReceiverDoesNotRead() throws Exception {
-        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-             SocketChannel client = SocketChannel.open(server.getLocalAddress());
-             SocketChannel peer = server.accept()) {
-            InetSocketAddress local = (InetSocketAddress) client.getLocalAddress();
-            InetSocketAddress remote = (InetSocketAddress) client.getRemoteAddress();
+        try (Loopback c = Loopback.open()) {
+            SocketChannel client = c.client();
+            SocketChannel peer = c.peer();
+            InetSocketAddress local = c.local();
+            InetSocketAddress remote = c.remote();
             TcpInfo before = TcpInfo.of(local, remote).orElseThrow();
             client.configureBlocking(false);
             ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
@@ -114,6 +114,30 @@ class TcpInfoTest {
             assertThat(t.rttMicros()).isEqualTo(77);
             assertThat(t.busyMicros()).isZero();
             assertThat(t.rwndLimitedShareSince(t)).isNaN();
+        }
+    }
+
+    /** A connected loopback pair: {@code client} to {@code peer}, with the client's two addresses. */
+    private record Loopback(ServerSocketChannel server, SocketChannel client, SocketChannel peer) implements AutoCloseable {
+        static Loopback open() throws java.io.IOException {
+            ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+            SocketChannel client = SocketChannel.open(server.getLocalAddress());
+            return new Loopback(server, client, server.accept());
+        }
+
+        InetSocketAddress local() throws java.io.IOException {
+            return (InetSocketAddress) client.getLocalAddress();
+        }
+
+        InetSocketAddress remote() throws java.io.IOException {
+            return (InetSocketAddress) client.getRemoteAddress();
+        }
+
+        @Override
+        public void close() throws java.io.IOException {
+            try (server; client; peer) {
+                // all three closed, in reverse order
+            }
         }
     }
 
