@@ -24,25 +24,21 @@ class TcpInfoTest {
     @Test
     void shouldReadTheKernelsCountersOfALoopbackConnectionByItsAddresses() throws Exception {
         try (Loopback c = Loopback.open()) {
-            SocketChannel client = c.client();
-            SocketChannel peer = c.peer();
-            InetSocketAddress local = c.local();
-            InetSocketAddress remote = c.remote();
             int sent = 4 << 20;
-            Thread reader = Thread.ofPlatform().start(() -> drain(peer, sent));
+            Thread reader = Thread.ofPlatform().start(() -> drain(c.peer(), sent));
             ByteBuffer b = ByteBuffer.allocateDirect(sent);
             while (b.hasRemaining()) {
-                client.write(b);
+                c.client().write(b);
             }
             reader.join(WAIT.toMillis());
             TcpInfo[] info = {null};
             Awaits.untilChecked("every byte acknowledged", WAIT, () -> {
-                info[0] = TcpInfo.of(local, remote).orElseThrow();
+                info[0] = TcpInfo.of(c.local(), c.remote()).orElseThrow();
                 return info[0].bytesAcked() >= sent; // the kernel counts the SYN too on some versions
             });
             assertThat(info[0].bytesAcked()).isIn((long) sent, sent + 1L);
             assertThat(info[0].rttMicros()).isPositive();
-            assertThat(TcpInfo.of(remote, local)).as("the other end, as its own connection").isPresent()
+            assertThat(TcpInfo.of(c.remote(), c.local())).as("the other end, as its own connection").isPresent()
                     .get().extracting(TcpInfo::bytesAcked).isIn(0L, 1L);
         }
     }
@@ -50,25 +46,21 @@ class TcpInfoTest {
     @Test
     void shouldSeeTheReceiversWindowHoldTheSenderBackWhenTheReceiverDoesNotRead() throws Exception {
         try (Loopback c = Loopback.open()) {
-            SocketChannel client = c.client();
-            SocketChannel peer = c.peer();
-            InetSocketAddress local = c.local();
-            InetSocketAddress remote = c.remote();
-            TcpInfo before = TcpInfo.of(local, remote).orElseThrow();
-            client.configureBlocking(false);
+            TcpInfo before = TcpInfo.of(c.local(), c.remote()).orElseThrow();
+            c.client().configureBlocking(false);
             ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20);
             // Fill the receiver's buffer and this side's: the peer never reads.
             Awaits.untilChecked("the socket buffers to fill", WAIT, () -> {
                 chunk.clear();
-                return client.write(chunk) == 0;
+                return c.client().write(chunk) == 0;
             });
             TcpInfo[] now = {null};
             Awaits.untilChecked("receiver-window-limited time to accrue", WAIT, () -> {
-                now[0] = TcpInfo.of(local, remote).orElseThrow();
+                now[0] = TcpInfo.of(c.local(), c.remote()).orElseThrow();
                 return now[0].rwndLimitedMicros() - before.rwndLimitedMicros() > 20_000;
             });
             assertThat(now[0].rwndLimitedShareSince(before)).isGreaterThan(0.5);
-            assertThat(peer.isOpen()).isTrue();
+            assertThat(c.peer().isOpen()).isTrue();
         }
     }
 
