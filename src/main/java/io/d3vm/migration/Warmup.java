@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * a small synthetic guest to itself over loopback a few times, sender and receiver both, before it
  * serves the first real migration: {@code receive} before it says it is listening, {@code run}
  * while its guest boots ({@code query-status}' {@code warming-up} says when it is done). It
- * delays {@code receive}'s "listening" by 2.4-2.6 s here (2.2-2.4 s before the second migration
+ * delays {@code receive}'s "listening" by 2.4-2.6 s here (2.2-2.8 s before the second migration
  * forced the savings on, {@link #options}); the 1 GiB test guest's setup went from 73–140 to
  * 22–38 ms with it and receive's prepared VM (docs/BENCHMARKS.md).
  */
