@@ -342,6 +342,8 @@ def await_warm(sock, vm, timeout=30.0):
         except (OSError, ValueError):
             pass
         time.sleep(0.05)
+    if vm.p.poll() is not None:
+        raise RuntimeError("the source VM exited before its warm-up ended: " + vm.tail())
     raise RuntimeError(f"the source's warm-up did not end within {timeout:.0f} s")
 
 

@@ -107,7 +107,7 @@ final class MigrationOutput {
         if (r.link != null && r.link.busyUs() > 0) {
             io.d3vm.migration.report.LinkRecord l = r.link;
             b.append(String.format(Locale.ROOT, "  link (the kernel's TCP): data in flight %.0f ms, held back by the receiver's window %.0f %%, "
-                            + "by the send buffer %.0f %%; delivery rate %.0f Mbit/s, RTT %.2f ms%n", l.busyUs() / 1e3,
+                            + "by the send buffer %.0f %%; TCP's last delivery-rate sample %.0f Mbit/s, RTT %.2f ms%n", l.busyUs() / 1e3,
                     100.0 * l.receiverLimitedUs() / l.busyUs(), 100.0 * l.sendBufferLimitedUs() / l.busyUs(),
                     l.deliveryRateBytesPerSecond() * 8 / 1e6, l.rttUs() / 1e3));
         }

@@ -60,7 +60,7 @@ public record TcpInfo(long busyMicros, long rwndLimitedMicros, long sndbufLimite
     /**
      * The established TCP connection from {@code local} to {@code remote} in this network namespace,
      * or empty when the kernel does not know it (closed, another namespace) or cannot say (no
-     * sock_diag). Costs two syscalls on a fresh netlink socket; never throws for a missing answer.
+     * sock_diag). Costs four syscalls (a netlink socket opened, asked, read, closed); never throws for a missing answer.
      */
     public static Optional<TcpInfo> of(InetSocketAddress local, InetSocketAddress remote) {
         Optional<TcpInfo> v4 = query(AF_INET, local, remote);
