@@ -24,9 +24,14 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
  * send buffer ({@code sndbufLimited}), or else the network (congestion window, a shaped link).
  * Linux 4.10 and later fill them, counted in jiffies (4 ms at HZ=250): they tell of seconds, not of
  * a millisecond's transfer. An older kernel's shorter struct reads them as 0.
+ *
+ * <p>{@code bytesAcked} and {@code notSentBytes} (written by the application, not yet handed to
+ * the network: waiting for the congestion window, a shaped link's queue or the receiver's window)
+ * are exact at every reading: while data waits unsent, what the peer acknowledges per second is the
+ * rate the path takes it at ({@code send.LinkMeter}).
  */
 public record TcpInfo(long busyMicros, long rwndLimitedMicros, long sndbufLimitedMicros, long deliveryRateBytesPerSecond,
-                      long bytesAcked, int rttMicros, int minRttMicros, int totalRetransmits, long bytesRetransmitted) {
+                      long bytesAcked, long notSentBytes, int rttMicros, int minRttMicros, int totalRetransmits, long bytesRetransmitted) {
 
     // linux/netlink.h, linux/sock_diag.h, linux/inet_diag.h, linux/tcp.h
     private static final int AF_INET = 2;
@@ -50,6 +55,7 @@ public record TcpInfo(long busyMicros, long rwndLimitedMicros, long sndbufLimite
     static final int RTT = 68;
     static final int TOTAL_RETRANS = 100;
     static final int BYTES_ACKED = 120;
+    static final int NOTSENT_BYTES = 144;
     static final int MIN_RTT = 148;
     static final int DELIVERY_RATE = 160;
     static final int BUSY_TIME = 168;
@@ -133,7 +139,7 @@ public record TcpInfo(long busyMicros, long rwndLimitedMicros, long sndbufLimite
     /** The fields of a {@code struct tcp_info} of any length (a field past its end reads 0). */
     static TcpInfo fromStruct(MemorySegment s) {
         return new TcpInfo(u64(s, BUSY_TIME), u64(s, RWND_LIMITED), u64(s, SNDBUF_LIMITED), u64(s, DELIVERY_RATE),
-                u64(s, BYTES_ACKED), (int) u32(s, RTT), (int) u32(s, MIN_RTT), (int) u32(s, TOTAL_RETRANS), u64(s, BYTES_RETRANS));
+                u64(s, BYTES_ACKED), u32(s, NOTSENT_BYTES), (int) u32(s, RTT), (int) u32(s, MIN_RTT), (int) u32(s, TOTAL_RETRANS), u64(s, BYTES_RETRANS));
     }
 
     private static long u64(MemorySegment s, int offset) {

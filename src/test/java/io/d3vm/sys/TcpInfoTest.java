@@ -38,6 +38,7 @@ class TcpInfoTest {
             });
             assertThat(info[0].bytesAcked()).isIn((long) sent, sent + 1L);
             assertThat(info[0].rttMicros()).isPositive();
+            assertThat(info[0].notSentBytes()).as("nothing waits: all of it acknowledged").isZero();
             assertThat(TcpInfo.of(c.remote(), c.local())).as("the other end, as its own connection").isPresent()
                     .get().extracting(TcpInfo::bytesAcked).isIn(0L, 1L);
         }
@@ -60,6 +61,7 @@ class TcpInfoTest {
                 return now[0].rwndLimitedMicros() - before.rwndLimitedMicros() > 20_000;
             });
             assertThat(now[0].rwndLimitedShareSince(before)).isGreaterThan(0.5);
+            assertThat(now[0].notSentBytes()).as("what the full window holds back waits unsent").isPositive();
             assertThat(c.peer().isOpen()).isTrue();
         }
     }

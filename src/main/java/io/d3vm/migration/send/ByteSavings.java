@@ -77,6 +77,11 @@ public record ByteSavings(Compress compress, Duplicates duplicates) {
                 duplicates == Duplicates.AUTO ? Duplicates.OFF : duplicates);
     }
 
+    /** Whether either mode is {@code auto}: only then does the writer need the link's rate. */
+    public boolean measuresLink() {
+        return compress == Compress.AUTO || duplicates == Duplicates.AUTO;
+    }
+
     /** The handshake feature bits these savings may use. */
     public int features() {
         int f = duplicates == Duplicates.OFF ? 0 : Wire.FEATURE_DUPLICATES;

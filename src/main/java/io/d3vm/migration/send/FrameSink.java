@@ -7,7 +7,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * Hands filled {@link FrameBuffer}s from the classifying thread to a writer thread, so classifying
@@ -36,23 +38,26 @@ final class FrameSink implements AutoCloseable {
     private volatile boolean closed;
 
     FrameSink(WritableByteChannel out, RateLimiter limiter) {
-        this(out, limiter, null);
+        this(out, limiter, new LinkMeter(), null, false);
     }
 
     /**
      * With {@code compress} (a codec name, or null for none) the writer compresses PAGES data
-     * ({@link PageCompressor}); {@code auto} only while that pays on the measured link.
+     * ({@link PageCompressor}); {@code auto} only while that pays on the link as measured, by the
+     * writes and by {@code kernel} (the connection's {@link io.d3vm.sys.TcpInfo}, read around each
+     * write; null to measure by the writes alone).
      */
-    FrameSink(WritableByteChannel out, RateLimiter limiter, String compress, boolean auto) {
-        this(out, limiter, compress == null ? null : new PageCompressor(io.d3vm.migration.wire.PageCodec.ofName(compress), auto,
-                new LinkMeter(), BUFFER_SIZE));
+    FrameSink(WritableByteChannel out, RateLimiter limiter, String compress, boolean auto,
+              Supplier<Optional<io.d3vm.sys.TcpInfo>> kernel) {
+        this(out, limiter, new LinkMeter(kernel), compress, auto);
     }
 
-    private FrameSink(WritableByteChannel out, RateLimiter limiter, PageCompressor compressor) {
+    private FrameSink(WritableByteChannel out, RateLimiter limiter, LinkMeter link, String compress, boolean auto) {
         this.out = out;
         this.limiter = limiter;
-        this.compressor = compressor;
-        this.link = compressor == null ? new LinkMeter() : compressor.link();
+        this.link = link;
+        this.compressor = compress == null ? null
+                : new PageCompressor(io.d3vm.migration.wire.PageCodec.ofName(compress), auto, link, BUFFER_SIZE);
         for (int i = 0; i < BUFFERS; i++) {
             free.add(new FrameBuffer(BUFFER_SIZE));
         }
@@ -63,12 +68,13 @@ final class FrameSink implements AutoCloseable {
      * Whether the link, as measured, limits the migration enough that spending the classifying
      * thread's CPU to send fewer bytes pays: its rate is unknown or below {@code slowerThan}, or
      * compressed writes spent at least {@link #REFERENCES_SHARE} of the writer's busy time waiting
-     * for the socket while the rate reads below four times {@code slowerThan}. The raw rate reads
-     * high just after compressed writes, which let the socket drain (280-350 MB/s on a 1 Gbit/s
-     * link), hence the waiting share; a rate of GB/s means the writer waits on something other than
-     * the link, hence the bound. (Uncapped on loopback, without the bound, references made the idle
-     * image take 1.39 s in one smoke run against 0.22-0.28 s for D3 alone in others; loopback now
-     * turns {@code auto} off altogether, {@link ByteSavings#onLoopback}.)
+     * for the socket while the rate reads below four times {@code slowerThan}. Where the kernel
+     * cannot measure the link, the raw writes' rate reads high just after compressed writes, which
+     * let the socket drain (280-350 MB/s on a 1 Gbit/s link), hence the waiting share; a rate of
+     * GB/s means the writer waits on something other than the link, hence the bound. (Uncapped on
+     * loopback, without the bound, references made the idle image take 1.39 s in one smoke run
+     * against 0.22-0.28 s for D3 alone in others; loopback now turns {@code auto} off altogether,
+     * {@link ByteSavings#onLoopback}.)
      */
     boolean linkLimits(double slowerThan) {
         double l = link.rate();
@@ -232,6 +238,7 @@ final class FrameSink implements AutoCloseable {
     private void write(FrameBuffer b) throws IOException, InterruptedException {
         // Counted per write call, so the stall watchdog sees a slow link making progress.
         ByteBuffer view = compressor == null ? b.view() : compressor.process(b.view());
+        link.observe();
         long t0 = System.nanoTime();
         long size = view.remaining();
         int chunk = limiter.chunk();
@@ -246,7 +253,9 @@ final class FrameSink implements AutoCloseable {
             }
             view.limit(lim);
         }
-        link.wrote(size, System.nanoTime() - t0, compressor == null ? 0 : compressor.compressNanosOfLast());
+        long writeNs = System.nanoTime() - t0;
+        link.observe();
+        link.wrote(size, writeNs, compressor == null ? 0 : compressor.compressNanosOfLast());
         b.clear();
     }
 

@@ -1,10 +1,23 @@
 package io.d3vm.migration.send;
 
+import io.d3vm.sys.TcpInfo;
+
+import java.util.Optional;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+
 /**
  * What the writer learns about the link from its writes. Written by the writer thread; {@link #rate}
  * is also read by the classifying thread.
  *
- * <p><b>Rate</b>, from raw writes: bytes per second of the time spent handing them to the
+ * <p><b>Rate</b>, from the kernel where it can say ({@link #observe}, a TCP connection): the bytes
+ * the peer acknowledged per second over the intervals at whose end data still waited unsent in the
+ * socket ({@link TcpInfo#notSentBytes}) — through such an interval the path always had data to take,
+ * so it took it at its own rate, whatever the writer did meanwhile. Compressed and raw writes alike
+ * measure it, and a socket buffer that drained while the writer compressed does not make the link
+ * look fast. Where the writer keeps the queue empty the link is not measured: it is not the limit.
+ *
+ * <p>Otherwise, from raw writes: bytes per second of the time spent handing them to the
  * connection (socket writes and the rate limiter's waits), over the last {@link #WINDOW} large ones,
  * once {@link #SETTLE_BYTES} have been written: the socket's buffers take the first megabytes at
  * memory speed (a first raw write of 3.3 MB read as 500 MB/s on a 100 Mbit/s link, and three raw
@@ -46,11 +59,88 @@ final class LinkMeter {
     /** The last {@link #waitShare} a decision was made on (read by the classifying thread). */
     private volatile double judgedShare = Double.NaN;
 
+    /** Kernel intervals kept ({@link #observe}). */
+    private static final int KERNEL_RING = 64;
+    /** Time the kernel's intervals must span before they give a rate: acknowledgements come in steps of tens of kilobytes. */
+    static final long KERNEL_MIN_SPAN_NS = 10_000_000;
+    /** The rate is over the latest intervals until they span this long: the link as it is now, not at the start. */
+    static final long KERNEL_WINDOW_NS = 100_000_000;
+    private final Supplier<Optional<TcpInfo>> kernel;
+    private final LongSupplier clock;
+    private final long[] kAcked = new long[KERNEL_RING];
+    private final long[] kNanos = new long[KERNEL_RING];
+    private int kNext;
+    private int kCount;
+    private long lastReadNanos = -1;
+    private long lastAcked;
+    private volatile double kernelRate = Double.NaN;
+
     private final long[] cBytes = new long[RING];
     private final long[] cBusy = new long[RING];
     private final long[] cWait = new long[RING];
     private int cNext;
     private int cCount;
+
+    /** A meter that learns from the writes alone. */
+    LinkMeter() {
+        this(null);
+    }
+
+    /**
+     * A meter that also asks the kernel ({@code kernel}: the connection's {@link TcpInfo}, empty where
+     * it cannot say), at each {@link #observe}.
+     */
+    LinkMeter(Supplier<Optional<TcpInfo>> kernel) {
+        this(kernel, System::nanoTime);
+    }
+
+    /** As {@link #LinkMeter(Supplier)}, reading the time of each kernel reading from {@code clock} (nanoseconds). */
+    LinkMeter(Supplier<Optional<TcpInfo>> kernel, LongSupplier clock) {
+        this.kernel = kernel;
+        this.clock = clock;
+    }
+
+    /**
+     * Reads the kernel's counters (the writer calls it before and after each write: ~9 µs a reading
+     * here). The interval since the last reading counts towards the rate when data still waits
+     * unsent now: it waited throughout, since nothing was written in between, or what a write added
+     * is still there.
+     */
+    void observe() {
+        if (kernel == null) {
+            return;
+        }
+        Optional<TcpInfo> info = kernel.get();
+        long now = clock.getAsLong();
+        if (info.isEmpty()) {
+            lastReadNanos = -1;
+            return;
+        }
+        TcpInfo t = info.get();
+        if (lastReadNanos >= 0 && t.notSentBytes() > 0 && now > lastReadNanos && t.bytesAcked() >= lastAcked) {
+            kAcked[kNext] = t.bytesAcked() - lastAcked;
+            kNanos[kNext] = now - lastReadNanos;
+            kNext = (kNext + 1) % KERNEL_RING;
+            kCount = Math.min(KERNEL_RING, kCount + 1);
+            long b = 0;
+            long ns = 0;
+            for (int k = 1; k <= kCount && ns < KERNEL_WINDOW_NS; k++) {
+                int i = (kNext - k + KERNEL_RING) % KERNEL_RING;
+                b += kAcked[i];
+                ns += kNanos[i];
+            }
+            if (ns >= KERNEL_MIN_SPAN_NS) {
+                kernelRate = b * 1e9 / ns;
+            }
+        }
+        lastReadNanos = now;
+        lastAcked = t.bytesAcked();
+    }
+
+    /** Whether the rate is the kernel's measure (else, if known, raw writes'). */
+    boolean kernelMeasured() {
+        return !Double.isNaN(kernelRate);
+    }
 
     /**
      * One write of {@code n} bytes that took {@code writeNs}; {@code compressNs} is the time spent
@@ -82,9 +172,10 @@ final class LinkMeter {
         rate = b * 1e9 / t;
     }
 
-    /** Bytes per second, or NaN before a large raw write was measured. */
+    /** Bytes per second: the kernel's measure, else raw writes', or NaN before either. */
     double rate() {
-        return rate;
+        double k = kernelRate;
+        return Double.isNaN(k) ? rate : k;
     }
 
     /**

@@ -13,26 +13,27 @@ import java.nio.ByteOrder;
  * other frame, and a batch whose data would not shrink, passes through unchanged ({@link Wire}'s
  * compressed PAGES layout).
  *
- * <p>{@code auto} compresses only what pays on this link. The writer is serial, so compressing
- * {@code B} bytes costs {@code B / speed} and saves {@code B * (1 - ratio) / link}: it pays when
- * {@code link < speed * (1 - ratio)}. {@code auto} asks for twice that margin ({@link #MARGIN}):
- * the CPU compression takes is not free (on this 2-core machine it is the destination's, as the
- * bench runs both ends here; elsewhere the guest's vCPUs'). Measured on the busy Debian image
- * uncapped on loopback, the plain model compressed 385 frames (68.7 MB of page data to 12.1 MB) and ran 396 ms against 291 ms
- * raw. Speed is measured on everything compressed, the link by {@link LinkMeter}, and the ratio
- * per buffer: guest memory is laid out by kind (kernel text, a gzip'd initramfs, page cache), so a
- * ratio learnt from earlier buffers was measured at 0.89 where the whole image compresses to 0.34,
- * and held compression off for a whole migration. So each buffer where compression could pay at
- * all ({@code link < MARGIN * speed}) has {@link #SAMPLES} frames spread over it compressed first
- * as they come, and every other frame is compressed when the ratio of this buffer's samples so far
- * makes it pay. Where it cannot pay (uncapped on loopback: GB/s) one buffer in {@link #PROBE_EVERY}
- * is sampled, so the speeds stay measured.
+ * <p>{@code auto} compresses only what pays on this link. The writer compresses a buffer while the
+ * socket still sends the one before, so compressing costs time only where the codec is slower than
+ * the link: it pays when data shrinks at all ({@link #MAX_RATIO}) and {@code link < speed}.
+ * {@code auto} asks for twice that margin ({@link #MARGIN}): the CPU compression takes is not free
+ * (on this 2-core machine it is the destination's, as the bench runs both ends here; elsewhere the
+ * guest's vCPUs'). Speed is measured on everything compressed, the link by {@link LinkMeter} (the
+ * kernel's count of what the peer acknowledged while data waited), and the ratio per buffer: guest
+ * memory is laid out by kind (kernel text, a gzip'd initramfs, page cache), so a ratio learnt from
+ * earlier buffers was measured at 0.89 where the whole image compresses to 0.34, and held
+ * compression off for a whole migration. So each buffer where compression could pay at all
+ * ({@code link < MARGIN * speed}) has {@link #SAMPLES} frames spread over it compressed first as
+ * they come, and every other frame is compressed when the ratio of this buffer's samples so far
+ * says it shrinks. Where it cannot pay (uncapped, GB/s) one buffer in {@link #PROBE_EVERY} is
+ * sampled, so the speeds stay measured.
  *
  * <p>Until the link is measured, every buffer is compressed: a slow link is where bytes matter, and
  * learning it on raw buffers first cost 14 MiB more on the idle image at 100 Mbit/s (41.1 MiB
  * against 27.0 compressing from the start). A fast link shows itself in the meantime: when
- * compressed writes hardly wait for the socket ({@link LinkMeter#waitShare}), the next buffer is
- * a probe that goes mostly raw, and its write measures the link. When they mostly wait
+ * compressed writes hardly wait for the socket ({@link LinkMeter#waitShare}) and the kernel has
+ * not measured the link, the next buffer is a probe that goes mostly raw, and its write measures
+ * the link. When they mostly wait
  * ({@link #LINK_BOUND_SHARE}), the link is the limit whatever its measured rate says, and every
  * buffer is compressed; when they wait long enough that the next level up
  * ({@link PageCodec#levels}), at its measured cost ({@link PageCodec#levelSpeeds}), would still
@@ -41,7 +42,7 @@ import java.nio.ByteOrder;
  */
 final class PageCompressor {
     static final int PROBE_EVERY = 16;
-    /** The share of the modelled break-even link rate below which {@code auto} compresses. */
+    /** The share of the codec's speed below which the link's rate must be for {@code auto} to compress. */
     static final double MARGIN = 0.5;
     /** From this share of its busy time waiting for the socket, the writer compresses every buffer. */
     static final double LINK_BOUND_SHARE = 0.5;
@@ -95,12 +96,6 @@ final class PageCompressor {
 
     String codec() {
         return codec.name();
-    }
-
-    /** Bytes on the wire per byte of page data offered to the codec so far (1 before any). */
-    double packedShare() {
-        long raw = rawBytes;
-        return raw == 0 ? 1.0 : (double) packedBytes / raw;
     }
 
     LinkMeter link() {
@@ -178,16 +173,20 @@ final class PageCompressor {
                 link.forget();
                 linkBound = false;
                 level(0);
-                return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
-            }
-            // Waiting while raw writes measured the link fast is waiting on something else (a
-            // receiver short of CPU): compressing every buffer would not help, the model decides.
-            linkBound = share >= LINK_BOUND_SHARE && !(link.rate() >= MARGIN * speed());
-            if (linkBound && levelIndex < levels.length - 1
-                    && share >= stepUpShare(speeds[levelIndex] / speeds[levelIndex + 1])) {
-                level(levelIndex + 1);
-            } else if (!linkBound && levelIndex > 0) {
-                level(levelIndex - 1);
+                if (!link.kernelMeasured()) {
+                    return Mode.PROBE; // compressed writes hardly waited for the socket: is the link faster than the writer?
+                }
+                // The kernel measured the link while data waited for it: the model below decides, no raw probe needed.
+            } else {
+                // Waiting while the link measured fast is waiting on something else (a receiver
+                // short of CPU): compressing every buffer would not help, the model decides.
+                linkBound = share >= LINK_BOUND_SHARE && !(link.rate() >= MARGIN * speed());
+                if (linkBound && levelIndex < levels.length - 1
+                        && share >= stepUpShare(speeds[levelIndex] / speeds[levelIndex + 1])) {
+                    level(levelIndex + 1);
+                } else if (!linkBound && levelIndex > 0) {
+                    level(levelIndex - 1);
+                }
             }
         }
         if (linkBound) {
@@ -233,10 +232,21 @@ final class PageCompressor {
         return packedLast ? Math.max(1, compressNanosLast) : 0;
     }
 
-    /** Whether compressing data that shrinks to {@code r} of its size pays on the link as measured. */
+    /**
+     * Whether compressing data that shrinks to {@code r} of its size pays on the link as measured:
+     * it shrinks ({@link #MAX_RATIO}) and the codec outruns the link with {@link #MARGIN} to spare.
+     * The writer compresses the next buffer while the socket still sends the last one, so
+     * compressing costs time only where the codec is slower than the link; it is not charged in
+     * full against the bytes saved (that serial model left half the buffers raw at 1 Gbit/s, where
+     * forcing zstd on every buffer took the idle image 0.38-0.42 s against 0.48-0.62 s, 25 MiB
+     * against 36-44).
+     */
     private boolean pays(double r) {
-        return !Double.isNaN(r) && link.rate() < MARGIN * speed() * (1 - r);
+        return !Double.isNaN(r) && r < MAX_RATIO && link.rate() < MARGIN * speed();
     }
+
+    /** Data that shrinks less than this (random bytes, compressed files) is not worth the codec's CPU. */
+    static final double MAX_RATIO = 0.9;
 
     /** One PAGES frame at {@code p} into {@code out} at {@code o}; returns the bytes it took there. */
     private int pages(ByteBuffer in, int p, int body, int o) {

@@ -125,6 +125,28 @@ class PageCompressorTest {
     }
 
     @Test
+    void shouldKeepCompressingWithoutARawProbeWhereTheKernelMeasuredASlowLink() {
+        try (GuestMemory m = memory()) {
+            LinkMeterTest.Kernel k = new LinkMeterTest.Kernel();
+            LinkMeter link = k.meter();
+            link.observe();
+            k.pass(100, 100_000, 1 << 20); // 1 MB/s while data waited for the link
+            link.observe();
+            PageCompressor c = new PageCompressor(PageCodec.ofName("zstd"), true, link, FrameSink.BUFFER_SIZE);
+            int rawSize = buffer(m).size();
+            long written = 0;
+            for (int i = 0; written < 3 * LinkMeter.SHARE_BYTES; i++) { // three judgements of who waits
+                ByteBuffer out = c.process(buffer(m).view());
+                assertThat(out.remaining()).as("compressed (buffer " + i + ")").isLessThan(rawSize * 4 / 5);
+                link.wrote(out.remaining(), 1, c.compressNanosOfLast()); // found room at once: the writer is the limit
+                written += out.remaining();
+            }
+            assertThat(c.buffersSkipped).isZero();
+            c.close();
+        }
+    }
+
+    @Test
     void shouldStepZstdUpALevelPerWindowWhileTheWriterMostlyWaitsAndStillDecode() throws Exception {
         try (GuestMemory m = memory(); GuestMemory back = GuestMemory.allocate(LAYOUT)) {
             LinkMeter link = new LinkMeter();
