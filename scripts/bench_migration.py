@@ -347,19 +347,38 @@ def await_warm(sock, vm, timeout=30.0):
     raise RuntimeError(f"the source's warm-up did not end within {timeout:.0f} s")
 
 
+def qemu_base(name):
+    """A QEMU system's name without its migration mode: qemu10-legacy-pc -> qemu10-legacy."""
+    head, _, tail = name.rpartition("-")
+    return head if head and tail in MODE_OPTIONS else name
+
+
 def qemu_systems(a):
-    """QEMU variants: Debian's QEMU 7.2, and QEMU 10 (zero-page-detection legacy and none) when installed."""
+    """QEMU variants: Debian's QEMU 7.2, and QEMU 10 (zero-page-detection legacy and none; multifd+zstd).
+    QEMU 10 named in --qemu-systems or --systems is installed when missing (scripts/install-qemu10.sh);
+    a variant asked for that cannot run is said, never silently left out of the table."""
     systems = []
+    wanted = a.qemu_systems.split(",") if a.qemu_systems else None
+    named = set(wanted or []) | set(a.systems.split(",") if a.systems else [])
+    q10 = os.path.join(HERE, "build/qemu10/usr/bin/qemu-system-x86_64")
+    if a.qemu and not os.path.exists(q10) and any(n.startswith("qemu10") for n in named):
+        log("QEMU 10 asked for and not in build/qemu10: installing it (scripts/install-qemu10.sh)")
+        subprocess.run([os.path.join(HERE, "scripts/install-qemu10.sh")])
     if a.qemu and subprocess.run(["sh", "-c", "command -v qemu-system-x86_64"], capture_output=True).returncode == 0:
         systems.append(("qemu7", []))
-    if a.qemu and os.path.exists(os.path.join(HERE, "build/qemu10/usr/bin/qemu-system-x86_64")):
+    if a.qemu and os.path.exists(q10):
         systems.append(("qemu10-legacy", ["--qemu10", "--zero-page-detection", "legacy"]))
         systems.append(("qemu10-none", ["--qemu10", "--zero-page-detection", "none"]))
         # QEMU's byte-saving mode: multifd (2 channels) with zstd, zero pages found in the multifd threads.
         systems.append(("qemu10-zstd", ["--qemu10", "--multifd-compression", "zstd"]))
-    if a.qemu_systems:
-        wanted = a.qemu_systems.split(",")
+    if wanted:
         systems = [x for x in systems if x[0] in wanted]
+    have = {x[0] for x in systems}
+    for base in sorted({qemu_base(n) for n in named if n.startswith("qemu")}):
+        if a.qemu and base not in have and (wanted is None or base in wanted):
+            log(f"skipped: {base} asked for but not installed"
+                + (" (scripts/install-qemu10.sh could not install it)" if base.startswith("qemu10")
+                   else " (scripts/qemu-migrate.sh installs qemu-system-x86)"))
     return systems
 
 
