@@ -54,6 +54,10 @@ final class AnalyzeCommand implements Callable<Integer> {
     @Option(names = "--top", paramLabel = "N", description = "uniform patterns to list (default ${DEFAULT-VALUE})")
     int top = 5;
 
+    @Option(names = "--bound", description = {"also compress the unique normal pages as one zstd-19 stream with a 128 MiB window:",
+            "a floor for the bytes any migration of this memory sends in practice (slow: ~30-60 s per GiB of guest)"})
+    boolean bound;
+
     @Override
     public Integer call() throws Exception {
         List<String> names = ImageAnalysis.detectorNames(detectors);
@@ -72,7 +76,7 @@ final class AnalyzeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage()); // a bad input file: exit 2
         }
         try (MemoryImage img = opened) {
-            ImageAnalysis.Result r = ImageAnalysis.analyze(img.memory(), names, samples, passes, Math.max(0, top));
+            ImageAnalysis.Result r = ImageAnalysis.analyze(img.memory(), names, samples, passes, Math.max(0, top), bound);
             PrintWriter out = spec.commandLine().getOut();
             if (json) {
                 out.println(toJson(img, r, samples));
@@ -123,6 +127,10 @@ final class AnalyzeCommand implements Callable<Integer> {
         savings.put("zstd-bytes", sv.zstdBytes());
         savings.put("lz4-ns-per-page", round(sv.lz4Nanos() / (double) Math.max(1, sv.uniquePages())));
         savings.put("zstd-ns-per-page", round(sv.zstdNanos() / (double) Math.max(1, sv.uniquePages())));
+        if (sv.boundBytes() >= 0) {
+            savings.put("bound-bytes", sv.boundBytes());
+            savings.put("bound-cpu-s", round(sv.boundNanos() / 1e9));
+        }
         root.put("samples", samples);
         root.put("plain-read-gbps", round(r.bytes() / (double) r.plainReadNanos()));
         ObjectNode dets = root.putObject("detectors");
@@ -183,6 +191,12 @@ final class AnalyzeCommand implements Callable<Integer> {
                 sv.duplicatePages(), r.normal(), 100.0 * sv.duplicatePages() / Math.max(1, r.normal()), sv.rawBytes(),
                 sv.lz4Bytes(), 100.0 * sv.lz4Bytes() / Math.max(1, sv.rawBytes()), sv.lz4Nanos() / (double) Math.max(1, sv.uniquePages()),
                 sv.zstdBytes(), 100.0 * sv.zstdBytes() / Math.max(1, sv.rawBytes()), sv.zstdNanos() / (double) Math.max(1, sv.uniquePages()));
+        if (sv.boundBytes() >= 0) {
+            out.printf(Locale.ROOT, "bound: as one zstd-%d stream with a %d MiB window they take %,d bytes (%.1f%%, %.1f s):"
+                            + " about the least any migration of this memory sends%n", ImageAnalysis.BOUND_LEVEL,
+                    (1 << ImageAnalysis.BOUND_WINDOW_LOG) >> 20, sv.boundBytes(), 100.0 * sv.boundBytes() / Math.max(1, sv.rawBytes()),
+                    sv.boundNanos() / 1e9);
+        }
         out.printf(Locale.ROOT, "plain read of the same bytes: %.2f GB/s (the physical limit); times are thread CPU time%n",
                 plainGbps);
         out.println("bytes: normal pages x (4096 + 8) + 16 per run of like dispensable pages (+8 per uniform run)");

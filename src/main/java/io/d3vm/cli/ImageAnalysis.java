@@ -45,9 +45,19 @@ final class ImageAnalysis {
      * Beyond D3's classes, over the NORMAL pages: how many repeat the exact content of an earlier
      * one (a migration would send them as 16-byte references), and what the rest take raw, as LZ4
      * and as zstd, compressed batch by batch as the sender does (a batch that does not shrink
-     * counts raw). Times are thread CPU time.
+     * counts raw). Times are thread CPU time. {@code boundBytes}: with {@code --bound}, what the
+     * same unique pages take as one zstd stream at level {@link #BOUND_LEVEL} with a
+     * 2^{@link #BOUND_WINDOW_LOG}-byte window and long-distance matching — every page compressed
+     * against everything before it, far beyond what a live migration can afford: a floor for the
+     * bytes any migration of this memory sends in practice (-1 when not asked for).
      */
-    record Savings(long duplicatePages, long uniquePages, long rawBytes, long lz4Bytes, long zstdBytes, long lz4Nanos, long zstdNanos) {}
+    record Savings(long duplicatePages, long uniquePages, long rawBytes, long lz4Bytes, long zstdBytes, long lz4Nanos, long zstdNanos,
+                   long boundBytes, long boundNanos) {}
+
+    /** zstd's highest standard level: the bound's. */
+    static final int BOUND_LEVEL = 19;
+    /** 128 MiB: a whole 1 GiB guest's normal pages fit the window (the dirty Debian image's 139 MB nearly). */
+    static final int BOUND_WINDOW_LOG = 27;
 
     /** {@code noneBytes}: what sending every page takes on the wire (the {@code none} detector's bytes, whether or not it ran). */
     record Result(long zero, long uniform, long normal, long total, List<PatternCount> topPatterns,
@@ -60,6 +70,11 @@ final class ImageAnalysis {
     private ImageAnalysis() {}
 
     static Result analyze(GuestMemory memory, List<String> detectors, int samples, int passes, int topPatterns) {
+        return analyze(memory, detectors, samples, passes, topPatterns, false);
+    }
+
+    /** As above; {@code bound}: also compute {@link Savings#boundBytes} (tens of seconds for a 1 GiB image). */
+    static Result analyze(GuestMemory memory, List<String> detectors, int samples, int passes, int topPatterns, boolean bound) {
         // A first plain read faults every page of the mapping in, so no detector pays for that.
         long plainNanos = Long.MAX_VALUE;
         for (int p = 0; p <= passes; p++) {
@@ -115,18 +130,19 @@ final class ImageAnalysis {
         }
         long zero = counts[PageClass.ZERO.ordinal()] + counts[PageClass.UNPOPULATED.ordinal()];
         return new Result(zero, counts[PageClass.UNIFORM.ordinal()], counts[PageClass.NORMAL.ordinal()],
-                memory.pageCount(), top, results, plainNanos, allNormalBytes(memory), savings(memory, samples));
+                memory.pageCount(), top, results, plainNanos, allNormalBytes(memory), savings(memory, samples, bound));
     }
 
     /** Duplicates (exact content, found through a 64-bit hash and confirmed byte by byte) and compressed sizes. */
-    static Savings savings(GuestMemory memory, int samples) {
+    static Savings savings(GuestMemory memory, int samples, boolean bound) {
         Map<Long, Long> firstWithHash = new HashMap<>();
         java.nio.ByteBuffer batch = java.nio.ByteBuffer.allocateDirect(PageClassifier.MAX_BATCH * Wire.PAGE_SIZE);
         java.nio.ByteBuffer packed = java.nio.ByteBuffer.allocateDirect(PageClassifier.MAX_BATCH * Wire.PAGE_SIZE + 4096);
         java.lang.foreign.MemorySegment batchSeg = java.lang.foreign.MemorySegment.ofBuffer(batch);
         long[] acc = new long[6]; // duplicates, unique, lz4 bytes, zstd bytes, lz4 ns, zstd ns
         try (io.d3vm.migration.wire.PageCodec lz4 = io.d3vm.migration.wire.PageCodec.ofName("lz4");
-             io.d3vm.migration.wire.PageCodec zstd = io.d3vm.migration.wire.PageCodec.ofName("zstd")) {
+             io.d3vm.migration.wire.PageCodec zstd = io.d3vm.migration.wire.PageCodec.ofName("zstd");
+             BoundStream floor = bound ? new BoundStream() : null) {
             forEachBatch(memory, Detectors.create("full", samples), 1, (first, n, out) -> {
                 int bytes = 0;
                 for (int i = 0; i < n; i++) {
@@ -155,10 +171,53 @@ final class ImageAnalysis {
                     acc[3] += z < 0 ? bytes : z + Wire.COMPRESSED_FIXED;
                     acc[4] += t1 - t0;
                     acc[5] += t2 - t1;
+                    if (floor != null) {
+                        floor.add(batch.duplicate().limit(bytes));
+                    }
                 }
             });
+            return new Savings(acc[0], acc[1], acc[1] * Wire.PAGE_SIZE, acc[2], acc[3], acc[4], acc[5],
+                    floor == null ? -1 : floor.finish(), floor == null ? 0 : floor.nanos);
         }
-        return new Savings(acc[0], acc[1], acc[1] * Wire.PAGE_SIZE, acc[2], acc[3], acc[4], acc[5]);
+    }
+
+    /** The unique pages through one zstd stream ({@link Savings#boundBytes}); counts what comes out. */
+    private static final class BoundStream implements AutoCloseable {
+        private final com.github.luben.zstd.ZstdCompressCtx ctx = new com.github.luben.zstd.ZstdCompressCtx()
+                .setLevel(BOUND_LEVEL).setWindowLog(BOUND_WINDOW_LOG).setLong(BOUND_WINDOW_LOG).setChecksum(false);
+        private final java.nio.ByteBuffer out = java.nio.ByteBuffer.allocateDirect(4 << 20);
+        private long bytes;
+        long nanos;
+
+        void add(java.nio.ByteBuffer in) {
+            long t0 = cpuNanos();
+            while (in.hasRemaining()) {
+                ctx.compressDirectByteBufferStream(out, in, com.github.luben.zstd.EndDirective.CONTINUE);
+                drain();
+            }
+            nanos += cpuNanos() - t0;
+        }
+
+        long finish() {
+            long t0 = cpuNanos();
+            java.nio.ByteBuffer none = java.nio.ByteBuffer.allocateDirect(0);
+            while (!ctx.compressDirectByteBufferStream(out, none, com.github.luben.zstd.EndDirective.END)) {
+                drain();
+            }
+            drain();
+            nanos += cpuNanos() - t0;
+            return bytes;
+        }
+
+        private void drain() {
+            bytes += out.position();
+            out.clear();
+        }
+
+        @Override
+        public void close() {
+            ctx.close();
+        }
     }
 
     /** The PAGES frames of every page sent whole: one NORMAL run per batch. */

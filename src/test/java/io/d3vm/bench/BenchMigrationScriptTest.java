@@ -93,6 +93,18 @@ class BenchMigrationScriptTest {
         assertThat(Files.readString(out.resolve("summary/results.md"))).contains("| idle | uncapped | qemu7 | 2/3 |");
     }
 
+    @Test
+    @Timeout(value = 1, unit = TimeUnit.MINUTES)
+    void shouldNameTheQemuSystemAMigrationModeRunsOn() throws Exception {
+        Process p = new ProcessBuilder(python().toString(), "-c",
+                "import sys; sys.path.insert(0, sys.argv[1]); import bench_migration as b;"
+                        + " print(','.join(b.qemu_base(n) for n in ['qemu7', 'qemu7-ac', 'qemu10-zstd', 'qemu10-legacy-pc', 'qemu10-none']))",
+                project().resolve("scripts").toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes()).trim();
+        assertThat(p.waitFor()).as(out).isZero();
+        assertThat(out).isEqualTo("qemu7,qemu7,qemu10-zstd,qemu10-legacy,qemu10-none");
+    }
+
     private static Path project() {
         return Path.of(System.getProperty("d3vm.projectDir", "."));
     }

@@ -127,6 +127,32 @@ class AnalyzeCommandTest {
         assertThat(text.out()).contains("beyond D3: 16 of the 40 normal pages repeat an earlier page (40.0%: sent as references)");
     }
 
+    @Test
+    void shouldBoundTheBytesByOneStreamThatSeesPagesRepeatNearlyFarApart() throws IOException {
+        // 1,536 pages: 0-511 random, 512-1023 zero, 1024-1535 the first 512 each with one byte changed:
+        // no two of them in one batch, so batch by batch nothing shrinks; one long stream finds them.
+        byte[] b = new byte[1536 * PAGE];
+        byte[] noise = new byte[512 * PAGE];
+        new Random(11).nextBytes(noise);
+        System.arraycopy(noise, 0, b, 0, noise.length);
+        System.arraycopy(b, 0, b, 1024 * PAGE, 512 * PAGE);
+        for (int p = 1024; p < 1536; p++) {
+            b[p * PAGE + 100] ^= 1;
+        }
+        Path img = dir.resolve("near.img");
+        Files.write(img, b);
+        Run r = cli("analyze", img.toString(), "--json", "--passes", "1", "--detector", "d3", "--bound");
+        assertThat(r.exit()).as(r.err()).isZero();
+        JsonNode j = new ObjectMapper().readTree(r.out());
+        long unique = 1024L * PAGE;
+        assertThat(j.at("/savings/unique-bytes").asLong()).isEqualTo(unique);
+        assertThat(j.at("/savings/zstd-bytes").asLong()).as("random batches: raw").isGreaterThan(unique * 99 / 100);
+        assertThat(j.at("/savings/bound-bytes").asLong()).as("the near-copies cost next to nothing in one stream")
+                .isPositive().isLessThan(unique * 6 / 10);
+        assertThat(cli("analyze", img.toString(), "--json", "--passes", "1").out()).as("only when asked for").doesNotContain("bound-bytes");
+        assertThat(cli("analyze", img.toString(), "--passes", "1", "--bound").out()).contains("bound: as one zstd-19 stream with a 128 MiB window");
+    }
+
     /** The bytes {@link FrameBuffer#pages} writes for one batch of the whole image with these classes. */
     private static long encodedBytes(Path img, byte[] classes, long[] patterns) throws IOException {
         FrameBuffer fb = new FrameBuffer(Wire.MAX_PAGES_FRAME);
