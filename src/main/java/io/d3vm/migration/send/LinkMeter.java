@@ -51,10 +51,8 @@ final class LinkMeter {
     static final long SETTLE_BYTES = 8 << 20;
     private long total;
 
-    private final long[] bytes = new long[WINDOW];
-    private final long[] nanos = new long[WINDOW];
-    private int next;
-    private int samples;
+    /** Large raw writes: bytes, nanoseconds. */
+    private final Samples raw = new Samples(WINDOW, 2);
     private volatile double rate = Double.NaN;
     /** The last {@link #waitShare} a decision was made on (read by the classifying thread). */
     private volatile double judgedShare = Double.NaN;
@@ -67,19 +65,14 @@ final class LinkMeter {
     static final long KERNEL_WINDOW_NS = 100_000_000;
     private final Supplier<Optional<TcpInfo>> kernel;
     private final LongSupplier clock;
-    private final long[] kAcked = new long[KERNEL_RING];
-    private final long[] kNanos = new long[KERNEL_RING];
-    private int kNext;
-    private int kCount;
+    /** Intervals through which data waited unsent: bytes acknowledged, nanoseconds. */
+    private final Samples waited = new Samples(KERNEL_RING, 2);
     private long lastReadNanos = -1;
     private long lastAcked;
     private volatile double kernelRate = Double.NaN;
 
-    private final long[] cBytes = new long[RING];
-    private final long[] cBusy = new long[RING];
-    private final long[] cWait = new long[RING];
-    private int cNext;
-    private int cCount;
+    /** Compressed writes: bytes, the writer's busy nanoseconds (compressing and writing), of which waiting for the socket. */
+    private final Samples compressed = new Samples(RING, 3);
 
     /** A meter that learns from the writes alone. */
     LinkMeter() {
@@ -118,19 +111,10 @@ final class LinkMeter {
         }
         TcpInfo t = info.get();
         if (lastReadNanos >= 0 && t.notSentBytes() > 0 && now > lastReadNanos && t.bytesAcked() >= lastAcked) {
-            kAcked[kNext] = t.bytesAcked() - lastAcked;
-            kNanos[kNext] = now - lastReadNanos;
-            kNext = (kNext + 1) % KERNEL_RING;
-            kCount = Math.min(KERNEL_RING, kCount + 1);
-            long b = 0;
-            long ns = 0;
-            for (int k = 1; k <= kCount && ns < KERNEL_WINDOW_NS; k++) {
-                int i = (kNext - k + KERNEL_RING) % KERNEL_RING;
-                b += kAcked[i];
-                ns += kNanos[i];
-            }
-            if (ns >= KERNEL_MIN_SPAN_NS) {
-                kernelRate = b * 1e9 / ns;
+            waited.add(t.bytesAcked() - lastAcked, now - lastReadNanos);
+            long[] sum = waited.newestUntil(1, KERNEL_WINDOW_NS);
+            if (sum[1] >= KERNEL_MIN_SPAN_NS) {
+                kernelRate = sum[0] * 1e9 / sum[1];
             }
         }
         lastReadNanos = now;
@@ -149,27 +133,15 @@ final class LinkMeter {
     void wrote(long n, long writeNs, long compressNs) {
         total += n;
         if (compressNs > 0) {
-            cBytes[cNext] = n;
-            cBusy[cNext] = compressNs + writeNs;
-            cWait[cNext] = writeNs;
-            cNext = (cNext + 1) % RING;
-            cCount = Math.min(RING, cCount + 1);
+            compressed.add(n, compressNs + writeNs, writeNs);
             return;
         }
         if (n < MIN_SAMPLE || total <= SETTLE_BYTES) {
             return;
         }
-        bytes[next] = n;
-        nanos[next] = Math.max(1, writeNs);
-        next = (next + 1) % WINDOW;
-        samples = Math.min(WINDOW, samples + 1);
-        long b = 0;
-        long t = 0;
-        for (int i = 0; i < samples; i++) {
-            b += bytes[i];
-            t += nanos[i];
-        }
-        rate = b * 1e9 / t;
+        raw.add(n, Math.max(1, writeNs));
+        long[] sum = raw.newestUntil(0, Long.MAX_VALUE);
+        rate = sum[0] * 1e9 / sum[1];
     }
 
     /** Bytes per second: the kernel's measure, else raw writes', or NaN before either. */
@@ -183,16 +155,8 @@ final class LinkMeter {
      * {@link #SHARE_BYTES} of compressed writes, or NaN before that many were written.
      */
     double waitShare() {
-        long b = 0;
-        long busy = 0;
-        long wait = 0;
-        for (int k = 1; k <= cCount && b < SHARE_BYTES; k++) {
-            int i = (cNext - k + RING) % RING;
-            b += cBytes[i];
-            busy += cBusy[i];
-            wait += cWait[i];
-        }
-        double share = b < SHARE_BYTES ? Double.NaN : (double) wait / Math.max(1, busy);
+        long[] sum = compressed.newestUntil(0, SHARE_BYTES);
+        double share = sum[0] < SHARE_BYTES ? Double.NaN : (double) sum[2] / Math.max(1, sum[1]);
         if (!Double.isNaN(share)) {
             judgedShare = share;
         }
@@ -209,6 +173,42 @@ final class LinkMeter {
 
     /** Drops the compressed writes seen so far (their window judged a decision already). */
     void forget() {
-        cCount = 0;
+        compressed.clear();
+    }
+
+    /** The latest samples of a few quantities each, in a ring: what each window above sums. */
+    private static final class Samples {
+        private final long[][] values;
+        private int next;
+        private int count;
+
+        Samples(int size, int quantities) {
+            values = new long[quantities][size];
+        }
+
+        void add(long... sample) {
+            for (int q = 0; q < values.length; q++) {
+                values[q][next] = sample[q];
+            }
+            next = (next + 1) % values[0].length;
+            count = Math.min(values[0].length, count + 1);
+        }
+
+        /** Each quantity summed over the newest samples, until quantity {@code q}'s sum reaches {@code limit} (or all are in). */
+        long[] newestUntil(int q, long limit) {
+            long[] sum = new long[values.length];
+            int size = values[0].length;
+            for (int k = 1; k <= count && sum[q] < limit; k++) {
+                int i = (next - k + size) % size;
+                for (int j = 0; j < values.length; j++) {
+                    sum[j] += values[j][i];
+                }
+            }
+            return sum;
+        }
+
+        void clear() {
+            count = 0;
+        }
     }
 }
