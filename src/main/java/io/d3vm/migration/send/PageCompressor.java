@@ -104,10 +104,6 @@ final class PageCompressor {
         return codec.name();
     }
 
-    LinkMeter link() {
-        return link;
-    }
-
     /** Frees the codec's native contexts; called once the writer thread is done. */
     void close() {
         codec.close();
@@ -243,9 +239,9 @@ final class PageCompressor {
      * it shrinks ({@link #MAX_RATIO}) and the codec outruns the link with {@link #MARGIN} to spare.
      * The writer compresses the next buffer while the socket still sends the last one, so
      * compressing costs time only where the codec is slower than the link; it is not charged in
-     * full against the bytes saved (that serial model left half the buffers raw at 1 Gbit/s, where
-     * forcing zstd on every buffer took the idle image 0.38-0.42 s against 0.48-0.62 s, 25 MiB
-     * against 36-44).
+     * full against the bytes saved (that serial model left a quarter to a third of the page data
+     * raw at 1 Gbit/s, where forcing zstd on every buffer took the idle image 0.38-0.42 s against
+     * 0.48-0.62 s, 25 MiB against 36-44; 2 runs each).
      */
     private boolean pays(double r) {
         return !Double.isNaN(r) && r < MAX_RATIO && link.rate() < MARGIN * speed();
