@@ -239,7 +239,7 @@ final class PageCompressor {
      * it shrinks ({@link #MAX_RATIO}) and the codec outruns the link with {@link #MARGIN} to spare.
      * The writer compresses the next buffer while the socket still sends the last one, so
      * compressing costs time only where the codec is slower than the link; it is not charged in
-     * full against the bytes saved (that serial model left a quarter to a third of the page data
+     * full against the bytes saved (that serial model left a fifth to a third of the page data
      * raw at 1 Gbit/s, where forcing zstd on every buffer took the idle image 0.38-0.42 s against
      * 0.48-0.62 s, 25 MiB against 36-44; 2 runs each).
      */
