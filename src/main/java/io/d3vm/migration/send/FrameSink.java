@@ -140,7 +140,7 @@ final class FrameSink implements AutoCloseable {
                 // Only this thread submits, so an idle writer stays idle while we write.
                 check();
                 try {
-                    write(current);
+                    write(current, false);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IOException("interrupted while writing the migration stream", e);
@@ -212,7 +212,7 @@ final class FrameSink implements AutoCloseable {
                 if (b == null) {
                     continue;
                 }
-                write(b);
+                write(b, true);
                 if (b.capacity() == BUFFER_SIZE) {
                     free.add(b);
                 }
@@ -235,10 +235,20 @@ final class FrameSink implements AutoCloseable {
         }
     }
 
-    private void write(FrameBuffer b) throws IOException, InterruptedException {
+    /**
+     * Writes {@code b}; {@code readKernel}: read the kernel's counters around it for the link's
+     * rate (the writer thread). A flush's own write skips them — it ends a round or writes in the
+     * pause, where ~9 µs a reading would be downtime and no decision is left to make — and the
+     * meter starts its next interval afresh.
+     */
+    private void write(FrameBuffer b, boolean readKernel) throws IOException, InterruptedException {
         // Counted per write call, so the stall watchdog sees a slow link making progress.
         ByteBuffer view = compressor == null ? b.view() : compressor.process(b.view());
-        link.observe();
+        if (readKernel) {
+            link.observe();
+        } else {
+            link.unobserved();
+        }
         long t0 = System.nanoTime();
         long size = view.remaining();
         int chunk = limiter.chunk();
@@ -254,7 +264,9 @@ final class FrameSink implements AutoCloseable {
             view.limit(lim);
         }
         long writeNs = System.nanoTime() - t0;
-        link.observe();
+        if (readKernel) {
+            link.observe();
+        }
         link.wrote(size, writeNs, compressor == null ? 0 : compressor.compressNanosOfLast());
         b.clear();
     }

@@ -121,6 +121,15 @@ final class LinkMeter {
         lastAcked = t.bytesAcked();
     }
 
+    /**
+     * Data is written without a reading around it: the interval since the last reading no longer
+     * tells of the link alone (the queue may have run dry before the data came), so the next
+     * reading starts a new one.
+     */
+    void unobserved() {
+        lastReadNanos = -1;
+    }
+
     /** Whether the rate is the kernel's measure (else, if known, raw writes'). */
     boolean kernelMeasured() {
         return !Double.isNaN(kernelRate);

@@ -77,6 +77,21 @@ class LinkMeterTest {
     }
 
     @Test
+    void shouldNotCountAnIntervalAcrossAWriteMadeWithoutReadings() {
+        Kernel k = new Kernel();
+        LinkMeter link = k.meter();
+        link.observe();
+        k.pass(50, 100_000, 0);
+        link.unobserved();               // a flush's write: the queue was dry before it
+        k.pass(10, 1_250_000, 1 << 20);
+        link.observe();
+        assertThat(link.kernelMeasured()).as("the interval spanning that write is not counted").isFalse();
+        k.pass(20, 2_500_000, 1 << 20);
+        link.observe();
+        assertThat(link.rate()).isEqualTo(125e6);
+    }
+
+    @Test
     void shouldFallBackOnRawWritesWhereTheKernelCannotSay() {
         Kernel k = new Kernel();
         k.known = false;
